@@ -1,0 +1,1 @@
+"""warden: a certificate authority and secrets service for Kubernetes clusters."""
