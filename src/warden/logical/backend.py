@@ -42,6 +42,10 @@ class SystemView(Protocol):
 
     def random_bytes(self, n: int) -> bytes: ...
 
+    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
+        """Whether these policies grant ``sudo`` on a full request path."""
+        ...
+
     @property
     def token_store(self) -> TokenStore | None:
         """Only the token auth backend gets one; None for every other mount."""

@@ -77,6 +77,9 @@ class Response:
     # unhashed (e.g. an issued certificate's serial, subject and SANs).
     audit: dict[str, Any] | None = None
     mount_type: str = ""
+    # Vault's older sys endpoints repeat ``data``'s keys at the top level of the
+    # body (sys/mounts, sys/auth, sys/policy); hvac and scripts read either.
+    top_level: bool = False
 
     @classmethod
     def listing(

@@ -1,0 +1,1 @@
+"""Credential backends (auth methods); each knows only the framework and its storage."""

@@ -1,0 +1,1 @@
+"""The warden command line: Vault's verbs and flags, over the HTTP API."""

@@ -1,0 +1,256 @@
+"""The composition root: the one module that wires storage, core, backends and HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+import uvicorn
+
+from warden import __version__
+from warden.auth.token import factory as token_factory
+from warden.cli.flags import parse as parse_flags
+from warden.core.core import Core, CoreConfig
+from warden.core.registry import Registry
+from warden.server.app import AppConfig, WardenApp
+from warden.server.config import (
+    ConfigError,
+    ListenerConfig,
+    ServerConfig,
+    load_config,
+)
+from warden.storage.base import PhysicalBackend
+from warden.storage.memory import MemoryBackend
+from warden.storage.sqlite import SQLiteBackend
+
+log = logging.getLogger("warden")
+
+
+def build_registry() -> Registry:
+    return Registry(
+        secrets={},
+        auth={"token": token_factory},
+    )
+
+
+def open_physical(config: ServerConfig) -> PhysicalBackend:
+    if config.storage_type == "inmem":
+        return MemoryBackend()
+    return SQLiteBackend(str(config.storage["path"]))
+
+
+def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
+    return Core(
+        physical,
+        build_registry(),
+        config=CoreConfig(
+            default_lease_ttl=config.default_lease_ttl,
+            max_lease_ttl=config.max_lease_ttl,
+            storage_type=config.storage_type,
+            cluster_name=config.cluster_name,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DevOptions:
+    root_token_id: str = ""
+    listen_address: str = "127.0.0.1:8200"
+    storage_path: str = ""
+
+
+async def dev_bootstrap(core: Core, dev: DevOptions, key_file: str) -> tuple[str, str]:
+    """Initialise, unseal and prepare a dev server; returns (unseal key hex, root token)."""
+    if await core.initialized():
+        with open(key_file, encoding="ascii") as fh:
+            key = fh.read().strip()
+        await core.unseal(bytes.fromhex(key))
+        root = dev.root_token_id
+        if root and await core.tokens.lookup(root) is None:
+            await core.create_root_token(root)
+        return key, root or "(unchanged: the root token of the first run)"
+    result = await core.initialize(1, 1)
+    key = result.keys[0].hex()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+    await core.unseal(result.keys[0])
+    root = result.root_token
+    if dev.root_token_id:
+        await core.tokens.revoke_token(root)
+        root, _ = await core.create_root_token(dev.root_token_id)
+    if "kv" in core.registry.secrets:
+        await core.enable_mount("secrets", "secret", "kv", options={"version": "2"},
+                                description="key/value secret storage")
+    return key, root
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the composition root owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(listener: ListenerConfig) -> socket.socket:
+    host, port = listener.host_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
+    import ssl
+
+    tls: dict[str, object] = {}
+    if not listener.tls_disable:
+        tls = {"ssl_certfile": listener.tls_cert_file, "ssl_keyfile": listener.tls_key_file}
+        if listener.tls_client_ca_file:
+            tls["ssl_ca_certs"] = listener.tls_client_ca_file
+            tls["ssl_cert_reqs"] = (ssl.CERT_REQUIRED if listener.tls_require_and_verify_client_cert
+                                    else ssl.CERT_OPTIONAL)
+    return uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", loop="none",
+        http="httptools", server_header=False, date_header=False, timeout_keep_alive=30, **tls,
+    )
+
+
+def _address(listener: ListenerConfig, sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"{listener.scheme}://{host}:{port}"
+
+
+async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> None:
+    tempdir = ""
+    if dev is not None and not dev.storage_path:
+        tempdir = tempfile.mkdtemp(prefix="warden-dev-")
+        config = _with_storage(config, os.path.join(tempdir, "warden.db"))
+    physical = open_physical(config)
+    core = build_core(config, physical)
+    sockets = [_bind(listener) for listener in config.listeners]
+    servers = [
+        _Server(_uvicorn_config(WardenApp(core, AppConfig(lst.max_request_size)), lst))
+        for lst in config.listeners
+    ]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _request_exit, servers)
+    try:
+        banner = [f"           Api Address: {_address(lst, s)}"
+                  for lst, s in zip(config.listeners, sockets, strict=True)]
+        banner.append(f"               Storage: {config.storage_type}"
+                      + (f" ({config.storage.get('path')})" if config.storage.get("path") else ""))
+        banner.append(f"               Version: warden v{__version__}")
+        print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
+        if dev is not None:
+            key_file = str(config.storage["path"]) + ".devkey"
+            key, root = await dev_bootstrap(core, dev, key_file)
+            print(_dev_notice(_address(config.listeners[0], sockets[0]), key, root), file=out)
+        print("==> warden server started! Log data will stream in below:\n", file=out, flush=True)
+        await asyncio.gather(*(srv.serve(sockets=[s]) for srv, s in zip(servers, sockets, strict=True)))
+    finally:
+        await core.shutdown()
+        await physical.close()
+        for s in sockets:
+            s.close()
+        if tempdir:
+            shutil.rmtree(tempdir, ignore_errors=True)
+
+
+def _request_exit(servers: list[_Server]) -> None:
+    for srv in servers:
+        srv.should_exit = True
+
+
+def _with_storage(config: ServerConfig, path: str) -> ServerConfig:
+    from dataclasses import replace
+
+    return replace(config, storage_type="sqlite", storage={"path": path})
+
+
+def _dev_notice(address: str, key: str, root: str) -> str:
+    return (
+        "WARNING! dev mode is enabled! In this mode, warden runs unsealed with a\n"
+        "throwaway store and a known root token. Do not run dev mode in production.\n\n"
+        "You may need to set the following environment variables:\n\n"
+        f"    $ export WARDEN_ADDR='{address}'\n    $ export VAULT_ADDR='{address}'\n\n"
+        f"Unseal Key: {key}\nRoot Token: {root}\n"
+    )
+
+
+def _server_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="warden server",
+        description="Start a warden server. With -dev: an unsealed, in-memory-style server "
+        "for trying things out. Otherwise: a server configured by -config FILE (HCL or YAML).",
+    )
+    p.add_argument("--config", action="append", default=[], metavar="FILE",
+                   help="Configuration file (HCL, YAML or JSON). Required unless -dev.")
+    p.add_argument("--dev", action="store_true", help="Start an unsealed dev server.")
+    p.add_argument("--dev-root-token-id", default="", metavar="ID",
+                   help="The dev server's root token (default: random).")
+    p.add_argument("--dev-listen-address", default="127.0.0.1:8200", metavar="ADDR",
+                   help="host:port of the dev listener (port 0 picks a free port).")
+    p.add_argument("--dev-storage-path", default="", metavar="FILE",
+                   help="Keep the dev server's SQLite store here instead of a throwaway one.")
+    p.add_argument("--log-level", default="", metavar="LEVEL",
+                   help="trace, debug, info, warn or error (default: info).")
+    return p
+
+
+def run_server(argv: list[str]) -> int:
+    args = parse_flags(_server_parser(), argv)
+    try:
+        config = _config_from_args(args)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    level = (args.log_level or config.log_level).upper().replace("WARN", "WARNING")
+    logging.basicConfig(
+        level=getattr(logging, level.replace("TRACE", "DEBUG"), logging.INFO), stream=sys.stderr,
+        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
+    )
+    dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path)
+           if args.dev else None)
+    try:
+        import uvloop
+
+        uvloop.run(serve(config, dev, sys.stdout))
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(serve(config, dev, sys.stdout))
+    except OSError as exc:
+        print(f"Error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _config_from_args(args: argparse.Namespace) -> ServerConfig:
+    if args.dev:
+        storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
+        return ServerConfig(
+            storage_type="sqlite",
+            storage=storage,
+            listeners=(ListenerConfig(address=args.dev_listen_address, tls_disable=True),),
+        )
+    if not args.config:
+        raise ConfigError("a configuration file is required: warden server -config=FILE "
+                          "(or -dev for a dev server)")
+    if len(args.config) > 1:
+        raise ConfigError("only one -config file is supported")
+    return load_config(args.config[0])

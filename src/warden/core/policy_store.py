@@ -1,0 +1,81 @@
+"""Stored ACL policies, parsed once, with ACLs cached per policy set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+
+from warden.core.acl import ACL
+from warden.core.policy import DEFAULT_POLICY, Policy, parse_policy, validate_policy_name
+from warden.logical.errors import InvalidRequest
+from warden.logical.storage import Storage
+
+ROOT = "root"
+DEFAULT = "default"
+# The policy a wrapping token carries: it may only unwrap or look itself up.
+RESPONSE_WRAPPING = "response-wrapping"
+_WRAPPING_HCL = """
+path "sys/wrapping/unwrap" { capabilities = ["update"] }
+path "sys/wrapping/lookup" { capabilities = ["update"] }
+"""
+
+
+class PolicyStore:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._parsed: dict[str, Policy | None] = {}
+        self._acls: dict[frozenset[str], ACL] = {}
+        self._builtin = {
+            ROOT: parse_policy(ROOT, ""),
+            RESPONSE_WRAPPING: parse_policy(RESPONSE_WRAPPING, _WRAPPING_HCL),
+        }
+
+    async def setup(self) -> None:
+        if await self._storage.get(DEFAULT) is None:
+            await self.put(DEFAULT, DEFAULT_POLICY)
+
+    def _invalidate(self) -> None:
+        self._parsed.clear()
+        self._acls.clear()
+
+    async def get(self, name: str) -> Policy | None:
+        name = name.lower()
+        if name in self._builtin:
+            return self._builtin[name]
+        if name not in self._parsed:
+            raw = await self._storage.get(name)
+            self._parsed[name] = (
+                None if raw is None else parse_policy(name, orjson.loads(raw)["policy"])
+            )
+        return self._parsed[name]
+
+    async def put(self, name: str, text: str) -> Policy:
+        name = name.lower()
+        validate_policy_name(name)
+        if name in self._builtin:
+            raise InvalidRequest(f'cannot update the "{name}" policy')
+        policy = parse_policy(name, text)
+        await self._storage.put(name, orjson.dumps({"name": name, "policy": text}))
+        self._invalidate()
+        return policy
+
+    async def delete(self, name: str) -> None:
+        name = name.lower()
+        if name in (ROOT, DEFAULT, RESPONSE_WRAPPING):
+            raise InvalidRequest(f'cannot delete the "{name}" policy')
+        await self._storage.delete(name)
+        self._invalidate()
+
+    async def list(self) -> list[str]:
+        stored = [k for k in await self._storage.list("") if not k.endswith("/")]
+        return sorted({*stored, ROOT})
+
+    async def acl(self, names: Iterable[str]) -> ACL:
+        key = frozenset(n.lower() for n in names)
+        acl = self._acls.get(key)
+        if acl is None:
+            policies = [p for p in [await self.get(n) for n in sorted(key)] if p is not None]
+            acl = ACL.build(policies)
+            self._acls[key] = acl
+        return acl

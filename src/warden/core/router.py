@@ -1,0 +1,85 @@
+"""Longest-prefix routing of request paths to mounted backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from warden.core.mounts import MountEntry
+from warden.core.view import StorageView
+from warden.logical.backend import LogicalBackend
+from warden.logical.errors import InvalidRequest
+
+
+class PathMatcher:
+    """Vault's special-path matching: exact entries, and prefixes marked by a trailing '*'."""
+
+    __slots__ = ("_exact", "_prefixes")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self._exact = frozenset(p for p in patterns if not p.endswith("*"))
+        self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+
+    def matches(self, path: str) -> bool:
+        return path in self._exact or any(path.startswith(p) for p in self._prefixes)
+
+
+@dataclass(slots=True)
+class Route:
+    mount: MountEntry
+    backend: LogicalBackend
+    storage: StorageView
+    unauthenticated: PathMatcher
+    root: PathMatcher
+
+    @property
+    def prefix(self) -> str:
+        return self.mount.route_prefix
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: dict[str, Route] = {}
+
+    def mount(self, route: Route) -> None:
+        prefix = route.prefix
+        conflict = self.conflict(prefix)
+        if conflict:
+            raise InvalidRequest(f'path is already in use at "{conflict}"')
+        self._routes[prefix] = route
+
+    def conflict(self, prefix: str) -> str | None:
+        """An existing mount that this prefix would nest in or contain."""
+        for existing in self._routes:
+            if existing.startswith(prefix) or prefix.startswith(existing):
+                return existing
+        return None
+
+    def unmount(self, prefix: str) -> Route | None:
+        return self._routes.pop(prefix, None)
+
+    def clear(self) -> list[Route]:
+        routes = list(self._routes.values())
+        self._routes.clear()
+        return routes
+
+    def get(self, prefix: str) -> Route | None:
+        return self._routes.get(prefix)
+
+    def routes(self) -> list[Route]:
+        return list(self._routes.values())
+
+    def match(self, path: str) -> tuple[Route, str] | None:
+        """The mount with the longest prefix of ``path``, and the path relative to it.
+
+        As in Vault, a path naming a mount without its trailing slash
+        (``secret``) reaches that mount with an empty relative path.
+        """
+        end = path.rfind("/")
+        while end >= 0:
+            route = self._routes.get(path[: end + 1])
+            if route is not None:
+                return route, path[end + 1 :]
+            end = path.rfind("/", 0, end)
+        route = self._routes.get(path + "/")
+        return (route, "") if route is not None else None

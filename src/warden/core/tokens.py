@@ -1,0 +1,333 @@
+"""The token store: tokens kept only as keyed hashes, accessors as the public handle.
+
+Layout under the store's view: ``salt`` (HMAC key), ``id/<hash>`` (the entry),
+``accessor/<accessor>`` (-> hash), ``parent/<parent-hash>/<child-hash>`` (tree).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import string
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
+
+import orjson
+
+from warden.logical.clock import Clock
+from warden.logical.errors import InvalidRequest, PermissionDenied
+from warden.logical.storage import Delete, Put, Storage
+from warden.logical.tokens import TokenEntry, TokenSpec
+
+_ALPHABET = string.ascii_letters + string.digits
+SERVICE_PREFIX = "ws."
+
+RevokeHook = Callable[[TokenEntry], Awaitable[None]]
+
+
+def random_id(randbytes: Callable[[int], bytes], length: int = 24) -> str:
+    """A base62 string from unbiased random bytes (rejection sampling)."""
+    out: list[str] = []
+    while len(out) < length:
+        for b in randbytes(length * 2):
+            if b < 248:  # 248 = 4 * 62: keeps the distribution uniform
+                out.append(_ALPHABET[b % 62])
+                if len(out) == length:
+                    break
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class TtlLimits:
+    """The system-wide defaults, in seconds (Vault: 768h each)."""
+
+    default_ttl: int = 768 * 3600
+    max_ttl: int = 768 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    hash: str
+    parent_hash: str
+    entry: TokenEntry
+
+
+def _entry_to_json(rec: _Record) -> bytes:
+    data = asdict(rec.entry)
+    data["meta"] = dict(rec.entry.meta)
+    data["internal_data"] = dict(rec.entry.internal_data)
+    return orjson.dumps({"hash": rec.hash, "parent_hash": rec.parent_hash, "entry": data})
+
+
+def _entry_from_json(raw: bytes) -> _Record:
+    data = orjson.loads(raw)
+    e = data["entry"]
+    e["policies"] = tuple(e["policies"])
+    e["bound_cidrs"] = tuple(e.get("bound_cidrs") or ())
+    known = {k: v for k, v in e.items() if k in TokenEntry.__dataclass_fields__}
+    return _Record(hash=data["hash"], parent_hash=data["parent_hash"], entry=TokenEntry(**known))
+
+
+class CoreTokenStore:
+    """Implements ``warden.logical.tokens.TokenStore`` over a barrier view."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        clock: Clock,
+        randbytes: Callable[[int], bytes],
+        limits: TtlLimits = TtlLimits(),
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._randbytes = randbytes
+        self.limits = limits
+        self._salt: bytes | None = None
+        self._use_lock = asyncio.Lock()
+        self._revoke_hooks: list[RevokeHook] = []
+
+    def on_revoke(self, hook: RevokeHook) -> None:
+        """Called for every revoked token (to revoke its leases, drop cached data...)."""
+        self._revoke_hooks.append(hook)
+
+    async def setup(self) -> None:
+        salt = await self._storage.get("salt")
+        if salt is None:
+            salt = self._randbytes(32)
+            await self._storage.put("salt", salt)
+        self._salt = salt
+
+    def hash(self, token: str) -> str:
+        if self._salt is None:
+            raise RuntimeError("token store used before setup")
+        return hmac.new(self._salt, token.encode(), hashlib.sha256).hexdigest()
+
+    # -- creation -----------------------------------------------------------
+
+    async def create(self, spec: TokenSpec, parent: TokenEntry | None) -> tuple[str, TokenEntry]:
+        token = spec.token_id or SERVICE_PREFIX + random_id(self._randbytes)
+        token_hash = self.hash(token)
+        if spec.token_id and await self._storage.get("id/" + token_hash) is not None:
+            raise InvalidRequest("cannot create a token with a duplicate ID")
+        parent_hash = ""
+        if parent is not None and not spec.orphan:
+            parent_rec = await self._record_by_accessor(parent.accessor)
+            if parent_rec is None:
+                raise PermissionDenied("parent token is no longer valid")
+            parent_hash = parent_rec.hash
+        entry = self._new_entry(spec, parent if parent_hash else None)
+        rec = _Record(hash=token_hash, parent_hash=parent_hash, entry=entry)
+        ops: list[Put | Delete] = [
+            Put("id/" + token_hash, _entry_to_json(rec)),
+            Put("accessor/" + entry.accessor, token_hash.encode()),
+        ]
+        if parent_hash:
+            ops.append(Put(f"parent/{parent_hash}/{token_hash}", b""))
+        await self._storage.batch(ops)
+        return token, entry
+
+    def _new_entry(self, spec: TokenSpec, parent: TokenEntry | None) -> TokenEntry:
+        now = self._clock.time()
+        ttl, expire, max_expire = self._initial_ttl(spec, now)
+        return TokenEntry(
+            accessor=random_id(self._randbytes),
+            policies=spec.policies,
+            path=spec.path,
+            display_name=spec.display_name,
+            meta=dict(spec.meta),
+            num_uses=spec.num_uses,
+            creation_time=now,
+            ttl=ttl,
+            expire_time=expire,
+            explicit_max_ttl=spec.explicit_max_ttl,
+            period=spec.period,
+            renewable=spec.renewable and expire != 0,
+            orphan=parent is None,
+            role=spec.role,
+            token_type=spec.token_type,
+            bound_cidrs=spec.bound_cidrs,
+            internal_data=dict(spec.internal_data),
+            entity_id=spec.entity_id,
+            issue_time=now,
+            last_renewal_time=0.0,
+            max_expire_time=max_expire,
+            parent_accessor=parent.accessor if parent else "",
+        )
+
+    def _initial_ttl(self, spec: TokenSpec, now: float) -> tuple[int, float, float]:
+        """(ttl, expire_time, max_expire_time) following Vault's token TTL rules."""
+        never = "root" in spec.policies and not (spec.ttl or spec.period or spec.explicit_max_ttl)
+        if never:
+            return 0, 0.0, 0.0
+        ceilings = [c for c in (spec.explicit_max_ttl,) if c > 0]
+        if not spec.period:
+            ceilings.append(spec.max_ttl or self.limits.max_ttl)
+        ceiling = min(ceilings) if ceilings else 0
+        ttl = spec.period or spec.ttl or self.limits.default_ttl
+        if ceiling:
+            ttl = min(ttl, ceiling)
+        max_expire = now + ceiling if ceiling else 0.0
+        return ttl, now + ttl, max_expire
+
+    # -- lookup -------------------------------------------------------------
+
+    async def lookup(self, token: str) -> TokenEntry | None:
+        rec = await self.lookup_record(token)
+        return rec.entry if rec else None
+
+    async def lookup_record(self, token: str) -> _Record | None:
+        if not token:
+            return None
+        return await self._live(await self._load("id/" + self.hash(token)))
+
+    async def lookup_accessor(self, accessor: str) -> TokenEntry | None:
+        rec = await self._record_by_accessor(accessor)
+        return rec.entry if rec else None
+
+    async def _record_by_accessor(self, accessor: str) -> _Record | None:
+        if not accessor or "/" in accessor:
+            return None
+        token_hash = await self._storage.get("accessor/" + accessor)
+        if token_hash is None:
+            return None
+        return await self._live(await self._load("id/" + token_hash.decode()))
+
+    async def _load(self, key: str) -> _Record | None:
+        raw = await self._storage.get(key)
+        return None if raw is None else _entry_from_json(raw)
+
+    async def _live(self, rec: _Record | None) -> _Record | None:
+        """The record if still valid; an expired token is revoked on sight."""
+        if rec is None:
+            return None
+        if rec.entry.expire_time and self._clock.time() >= rec.entry.expire_time:
+            await self._revoke_record_tree(rec)
+            return None
+        return rec
+
+    # -- use counting ---------------------------------------------------------
+
+    async def use(self, token: str) -> tuple[TokenEntry | None, bool]:
+        """Spend one use of a limited-use token.
+
+        Returns the entry and whether that was its last use (the caller revokes
+        it once the request is done). Unlimited tokens pass straight through.
+        """
+        rec = await self.lookup_record(token)
+        if rec is None or rec.entry.num_uses < 0:
+            return None, False
+        if rec.entry.num_uses == 0:
+            return rec.entry, False
+        async with self._use_lock:
+            rec = await self.lookup_record(token)
+            if rec is None or rec.entry.num_uses < 0:
+                return None, False
+            remaining = rec.entry.num_uses - 1
+            if remaining <= 0:
+                # Mark it spent (-1) so no concurrent request can use it again.
+                spent = replace(rec, entry=replace(rec.entry, num_uses=-1))
+                await self._storage.put("id/" + rec.hash, _entry_to_json(spent))
+                return rec.entry, True
+            updated = replace(rec, entry=replace(rec.entry, num_uses=remaining))
+            await self._storage.put("id/" + rec.hash, _entry_to_json(updated))
+            return updated.entry, False
+
+    # -- renewal --------------------------------------------------------------
+
+    async def renew(self, accessor: str, increment: int) -> TokenEntry:
+        rec = await self._record_by_accessor(accessor)
+        if rec is None:
+            raise InvalidRequest("token not found or expired")
+        entry = rec.entry
+        if not entry.renewable or entry.expire_time == 0:
+            raise InvalidRequest("token is not renewable")
+        now = self._clock.time()
+        ttl = entry.period or increment or entry.ttl
+        if entry.max_expire_time:
+            ttl = max(0, min(ttl, int(entry.max_expire_time - now)))
+        updated = replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now)
+        await self._storage.put("id/" + rec.hash, _entry_to_json(replace(rec, entry=updated)))
+        return updated
+
+    # -- revocation -----------------------------------------------------------
+
+    async def revoke_token(self, token: str) -> None:
+        rec = await self._load("id/" + self.hash(token))
+        if rec is not None:
+            await self._revoke_record_tree(rec)
+
+    async def revoke_tree(self, accessor: str) -> None:
+        rec = await self._record_by_accessor(accessor)
+        if rec is None:
+            raise InvalidRequest("token not found")
+        await self._revoke_record_tree(rec)
+
+    async def revoke_orphan(self, accessor: str) -> None:
+        rec = await self._record_by_accessor(accessor)
+        if rec is None:
+            raise InvalidRequest("token not found")
+        for child_hash in await self._children(rec.hash):
+            child = await self._load("id/" + child_hash)
+            if child is not None:
+                orphaned = replace(
+                    child, parent_hash="",
+                    entry=replace(child.entry, orphan=True, parent_accessor=""),
+                )
+                await self._storage.put("id/" + child_hash, _entry_to_json(orphaned))
+        await self._delete_record(rec)
+
+    async def _revoke_record_tree(self, root: _Record) -> None:
+        # Depth-first, children before parents, so a crash midway leaves no
+        # child whose parent is already gone (tidy can still finish the job).
+        stack: list[tuple[_Record, bool]] = [(root, False)]
+        while stack:
+            rec, expanded = stack.pop()
+            if expanded:
+                await self._delete_record(rec)
+                continue
+            stack.append((rec, True))
+            for child_hash in await self._children(rec.hash):
+                child = await self._load("id/" + child_hash)
+                if child is not None:
+                    stack.append((child, False))
+                else:
+                    await self._storage.delete(f"parent/{rec.hash}/{child_hash}")
+
+    async def _children(self, token_hash: str) -> list[str]:
+        return [k for k in await self._storage.list(f"parent/{token_hash}/") if not k.endswith("/")]
+
+    async def _delete_record(self, rec: _Record) -> None:
+        for hook in self._revoke_hooks:
+            await hook(rec.entry)
+        ops: list[Put | Delete] = [
+            Delete("id/" + rec.hash),
+            Delete("accessor/" + rec.entry.accessor),
+        ]
+        if rec.parent_hash:
+            ops.append(Delete(f"parent/{rec.parent_hash}/{rec.hash}"))
+        await self._storage.batch(ops)
+
+    # -- listing and upkeep -----------------------------------------------------
+
+    async def list_accessors(self) -> list[str]:
+        return sorted(await self._storage.list("accessor/"))
+
+    async def tidy(self) -> int:
+        removed = 0
+        for name in await self._storage.list("id/"):
+            rec = await self._load("id/" + name)
+            if rec is not None and await self._live(rec) is None:
+                removed += 1
+        for accessor in await self._storage.list("accessor/"):
+            target = await self._storage.get("accessor/" + accessor)
+            if target is None or await self._storage.get("id/" + target.decode()) is None:
+                await self._storage.delete("accessor/" + accessor)
+                removed += 1
+        for parent in await self._storage.list("parent/"):
+            for child in await self._children(parent.rstrip("/")):
+                if await self._storage.get("id/" + child) is None:
+                    await self._storage.delete(f"parent/{parent}{child}")
+                    removed += 1
+        return removed

@@ -1,0 +1,47 @@
+"""StorageView: a chroot over a storage, so a mount can only reach its own keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from warden.logical.storage import BatchOp, Delete, Put, Storage
+
+
+class StorageView:
+    __slots__ = ("_prefix", "_storage")
+
+    def __init__(self, storage: Storage, prefix: str) -> None:
+        if prefix and not prefix.endswith("/"):
+            raise ValueError("a storage view prefix must end in '/'")
+        self._storage = storage
+        self._prefix = prefix
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def sub_view(self, prefix: str) -> StorageView:
+        return StorageView(self._storage, self._prefix + prefix)
+
+    def _key(self, key: str) -> str:
+        if key.startswith("/") or "/../" in f"/{key}/":
+            raise ValueError("storage keys may not be absolute or contain '..'")
+        return self._prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._storage.get(self._key(key))
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self._storage.put(self._key(key), value)
+
+    async def delete(self, key: str) -> None:
+        await self._storage.delete(self._key(key))
+
+    async def list(self, prefix: str) -> list[str]:
+        return await self._storage.list(self._key(prefix))
+
+    async def batch(self, ops: Sequence[BatchOp]) -> None:
+        await self._storage.batch(
+            [Put(self._key(op.key), op.value) if isinstance(op, Put) else Delete(self._key(op.key))
+             for op in ops]
+        )

@@ -1,0 +1,170 @@
+"""Backend: compiles a table of Paths once and routes requests to their handlers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from warden.framework.field_data import FieldData
+from warden.framework.fields import Field
+from warden.framework.path import Handler, Path
+from warden.logical.backend import BackendType, SpecialPaths
+from warden.logical.errors import InvalidRequest, UnsupportedOperation, UnsupportedPath
+from warden.logical.operation import Operation
+from warden.logical.request import Request
+from warden.logical.response import Auth, Response
+
+Hook = Callable[[], Awaitable[None]]
+AuthRenew = Callable[[Request], Awaitable[Auth]]
+SecretCallback = Callable[[Request], Awaitable[Response | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretType:
+    """A kind of leased secret a backend hands out, with its lease callbacks."""
+
+    name: str
+    revoke: SecretCallback
+    renew: SecretCallback | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledPath:
+    regex: re.Pattern[str]
+    path: Path
+
+
+class Backend:
+    """A mounted backend made of declared paths (Vault's framework.Backend)."""
+
+    def __init__(
+        self,
+        *,
+        paths: Sequence[Path],
+        backend_type: BackendType = BackendType.LOGICAL,
+        special_paths: SpecialPaths = SpecialPaths(),
+        help: str = "",
+        initialize: Hook | None = None,
+        periodic: Hook | None = None,
+        cleanup: Hook | None = None,
+        auth_renew: AuthRenew | None = None,
+        secrets: Sequence[SecretType] = (),
+    ) -> None:
+        self.backend_type = backend_type
+        self.special_paths = special_paths
+        self.help = help
+        self._initialize = initialize
+        self._periodic = periodic
+        self._cleanup = cleanup
+        self._auth_renew = auth_renew
+        self._secrets: Mapping[str, SecretType] = {s.name: s for s in secrets}
+        self._paths = [_compile(p) for p in paths]
+
+    @property
+    def paths(self) -> list[Path]:
+        return [c.path for c in self._paths]
+
+    async def initialize(self) -> None:
+        if self._initialize:
+            await self._initialize()
+
+    async def periodic(self) -> None:
+        if self._periodic:
+            await self._periodic()
+
+    async def cleanup(self) -> None:
+        if self._cleanup:
+            await self._cleanup()
+
+    def route(self, path: str) -> tuple[Path, dict[str, str]] | None:
+        """The first declared path whose pattern matches, and its captures."""
+        for compiled in self._paths:
+            match = compiled.regex.match(path)
+            if match:
+                groups = {k: v for k, v in match.groupdict().items() if v is not None}
+                return compiled.path, groups
+        return None
+
+    async def handle_request(self, req: Request) -> Response | None:
+        if req.operation in (Operation.RENEW, Operation.REVOKE):
+            return await self._handle_lease_operation(req)
+        found = self.route(req.path)
+        if found is None:
+            raise UnsupportedPath()
+        path, captures = found
+        if req.operation is Operation.HELP:
+            return _help_response(path, self.help)
+        handler = _handler_for(path, req.operation)
+        data = FieldData({**req.data, **captures}, path.fields)
+        data.validate()
+        response = await handler(req, data)
+        unknown = data.unknown_fields()
+        if unknown and req.operation in (Operation.CREATE, Operation.UPDATE, Operation.PATCH):
+            response = response or Response()
+            response.warnings.append(
+                "Endpoint ignored these unrecognized parameters: [" + " ".join(unknown) + "]"
+            )
+        return response
+
+    async def existence_check(self, req: Request) -> bool | None:
+        found = self.route(req.path)
+        if found is None or found[0].existence_check is None:
+            return None
+        path, captures = found
+        data = FieldData({**req.data, **captures}, path.fields)
+        check = path.existence_check
+        assert check is not None
+        return await check(req, data)
+
+    async def _handle_lease_operation(self, req: Request) -> Response | None:
+        if req.auth is not None:
+            if req.operation is not Operation.RENEW or self._auth_renew is None:
+                raise UnsupportedOperation("this auth method does not support renewal")
+            return Response(auth=await self._auth_renew(req))
+        if req.secret is None:
+            raise InvalidRequest("renew and revoke need a lease")
+        kind = self._secrets.get(str(req.secret.internal_data.get("secret_type", "")))
+        if kind is None:
+            raise InvalidRequest("lease belongs to an unknown secret type")
+        if req.operation is Operation.REVOKE:
+            return await kind.revoke(req)
+        if kind.renew is None:
+            raise InvalidRequest("lease is not renewable")
+        return await kind.renew(req)
+
+
+def _compile(path: Path) -> _CompiledPath:
+    regex = re.compile("^" + path.pattern + "$")
+    missing = set(regex.groupindex) - set(path.fields)
+    if missing:
+        raise ValueError(f"path {path.pattern!r}: captures without a field: {sorted(missing)}")
+    for op in path.operations:
+        if not isinstance(op, Operation):
+            raise ValueError(f"path {path.pattern!r}: unknown operation {op!r}")
+    return _CompiledPath(regex=regex, path=path)
+
+
+def _handler_for(path: Path, op: Operation) -> Handler:
+    handler = path.operations.get(op)
+    if handler is None and op is Operation.CREATE:
+        handler = path.operations.get(Operation.UPDATE)
+    if handler is None:
+        raise UnsupportedOperation()
+    return handler
+
+
+def _help_response(path: Path, backend_help: str) -> Response:
+    lines = [path.help_synopsis.strip(), "", path.help_description.strip()]
+    if path.fields:
+        lines += ["", "## PARAMETERS", ""]
+        for name, field in sorted(path.fields.items()):
+            lines.append(f"{name} ({field.type.value})")
+            lines.append(f"    {field.description.strip()}")
+    text = "\n".join(lines).strip()
+    return Response(data={"help": text or backend_help, "see_also": []})
+
+
+def with_fields(path: Path, extra: Mapping[str, Field]) -> Path:
+    """The same path with more fields (Vault's addCommonFields helpers)."""
+    return replace(path, fields={**path.fields, **extra})

@@ -1,0 +1,69 @@
+"""Durations as Vault spells them: "72h", "1h30m", "90s", "7d", or plain seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
+
+
+def parse_duration(value: object, *, signed: bool = False) -> int:
+    """Return whole seconds; raise ValueError with a user-facing reason."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration, got a boolean")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float):
+        seconds = int(value)
+    elif isinstance(value, str):
+        seconds = _parse_text(value.strip())
+    else:
+        raise ValueError('expected a duration such as "72h" or a number of seconds')
+    if seconds < 0 and not signed:
+        raise ValueError("duration must not be negative")
+    return seconds
+
+
+def _parse_text(text: str) -> int:
+    if text == "":
+        return 0
+    sign = 1
+    if text[0] in "+-":
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    if re.fullmatch(r"\d+", text):
+        return sign * int(text)
+    pos, total = 0, 0.0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ValueError('expected a duration such as "72h", "30m", "1h30m" or seconds')
+    return sign * int(total)
+
+
+def format_duration(seconds: int) -> str:
+    """Go's time.Duration.String() for whole seconds, as Vault prints TTLs: 768h0m0s."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{sign}{h}h{m}m{s}s"
+    if m:
+        return f"{sign}{m}m{s}s"
+    return f"{sign}{s}s"

@@ -1,0 +1,1 @@
+"""The HTTP edge: ASGI app, listener config, request/response translation."""

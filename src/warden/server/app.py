@@ -1,0 +1,135 @@
+"""The ASGI application: one thin translation between HTTP and ``Core.handle_request``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from warden.logical.errors import InvalidRequest, PayloadTooLarge, WardenError
+from warden.logical.request import Connection, Request
+from warden.server import seal_http, translate
+from warden.server.errors import error_status_and_messages
+from warden.server.responses import JSON, error_body, render
+
+if TYPE_CHECKING:
+    from warden.core.core import Core
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("warden.server")
+
+DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+
+
+class WardenApp:
+    """ASGI callable. Frozen after construction: no state changes while serving."""
+
+    def __init__(self, core: Core, config: AppConfig = AppConfig()) -> None:
+        self._core = core
+        self._config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            status, ctype, body, headers = await self._handle(scope, receive, request_id)
+        except Exception as exc:  # the single exception boundary of the server
+            status, messages = error_status_and_messages(exc)
+            ctype, body, headers = JSON, error_body(messages), {}
+        await _send(send, status, ctype, body, headers, head=scope["method"] == "HEAD")
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[int, str, bytes, dict[str, str]]:
+        raw_path: str = scope["path"]
+        if not raw_path.startswith("/v1/"):
+            return 404, JSON, b'{"errors":[]}', {}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        _check_namespace(headers)
+        method: str = scope["method"].upper()
+        body = await _read_body(receive, headers, self._config.max_request_size)
+        path = translate.normalize_path(raw_path[4:])
+        query = translate.parse_query(scope.get("query_string", b""))
+        data = translate.request_data(method, query, body)
+        if path in seal_http.SEAL_PATHS:
+            status, payload = await seal_http.handle(self._core, method, path, data)
+            return status, JSON, orjson.dumps(payload), {}
+        op = translate.operation_for(method, query)
+        client = scope.get("client") or ("", 0)
+        req = Request(
+            operation=op,
+            path=path,
+            data=data,
+            id=request_id,
+            client_token=translate.client_token(headers),
+            connection=Connection(
+                remote_addr=client[0], remote_port=client[1], tls=scope.get("scheme") == "https"
+            ),
+            headers=headers,
+            wrap_ttl=translate.wrap_ttl(headers),
+        )
+        resp = await self._core.handle_request(req)
+        return render(request_id, op, resp)
+
+
+def _check_namespace(headers: dict[str, str]) -> None:
+    namespace = headers.get("x-vault-namespace", "").strip("/")
+    if namespace and namespace != "root":
+        raise InvalidRequest("namespaces are not supported; remove the X-Vault-Namespace header")
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body too large: the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise WardenError("client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body too large: the limit is {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send(
+    send: Send, status: int, ctype: str, body: bytes, headers: dict[str, str], *, head: bool
+) -> None:
+    raw_headers = [(b"content-type", ctype.encode()), (b"cache-control", b"no-store")]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    if status != 204:
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": b"" if head or status == 204 else body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,178 @@
+"""Server configuration: HCL (Vault's shape), YAML or JSON, into frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import hcl
+import yaml
+
+from warden.framework.durations import parse_duration
+
+DEFAULT_ADDRESS = "127.0.0.1:8200"
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or wrong; the message says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    address: str = DEFAULT_ADDRESS
+    tls_disable: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    tls_require_and_verify_client_cert: bool = False
+    max_request_size: int = 32 * 1024 * 1024
+    unauthenticated_metrics_access: bool = False
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f'listener address "{self.address}" must be host:port')
+        return host.strip("[]"), int(port)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls_disable else "https"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    storage_type: str = "sqlite"
+    storage: Mapping[str, Any] = field(default_factory=dict)
+    listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
+    api_addr: str = ""
+    default_lease_ttl: int = 768 * 3600
+    max_lease_ttl: int = 768 * 3600
+    cluster_name: str = ""
+    log_level: str = "info"
+
+
+def load_config(path: str) -> ServerConfig:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_config(text, os.path.splitext(path)[1].lower())
+
+
+def parse_config(text: str, suffix: str = ".hcl") -> ServerConfig:
+    raw = _parse(text, suffix)
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a mapping of settings")
+    unknown = sorted(set(raw) - _TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"unknown config settings: {', '.join(unknown)}")
+    storage_type, storage = _single_block(raw.get("storage"), "storage", default=("sqlite", {}))
+    listeners = tuple(_listener(t, b) for t, b in _blocks(raw.get("listener"), "listener"))
+    return ServerConfig(
+        storage_type=storage_type,
+        storage=storage,
+        listeners=listeners or (ListenerConfig(),),
+        api_addr=str(raw.get("api_addr", "")),
+        default_lease_ttl=_duration(raw, "default_lease_ttl", 768 * 3600),
+        max_lease_ttl=_duration(raw, "max_lease_ttl", 768 * 3600),
+        cluster_name=str(raw.get("cluster_name", "")),
+        log_level=str(raw.get("log_level", "info")).lower(),
+    )
+
+
+_TOP_LEVEL = {
+    "storage", "backend", "listener", "api_addr", "cluster_addr", "default_lease_ttl",
+    "max_lease_ttl", "cluster_name", "log_level", "ui", "disable_mlock", "telemetry",
+    "pid_file",
+}
+_LISTENER_KEYS = set(ListenerConfig.__dataclass_fields__) | {"telemetry", "tls_min_version"}
+
+
+def _parse(text: str, suffix: str) -> Any:
+    try:
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return hcl.loads(text)  # pyhcl reads JSON as well
+    except Exception as exc:
+        raise ConfigError(f"cannot parse config: {exc}") from None
+
+
+def _blocks(value: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Vault's labelled blocks: ``listener "tcp" {...}``, possibly repeated."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConfigError(f'"{name}" must be a block such as {name} "type" {{ ... }}')
+        for kind, body in item.items():
+            bodies = body if isinstance(body, list) else [body]
+            for b in bodies:
+                if not isinstance(b, dict):
+                    raise ConfigError(f'{name} "{kind}" must contain settings')
+                out.append((kind, b))
+    return out
+
+
+def _single_block(value: Any, name: str, *, default: tuple[str, dict[str, Any]]
+                  ) -> tuple[str, dict[str, Any]]:
+    blocks = _blocks(value, name)
+    if not blocks:
+        return default
+    if len(blocks) > 1:
+        raise ConfigError(f"only one {name} block is allowed")
+    kind, body = blocks[0]
+    if kind not in ("sqlite", "inmem"):
+        raise ConfigError(f'unknown storage type "{kind}": use "sqlite" or "inmem"')
+    if kind == "sqlite" and not body.get("path"):
+        raise ConfigError('storage "sqlite" needs a path, e.g. path = "/var/lib/warden/warden.db"')
+    return kind, body
+
+
+def _listener(kind: str, body: dict[str, Any]) -> ListenerConfig:
+    if kind != "tcp":
+        raise ConfigError(f'unknown listener type "{kind}": use "tcp"')
+    unknown = sorted(set(body) - _LISTENER_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown listener settings: {', '.join(unknown)}")
+    telemetry = body.get("telemetry") or {}
+    if isinstance(telemetry, list):
+        telemetry = telemetry[0] if telemetry else {}
+    cfg = ListenerConfig(
+        address=str(body.get("address", DEFAULT_ADDRESS)),
+        tls_disable=_bool(body.get("tls_disable", False)),
+        tls_cert_file=str(body.get("tls_cert_file", "")),
+        tls_key_file=str(body.get("tls_key_file", "")),
+        tls_client_ca_file=str(body.get("tls_client_ca_file", "")),
+        tls_require_and_verify_client_cert=_bool(
+            body.get("tls_require_and_verify_client_cert", False)),
+        max_request_size=int(body.get("max_request_size", 32 * 1024 * 1024)),
+        unauthenticated_metrics_access=_bool(
+            telemetry.get("unauthenticated_metrics_access",
+                          body.get("unauthenticated_metrics_access", False))),
+    )
+    cfg.host_port  # noqa: B018 - validates the address now, not at bind time
+    if not cfg.tls_disable and not (cfg.tls_cert_file and cfg.tls_key_file):
+        raise ConfigError(
+            "listener: tls_cert_file and tls_key_file are required unless tls_disable = true")
+    return cfg
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _duration(raw: Mapping[str, Any], key: str, default: int) -> int:
+    if key not in raw:
+        return default
+    try:
+        return parse_duration(raw[key])
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None

@@ -1,0 +1,103 @@
+"""HTTP request -> logical Request: method, path normalisation, headers, body."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from warden.framework.durations import parse_duration
+from warden.logical.errors import InvalidRequest, UnsupportedOperation
+from warden.logical.operation import Operation
+
+_METHODS = {
+    "GET": Operation.READ,
+    "HEAD": Operation.READ,
+    "POST": Operation.UPDATE,
+    "PUT": Operation.UPDATE,
+    "DELETE": Operation.DELETE,
+    "LIST": Operation.LIST,
+    "PATCH": Operation.PATCH,
+}
+_QUERY_DATA_METHODS = {"GET", "HEAD", "DELETE", "LIST"}
+
+
+def normalize_path(path: str) -> str:
+    """The path after ``/v1/`` as the ACL and the router will both see it.
+
+    Refuses ``.``/``..`` segments and control characters outright, and collapses
+    repeated slashes, so no spelling of a path reaches a backend that the ACL
+    check did not see in the same form.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise InvalidRequest("invalid request path: control characters are not allowed")
+    while "//" in path:
+        path = path.replace("//", "/")
+    path = path.lstrip("/")
+    segments = path.split("/")
+    if any(s in (".", "..") for s in segments):
+        raise InvalidRequest('invalid request path: "." and ".." segments are not allowed')
+    return path
+
+
+def operation_for(method: str, query: Mapping[str, list[str]]) -> Operation:
+    op = _METHODS.get(method)
+    if op is None:
+        raise UnsupportedOperation(f"unsupported method {method}")
+    if op is Operation.READ and _truthy(query.get("list")):
+        return Operation.LIST
+    return op
+
+
+def _truthy(values: list[str] | None) -> bool:
+    return bool(values) and values[-1].lower() in ("true", "1", "t", "yes")  # type: ignore[index]
+
+
+def parse_query(raw: bytes) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(raw.decode("latin-1"), keep_blank_values=True)
+
+
+def request_data(method: str, query: Mapping[str, list[str]], body: bytes) -> dict[str, Any]:
+    if method in _QUERY_DATA_METHODS:
+        data: dict[str, Any] = {k: (v[0] if len(v) == 1 else v) for k, v in query.items()}
+        data.pop("list", None)
+        if body.strip() and method == "DELETE":
+            data.update(_json_object(body))
+        return data
+    return _json_object(body) if body.strip() else {}
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"failed to parse JSON input: {exc.msg} at position {exc.pos}") from None
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise InvalidRequest("failed to parse JSON input: the body must be a JSON object")
+    return parsed
+
+
+def client_token(headers: Mapping[str, str]) -> str:
+    token = headers.get("x-vault-token", "")
+    if not token:
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+    return token
+
+
+def wrap_ttl(headers: Mapping[str, str]) -> int:
+    raw = headers.get("x-vault-wrap-ttl", "")
+    if not raw:
+        return 0
+    try:
+        ttl = parse_duration(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid X-Vault-Wrap-TTL header: {exc}") from None
+    if ttl <= 0:
+        raise InvalidRequest("invalid X-Vault-Wrap-TTL header: must be positive")
+    return ttl
