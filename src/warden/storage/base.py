@@ -1,0 +1,103 @@
+"""The seams a physical storage driver fills (Vault's ``sdk/physical``).
+
+A physical backend is "completely untrusted": it only ever sees ciphertext and
+key paths. It speaks the logical ``Storage`` protocol (get, put, delete, list,
+batch) plus ``close``. HA drivers (etcd) add a named lock for leader election.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from warden.logical.errors import WardenError
+from warden.logical.storage import BatchOp, Delete, Put, Storage
+
+
+class StorageError(WardenError):
+    """The physical store failed to read or write (disk, I/O, driver error)."""
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "storage error"
+
+
+class BackendClosed(StorageError):
+    """An operation was attempted on a backend after ``close()``."""
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "storage backend is closed"
+
+
+def checked_key(key: object) -> str:
+    """``key`` if it is a string; drivers call this before touching the store."""
+    if not isinstance(key, str):
+        raise TypeError(f"storage keys must be str, not {type(key).__name__}")
+    return key
+
+
+def copied_value(value: object) -> bytes:
+    """An immutable copy of a bytes-like value, so later changes by the caller don't leak in."""
+    if isinstance(value, bytes):
+        return value  # immutable already
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"storage values must be bytes, not {type(value).__name__}")
+
+
+def checked_op(op: object) -> BatchOp:
+    """A batch operation with its key checked and its value copied."""
+    if isinstance(op, Put):
+        return Put(checked_key(op.key), copied_value(op.value))
+    if isinstance(op, Delete):
+        return Delete(checked_key(op.key))
+    raise TypeError(f"batch operations must be Put or Delete, not {type(op).__name__}")
+
+
+class PhysicalBackend(Storage, Protocol):
+    """A storage driver: the logical Storage protocol plus an orderly shutdown.
+
+    ``close()`` makes every write that was acknowledged durable and releases
+    threads, files and connections; operations afterwards raise BackendClosed.
+    """
+
+    async def close(self) -> None: ...
+
+
+class LockLost(Protocol):
+    """Set once a held lock is lost (lease expired, session gone); ``asyncio.Event`` fits."""
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> bool: ...
+
+
+class Lock(Protocol):
+    """One named lock as in Vault's ``physical.Lock``, carrying the holder's value."""
+
+    async def acquire(self) -> LockLost:
+        """Block until the lock is held; cancel the call to stop trying.
+
+        Returns a notification that is set when the lock is lost afterwards; the
+        holder must then stop acting as leader at once.
+        """
+        ...
+
+    async def release(self) -> None:
+        """Give the lock up; a no-op if it is not held."""
+        ...
+
+    async def value(self) -> tuple[bool, str]:
+        """Whether anyone holds the lock, and the value the holder stored with it."""
+        ...
+
+
+class HABackend(PhysicalBackend, Protocol):
+    """A physical backend that can also elect a leader (Vault's ``HABackend``)."""
+
+    @property
+    def ha_enabled(self) -> bool: ...
+
+    def lock_with(self, key: str, value: str) -> Lock:
+        """A lock named ``key``; ``value`` (e.g. this node's address) is shown to others."""
+        ...

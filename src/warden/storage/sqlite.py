@@ -1,0 +1,421 @@
+"""SQLite physical backend: the embedded, durable, single-node default.
+
+Writes use group commit. Every put/delete/batch from any coroutine is queued to
+one writer thread, which commits whatever is queued in a single transaction
+(WAL, ``synchronous=FULL``) and only then wakes each caller. A lone write
+commits at once; writes arriving while a commit is in flight go in the next
+one. So an awaited write is durable, and many concurrent writers share fsyncs.
+
+Reads run on a small pool of reader threads, each with its own connection. WAL
+lets them read concurrently with the writer, and every read sees every write
+whose await has returned.
+
+Cancelling an awaiting writer does not withdraw its write: it may still commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+from warden.logical.storage import BatchOp, Delete, Put
+from warden.storage.base import (
+    BackendClosed,
+    StorageError,
+    checked_key,
+    checked_op,
+    copied_value,
+)
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_Names = list[str]  # inside the class, ``list`` names the method
+
+_SCHEMA_VERSION: Final = 1
+_CREATE_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
+)
+_UPSERT: Final = (
+    "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+_DELETE: Final = "DELETE FROM kv WHERE key = ?"
+_GET: Final = "SELECT value FROM kv WHERE key = ?"
+_KEYS_AFTER: Final = "SELECT key FROM kv WHERE key > ? ORDER BY key"
+_KEYS_FROM: Final = "SELECT key FROM kv WHERE key >= ? ORDER BY key"
+_BUSY_TIMEOUT_S: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """How hard group commit is working: ``writes / commits`` is the mean batch size."""
+
+    commits: int
+    writes: int
+
+
+class SQLiteBackend:
+    """A physical backend in one SQLite file; see the module docstring for the design.
+
+    Creating it creates missing parent directories (0700) and the file (0600).
+    Call ``close()`` to flush queued writes and stop the threads.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readers: int = 4) -> None:
+        if readers < 1:
+            raise ValueError("readers must be at least 1")
+        self._path = os.fspath(path)
+        _create_private_file(self._path)
+        self._writer = _GroupCommitWriter(_open_writer(self._path))
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_conns_lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(
+            max_workers=readers,
+            thread_name_prefix="warden-sqlite-reader",
+            initializer=self._open_reader,
+        )
+        self._closed = False
+        self._shutdown: asyncio.Task[None] | None = None
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def stats(self) -> WriterStats:
+        return self._writer.stats
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._read(self._get_in_thread, checked_key(key))
+
+    async def list(self, prefix: str) -> list[str]:
+        return await self._read(self._list_in_thread, checked_key(prefix))
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self._write((Put(checked_key(key), copied_value(value)),))
+
+    async def delete(self, key: str) -> None:
+        await self._write((Delete(checked_key(key)),))
+
+    async def batch(self, ops: Sequence[BatchOp]) -> None:
+        checked = tuple(checked_op(op) for op in ops)
+        if checked:
+            await self._write(checked)
+
+    async def close(self) -> None:
+        """Commit everything queued, then stop the writer and reader threads."""
+        if self._shutdown is None:
+            self._closed = True
+            self._shutdown = asyncio.ensure_future(asyncio.to_thread(self._stop_threads))
+        await asyncio.shield(self._shutdown)
+
+    async def _write(self, ops: tuple[BatchOp, ...]) -> None:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._writer.submit(_Pending(ops, loop, future))
+        await future
+
+    async def _read(self, fn: Callable[[str], _T], arg: str) -> _T:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._readers, fn, arg)
+        except sqlite3.Error as exc:
+            raise StorageError(f"storage read failed: {exc}") from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendClosed()
+
+    def _open_reader(self) -> None:
+        conn = _connect(self._path)
+        conn.execute("PRAGMA query_only = ON")
+        self._local.conn = conn
+        with self._reader_conns_lock:
+            self._reader_conns.append(conn)
+
+    def _get_in_thread(self, key: str) -> bytes | None:
+        row = self._local.conn.execute(_GET, (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _list_in_thread(self, prefix: str) -> _Names:
+        conn: sqlite3.Connection = self._local.conn
+        conn.execute("BEGIN")  # one snapshot for all the seeks of this listing
+        try:
+            return list_children(conn, prefix)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _stop_threads(self) -> None:
+        # Readers first: the writer's connection closes last, which checkpoints the WAL.
+        self._readers.shutdown(wait=True)
+        with self._reader_conns_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        self._writer.stop()
+        self._writer.join()
+
+
+def list_children(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    """The names directly below ``prefix``, sorted, by a skip-scan of the key index.
+
+    Leaves are read in key order; at the first key inside a folder the folder is
+    recorded and the scan seeks past it (``'0'`` sorts right after ``'/'``), so a
+    folder costs one seek however many keys it holds.
+    """
+    names: list[str] = []
+    query, bound = _KEYS_AFTER, prefix
+    while query:
+        query, bound = _scan_to_next_folder(conn, prefix, query, bound, names)
+    return names
+
+
+def _scan_to_next_folder(
+    conn: sqlite3.Connection, prefix: str, query: str, bound: str, names: list[str]
+) -> tuple[str, str]:
+    """Append names from ``bound`` on; return the seek past the folder that stopped us."""
+    start = len(prefix)
+    cursor = conn.execute(query, (bound,))
+    try:
+        for (key,) in cursor:
+            if not key.startswith(prefix):
+                break
+            slash = key.find("/", start)
+            if slash < 0:
+                names.append(key[start:])
+                continue
+            names.append(key[start : slash + 1])
+            return _KEYS_FROM, key[:slash] + "0"
+    finally:
+        cursor.close()
+    return "", ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """One caller's write, waiting for the transaction that carries it."""
+
+    ops: tuple[BatchOp, ...]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+_Outcome = BaseException | None
+
+
+class _GroupCommitWriter:
+    """One thread and one connection; each transaction carries everything queued."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._accepting = True
+        self._accepting_lock = threading.Lock()
+        self._commits = 0
+        self._writes = 0
+        self._thread = threading.Thread(target=self._run, name="warden-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(commits=self._commits, writes=self._writes)
+
+    def submit(self, pending: _Pending) -> None:
+        with self._accepting_lock:
+            if not self._accepting:
+                raise BackendClosed()
+            self._queue.put(pending)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        group: list[_Pending] = []
+        try:
+            stopping = False
+            while not stopping:
+                group, stopping = self._next_group()
+                if group:
+                    self._commit_group(group)
+                group = []
+        except BaseException as exc:  # never leave a caller waiting forever
+            _log.error("sqlite writer stopped: %s", type(exc).__name__)
+            _notify(group, [exc] * len(group))
+        finally:
+            self._refuse_and_fail_queued()
+            self._conn.close()
+
+    def _next_group(self) -> tuple[list[_Pending], bool]:
+        """Block for one write, then take everything else already queued."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        group = [first]
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return group, False
+            if item is None:
+                return group, True
+            group.append(item)
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        outcomes = self._transact(group)
+        self._commits += 1
+        self._writes += len(group)
+        _notify(group, outcomes)
+
+    def _transact(self, group: list[_Pending]) -> list[_Outcome]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            outcomes = [self._apply(pending.ops) for pending in group]
+            self._commit()
+        except Exception as exc:
+            self._rollback()
+            return [exc] * len(group)
+        return outcomes
+
+    def _apply(self, ops: tuple[BatchOp, ...]) -> _Outcome:
+        """Apply one caller's ops inside a savepoint, so its failure fails only that caller."""
+        conn = self._conn
+        conn.execute("SAVEPOINT request")
+        try:
+            for op in ops:
+                if isinstance(op, Put):
+                    conn.execute(_UPSERT, (op.key, op.value))
+                else:
+                    conn.execute(_DELETE, (op.key,))
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            return exc
+        conn.execute("RELEASE request")
+        return None
+
+    def _commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                _log.error("sqlite rollback failed: %s", exc)
+
+    def _refuse_and_fail_queued(self) -> None:
+        with self._accepting_lock:
+            self._accepting = False
+        leftovers: list[_Pending] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        _notify(leftovers, [BackendClosed()] * len(leftovers))
+
+
+def _notify(group: list[_Pending], outcomes: list[_Outcome]) -> None:
+    """Wake each caller on its own event loop, one hop per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], _Outcome]]] = {}
+    for pending, outcome in zip(group, outcomes, strict=True):
+        by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:
+            pass  # that loop is closed: nobody is left waiting on it
+
+
+def _settle(settled: list[tuple[asyncio.Future[None], _Outcome]]) -> None:
+    for future, outcome in settled:
+        if future.done():
+            continue  # the caller was cancelled
+        if outcome is None:
+            future.set_result(None)
+        else:
+            future.set_exception(_write_failure(outcome))
+
+
+def _write_failure(cause: BaseException) -> StorageError:
+    """A fresh error per caller, so concurrent callers never share one traceback."""
+    if isinstance(cause, BackendClosed):
+        return BackendClosed()
+    failure = StorageError(f"storage write failed: {cause}")
+    failure.__cause__ = cause
+    return failure
+
+
+def _create_private_file(path: str) -> None:
+    """Create missing parent directories with 0700 and the database file with 0600."""
+    parent = Path(path).absolute().parent
+    missing: list[Path] = []
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+
+
+def _open_writer(path: str) -> sqlite3.Connection:
+    try:
+        conn = _connect(path)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+    try:
+        _configure_writer(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _configure_writer(conn: sqlite3.Connection, path: str) -> None:
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StorageError(f"{path}: the filesystem does not support WAL mode")
+        conn.execute("PRAGMA synchronous = FULL")
+        _ensure_schema(conn)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise StorageError(f"database schema version {version} is newer than this server")
+        conn.execute(_CREATE_TABLE)
+        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
