@@ -418,6 +418,9 @@ class Core:
             raise Sealed()
         found = self.router.match(req.path)
         if found is None:
+            # Authenticate first, as Vault does: an anonymous caller must not
+            # learn which mounts exist.
+            await self._check_acl(req, await self._authenticate(req), req.operation)
             raise UnsupportedPath(f'no handler for route "{req.path}". route entry not found.')
         route, relative = found
         op = req.operation
@@ -462,6 +465,16 @@ class Core:
     async def _authorize(
         self, req: Request, route: Route, backend_req: Request
     ) -> tuple[TokenEntry, Operation]:
+        entry = await self._authenticate(req)
+        op = req.operation
+        if op is Operation.UPDATE:
+            exists = await route.backend.existence_check(backend_req)
+            if exists is False:
+                op = Operation.CREATE
+        await self._check_acl(req, entry, op, needs_sudo=route.root.matches(backend_req.path))
+        return entry, op
+
+    async def _authenticate(self, req: Request) -> TokenEntry:
         if not req.client_token:
             raise PermissionDenied("permission denied: no client token was given")
         entry = await self.tokens.lookup(req.client_token)
@@ -469,20 +482,17 @@ class Core:
             raise PermissionDenied()
         if entry.bound_cidrs and not _addr_in(req.connection.remote_addr, entry.bound_cidrs):
             raise PermissionDenied()
-        op = req.operation
-        if op is Operation.UPDATE:
-            exists = await route.backend.existence_check(backend_req)
-            if exists is False:
-                op = Operation.CREATE
+        return entry
+
+    async def _check_acl(
+        self, req: Request, entry: TokenEntry, op: Operation, *, needs_sudo: bool = False
+    ) -> None:
         if entry.is_root:
-            return entry, op
+            return
         acl = await self.policies.acl(entry.policies)
         result = acl.allowed(op, req.path, req.data)
-        if not result.allowed:
+        if not result.allowed or (needs_sudo and not result.sudo):
             raise PermissionDenied()
-        if route.root.matches(backend_req.path) and not result.sudo:
-            raise PermissionDenied()
-        return entry, op
 
     def _mount_info(self, entry: MountEntry) -> MountInfo:
         return MountInfo(

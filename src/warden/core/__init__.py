@@ -1,0 +1,1 @@
+"""The trusted kernel: seal, barrier, mounts, router, tokens, policies, audit."""

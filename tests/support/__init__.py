@@ -1,0 +1,1 @@
+"""Test support: real server processes, the CLI runner, stand-in services."""

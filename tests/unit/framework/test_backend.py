@@ -1,0 +1,70 @@
+"""Backend: patterns compiled at construction, routing order, errors, help, warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+from warden.framework import Backend, Field, FieldData, FieldType, Path, generic_name_regex
+from warden.logical.errors import InvalidRequest, UnsupportedOperation, UnsupportedPath
+from warden.logical.operation import Operation
+from warden.logical.request import Request
+from warden.logical.response import Response
+
+
+async def echo(req: Request, data: FieldData) -> Response:
+    return Response(data={"name": data.get("name"), "n": data.get("n")})
+
+
+async def specific(req: Request, data: FieldData) -> Response:
+    return Response(data={"specific": True})
+
+
+def make() -> Backend:
+    fields = {"name": Field(FieldType.STRING, "A name."), "n": Field(FieldType.INT, "A number.")}
+    return Backend(paths=[
+        Path("roles/special", operations={Operation.READ: specific}),
+        Path("roles/" + generic_name_regex("name"), fields=fields,
+             operations={Operation.READ: echo, Operation.UPDATE: echo},
+             help_synopsis="Manage roles."),
+    ])
+
+
+def test_capture_without_field_fails_at_construction() -> None:
+    with pytest.raises(ValueError, match="captures without a field"):
+        Backend(paths=[Path("x/(?P<oops>.+)", operations={Operation.READ: echo})])
+
+
+async def test_first_declared_match_wins_and_url_capture_beats_body() -> None:
+    b = make()
+    resp = await b.handle_request(Request(Operation.READ, "roles/special"))
+    assert resp is not None and resp.data == {"specific": True}
+    resp = await b.handle_request(
+        Request(Operation.UPDATE, "roles/web", data={"name": "evil", "n": "3"}))
+    assert resp is not None and resp.data == {"name": "web", "n": 3}
+
+
+async def test_unknown_path_operation_and_bad_field() -> None:
+    b = make()
+    with pytest.raises(UnsupportedPath):
+        await b.handle_request(Request(Operation.READ, "nothing/here"))
+    with pytest.raises(UnsupportedOperation):
+        await b.handle_request(Request(Operation.DELETE, "roles/web"))
+    with pytest.raises(InvalidRequest, match='"n"'):
+        await b.handle_request(Request(Operation.UPDATE, "roles/web", data={"n": "many"}))
+
+
+async def test_create_falls_back_to_update_handler() -> None:
+    resp = await make().handle_request(Request(Operation.CREATE, "roles/web", data={"n": 1}))
+    assert resp is not None and resp.data == {"name": "web", "n": 1}
+
+
+async def test_unknown_parameters_produce_a_warning() -> None:
+    resp = await make().handle_request(Request(Operation.UPDATE, "roles/web", data={"bogus": 1}))
+    assert resp is not None
+    assert resp.warnings == ["Endpoint ignored these unrecognized parameters: [bogus]"]
+
+
+async def test_help_is_generated_from_the_schema() -> None:
+    resp = await make().handle_request(Request(Operation.HELP, "roles/web"))
+    assert resp is not None and resp.data is not None
+    assert "Manage roles." in resp.data["help"] and "name (string)" in resp.data["help"]
