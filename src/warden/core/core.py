@@ -490,7 +490,7 @@ class Core:
         if entry.is_root:
             return
         acl = await self.policies.acl(entry.policies)
-        result = acl.allowed(op, req.path, req.data)
+        result = acl.allowed(op, req.path, req.data, wrap_ttl=req.wrap_ttl or None)
         if not result.allowed or (needs_sudo and not result.sudo):
             raise PermissionDenied()
 

@@ -70,7 +70,10 @@ _UNSUPPORTED_RULE_KEYS: Final = frozenset(
         "subscribe_event_types",
     }
 )
-_NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,127}")
+# Segments joined by "/": seed 000 names policies after their paths
+# ("<cluster>/pki/etcd/member"). No empty, "." or ".." segments are possible.
+_NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9_.-]*(?:/[a-z0-9][a-z0-9_.-]*)*")
+_NAME_MAX: Final = 256
 _DURATION_PATTERN: Final = re.compile(r"(?:\d+[smhd])+")
 _DURATION_PART: Final = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS: Final[Mapping[str, int]] = MappingProxyType({"s": 1, "m": 60, "h": 3600, "d": 86400})
@@ -129,10 +132,10 @@ def validate_policy_name(name: str) -> str:
     normalised = name.strip().lower()
     if not normalised:
         raise InvalidRequest("policy name must not be empty")
-    if not _NAME_PATTERN.fullmatch(normalised):
+    if len(normalised) > _NAME_MAX or not _NAME_PATTERN.fullmatch(normalised):
         raise InvalidRequest(
-            f"invalid policy name {_quote(normalised)}: use up to 128 letters, digits, "
-            '"-", "_" and ".", starting with a letter or digit'
+            f"invalid policy name {_quote(normalised)}: use up to {_NAME_MAX} letters, digits, "
+            '"-", "_", "." and "/", each "/"-separated part starting with a letter or digit'
         )
     return normalised
 

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 import orjson
 
 from warden.core.acl import ACL
-from warden.core.policy import DEFAULT_POLICY, Policy, parse_policy, validate_policy_name
+from warden.core.policy import (
+    DEFAULT_POLICY,
+    Policy,
+    parse_policy,
+    root_policy,
+    validate_policy_name,
+)
 from warden.logical.errors import InvalidRequest
 from warden.logical.storage import Storage
 
@@ -27,7 +33,7 @@ class PolicyStore:
         self._parsed: dict[str, Policy | None] = {}
         self._acls: dict[frozenset[str], ACL] = {}
         self._builtin = {
-            ROOT: parse_policy(ROOT, ""),
+            ROOT: root_policy(),
             RESPONSE_WRAPPING: parse_policy(RESPONSE_WRAPPING, _WRAPPING_HCL),
         }
 

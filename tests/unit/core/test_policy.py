@@ -292,7 +292,8 @@ def test_path_rule_copies_the_callers_mappings() -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("dev", "dev"), ("  Dev-ReadOnly ", "dev-readonly"), ("kube.etcd_1", "kube.etcd_1")],
+    [("dev", "dev"), ("  Dev-ReadOnly ", "dev-readonly"), ("kube.etcd_1", "kube.etcd_1"),
+     ("nyc1/pki/etcd/member", "nyc1/pki/etcd/member")],
 )
 def test_policy_names_are_normalised(name: str, expected: str) -> None:
     assert validate_policy_name(name) == expected
@@ -304,10 +305,13 @@ def test_policy_names_are_normalised(name: str, expected: str) -> None:
     [
         ("", "policy name must not be empty"),
         ("   ", "policy name must not be empty"),
-        ("a/b", 'invalid policy name "a/b"'),
+        ("a//b", 'invalid policy name "a//b"'),
+        ("/a", 'invalid policy name "/a"'),
+        ("a/", 'invalid policy name "a/"'),
+        ("a/../b", 'invalid policy name "a/../b"'),
         ("-dev", 'invalid policy name "-dev"'),
         ("dev policy", 'invalid policy name "dev policy"'),
-        ("x" * 129, "invalid policy name"),
+        ("x" * 257, "invalid policy name"),
     ],
 )
 def test_invalid_policy_names_are_rejected(name: str, message: str) -> None:
