@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from warden.core.barrier import Barrier
+from warden.core.leases import Lease, LeaseManager
 from warden.core.mounts import (
     AUTH_TABLE_KEY,
     PROTECTED_PREFIXES,
@@ -27,8 +28,9 @@ from warden.core.policy_store import PolicyStore
 from warden.core.registry import TYPE_ALIASES, Registry
 from warden.core.router import PathMatcher, Route, Router
 from warden.core.seal import SealStatus, ShamirSeal
-from warden.core.tokens import CoreTokenStore, TtlLimits, random_id
+from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits, random_id
 from warden.core.view import StorageView
+from warden.core.wrapping import Wrapper
 from warden.logical.backend import BackendConfig, LogicalBackend
 from warden.logical.clock import Clock, SystemClock
 from warden.logical.errors import (
@@ -40,7 +42,7 @@ from warden.logical.errors import (
 )
 from warden.logical.operation import Operation
 from warden.logical.request import Caller, MountInfo, Request
-from warden.logical.response import Auth, Response
+from warden.logical.response import Auth, Response, Secret
 from warden.logical.storage import Storage, clear
 from warden.logical.tokens import TokenEntry, TokenSpec, TokenStore
 from warden.storage.base import PhysicalBackend
@@ -132,6 +134,11 @@ class Core:
             randbytes=randbytes,
             limits=TtlLimits(config.default_lease_ttl, config.max_lease_ttl),
         )
+        self.wrapper = Wrapper(self.tokens, sys_view.sub_view("wrapping/"), self.clock)
+        self.leases = LeaseManager(sys_view.sub_view("expire/"), clock=self.clock,
+                                   randbytes=randbytes, revoke_backend=self._revoke_lease)
+        self.tokens.on_revoke(lambda entry: self.leases.revoke_by_token(entry.accessor))
+        self.tokens.set_renew_policy(self._login_renew_limits)
         if system_backend_factory is None:
             from warden.core.sys_backend import system_backend
 
@@ -139,7 +146,7 @@ class Core:
         self._system_backend_factory = system_backend_factory
         self._lock = asyncio.Lock()
         self._active = False
-        self._background: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.cluster_id = ""
         self.cluster_name = config.cluster_name
 
@@ -189,8 +196,11 @@ class Core:
         await self.tokens.setup()
         await self.policies.setup()
         await self._setup_mounts()
+        await self.leases.load()
         self._active = True
-        self._background = asyncio.get_running_loop().create_task(self._periodic_loop())
+        loop = asyncio.get_running_loop()
+        self._background = [loop.create_task(self._periodic_loop()),
+                            loop.create_task(self._expiry_loop())]
         log.info("core unsealed; %d mounts active", len(self.router.routes()))
 
     async def _load_cluster_identity(self) -> None:
@@ -206,11 +216,11 @@ class Core:
 
     async def _pre_seal(self) -> None:
         self._active = False
-        if self._background is not None:
-            self._background.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._background
-            self._background = None
+                await task
+        self._background = []
         for route in self.router.clear():
             with contextlib.suppress(Exception):
                 await route.backend.cleanup()
@@ -224,6 +234,52 @@ class Core:
             policies=("root",), path="auth/token/root", display_name="root", token_id=token_id
         )
         return await self.tokens.create(spec, parent=None)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            due = self.leases.next_due()
+            wait = 1.0 if due is None else min(1.0, max(0.0, due - self.clock.time()))
+            await asyncio.sleep(wait)
+            try:
+                await self.leases.expire_due()
+            except Exception:
+                log.exception("lease expiry sweep failed")
+
+    async def _revoke_lease(self, lease: Lease) -> None:
+        """Ask the backend that issued a lease to revoke what it stands for."""
+        found = self.router.match(lease.path)
+        if found is None:
+            return  # its mount is gone, and with it whatever the lease stood for
+        route, relative = found
+        await route.backend.handle_request(Request(
+            operation=Operation.REVOKE, path=relative, storage=route.storage,
+            mount=self._mount_info(route.mount), secret=lease.secret(self.clock.time()),
+        ))
+
+    async def _login_renew_limits(self, entry: TokenEntry) -> RenewLimits | None:
+        """Let the auth method that issued a login token decide how far it may renew."""
+        if not entry.path.startswith("auth/") or entry.path.startswith("auth/token/"):
+            return None
+        found = self.router.match(entry.path)
+        if found is None:
+            raise InvalidRequest("the auth method that issued this token is no longer enabled")
+        route, relative = found
+        auth = Auth(policies=list(entry.policies), metadata=dict(entry.meta),
+                    internal_data=dict(entry.internal_data), display_name=entry.display_name,
+                    ttl=entry.ttl, period=entry.period)
+        resp = await route.backend.handle_request(Request(
+            operation=Operation.RENEW, path=relative, storage=route.storage,
+            mount=self._mount_info(route.mount), auth=auth,
+        ))
+        renewed = resp.auth if resp is not None else None
+        if renewed is None:
+            raise InvalidRequest("the auth method refused to renew this token")
+        if set(renewed.policies) - {"default"} != set(entry.policies) - {"default"}:
+            raise InvalidRequest("policies have changed, not renewing")
+        info = self._mount_info(route.mount)
+        return RenewLimits(ttl=renewed.ttl or info.default_lease_ttl,
+                           max_ttl=min(renewed.max_ttl or info.max_lease_ttl, info.max_lease_ttl),
+                           period=renewed.period)
 
     async def _periodic_loop(self) -> None:
         ticks = 0
@@ -360,6 +416,7 @@ class Core:
                                      f'engine is mounted at "{path}"')
             if entry.type in ("system", "token"):
                 raise InvalidRequest(f'cannot disable the "{entry.type}" mount')
+            await self.leases.revoke_prefix(entry.route_prefix)
             remaining = {k: v for k, v in table.entries.items() if k != path}
             await table.save(remaining)
             route = self.router.unmount(entry.route_prefix)
@@ -430,7 +487,7 @@ class Core:
             path=relative,
             storage=route.storage,
             mount=self._mount_info(route.mount),
-            client_token=req.client_token if route.mount.type == "token" else "",
+            client_token=req.client_token if route.mount.type in ("token", "system") else "",
         )
         if not route.unauthenticated.matches(relative):
             entry, op = await self._authorize(req, route, backend_req)
@@ -454,13 +511,35 @@ class Core:
         try:
             response = await route.backend.handle_request(backend_req)
             if response is not None:
-                response.mount_type = route.mount.type
-                if response.auth is not None and not response.auth.client_token:
-                    await self._issue_login_token(req, route, response.auth)
+                response = await self._finish(req, route, response, entry)
         finally:
             if last_use:
                 await self.tokens.revoke_token(req.client_token)
         return response
+
+    async def _finish(
+        self, req: Request, route: Route, response: Response, entry: TokenEntry | None
+    ) -> Response:
+        """Tokens for logins, leases for leased secrets, then wrapping if asked."""
+        response.mount_type = route.mount.type
+        if response.auth is not None and not response.auth.client_token:
+            await self._issue_login_token(req, route, response.auth)
+        secret = response.secret
+        if secret is not None and secret.internal_data.get("secret_type") and not secret.lease_id:
+            await self._register_lease(req, route, secret, entry)
+        wrap_ttl = req.wrap_ttl or response.wrap_ttl
+        if wrap_ttl and response.raw is None and response.wrap_info is None:
+            response = await self.wrapper.wrap(response, ttl=wrap_ttl, path=req.path)
+        return response
+
+    async def _register_lease(
+        self, req: Request, route: Route, secret: Secret, entry: TokenEntry | None
+    ) -> None:
+        info = self._mount_info(route.mount)
+        await self.leases.register(
+            req.path, secret, accessor=entry.accessor if entry else "",
+            max_ttl=info.max_lease_ttl,
+        )
 
     async def _authorize(
         self, req: Request, route: Route, backend_req: Request

@@ -86,9 +86,11 @@ class SystemBackend:
         self.backend = Backend(
             paths=self._paths(),
             special_paths=SpecialPaths(
-                unauthenticated=(),
+                # Possession of a wrapping token is the credential for these.
+                unauthenticated=("wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap"),
                 root=("auth/*", "audit", "audit/*", "rotate", "seal", "raw/*",
-                      "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*"),
+                      "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*",
+                      "revoke-prefix/*"),
             ),
             help="The system backend: mounts, auth methods, policies and the seal.",
         )
@@ -141,6 +143,8 @@ class SystemBackend:
                  fields={"path": Field(FieldType.STRING, "A path within a mount.")},
                  operations={R: self.ui_mount},
                  help_synopsis="The mount that serves a path (used by the kv CLI)."),
+            *self._wrapping_paths(),
+            *self._lease_paths(),
             Path("seal", operations={U: self.seal}, help_synopsis="Seal the server."),
             Path("key-status", operations={R: self.key_status},
                  help_synopsis="The barrier's current key term."),
@@ -317,6 +321,104 @@ class SystemBackend:
         view = mount_view(entry)
         view["path"] = entry.route_prefix
         return Response(data=view)
+
+    # -- response wrapping ------------------------------------------------------------------
+
+    def _wrapping_paths(self) -> list[Path]:
+        token = {"token": Field(FieldType.STRING, "The wrapping token (default: the request's).")}
+        return [
+            Path("wrapping/wrap", operations={U: self.wrap},
+                 help_synopsis="Wrap the request's data (default TTL 5m)."),
+            Path("wrapping/unwrap", fields=token, operations={U: self.unwrap},
+                 help_synopsis="Reveal a wrapped response; the wrapping token is then spent."),
+            Path("wrapping/lookup", fields=token, operations={U: self.wrap_lookup,
+                                                              R: self.wrap_lookup},
+                 help_synopsis="Look up a wrapping token without spending it."),
+            Path("wrapping/rewrap", fields=token, operations={U: self.rewrap},
+                 help_synopsis="Move a wrapped response behind a new wrapping token."),
+        ]
+
+    @staticmethod
+    def _wrapping_token(req: Request, data: FieldData) -> str:
+        return data.get("token") or req.client_token
+
+    async def wrap(self, req: Request, data: FieldData) -> Response:
+        if not req.data:
+            raise InvalidRequest("no data given to wrap")
+        return Response(data=dict(req.data), wrap_ttl=300)
+
+    async def unwrap(self, req: Request, data: FieldData) -> Response:
+        return await self.core.wrapper.unwrap(self._wrapping_token(req, data))
+
+    async def wrap_lookup(self, req: Request, data: FieldData) -> Response:
+        return Response(data=await self.core.wrapper.lookup(self._wrapping_token(req, data)))
+
+    async def rewrap(self, req: Request, data: FieldData) -> Response:
+        return await self.core.wrapper.rewrap(self._wrapping_token(req, data))
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def _lease_paths(self) -> list[Path]:
+        lease = {"lease_id": Field(FieldType.STRING, "The lease's id."),
+                 "url_lease_id": Field(FieldType.STRING, "The lease's id, from the URL."),
+                 "increment": Field(FieldType.DURATION, "Requested extension of the lease.")}
+        prefix = {"prefix": Field(FieldType.STRING, "A path prefix of leases.")}
+        return [
+            Path("leases/lookup", fields=lease, operations={U: self.lease_lookup},
+                 help_synopsis="Look up a lease."),
+            Path(r"leases/lookup/(?P<prefix>.*)", fields=prefix, operations={L: self.lease_list},
+                 help_synopsis="List leases under a prefix (sudo)."),
+            *[Path(p + r"(?:/(?P<url_lease_id>.+))?", fields=lease,
+                   operations={U: self.lease_renew}, help_synopsis="Renew a lease.")
+              for p in ("leases/renew", "renew")],
+            *[Path(p + r"(?:/(?P<url_lease_id>.+))?", fields=lease,
+                   operations={U: self.lease_revoke}, help_synopsis="Revoke a lease.")
+              for p in ("leases/revoke", "revoke")],
+            *[Path(p + r"/(?P<prefix>.+)", fields=prefix, operations={U: self.lease_revoke_prefix},
+                   help_synopsis="Revoke every lease under a prefix (sudo).")
+              for p in ("leases/revoke-prefix", "revoke-prefix")],
+        ]
+
+    @staticmethod
+    def _lease_id(data: FieldData) -> str:
+        lease_id = data.get("lease_id") or data.get("url_lease_id")
+        if not lease_id:
+            raise InvalidRequest('missing required field "lease_id"')
+        return str(lease_id)
+
+    def _lease_view(self, lease: Any) -> dict[str, Any]:
+        from warden.logical.clock import to_rfc3339
+
+        now = self.core.clock.time()
+        return {
+            "id": lease.lease_id,
+            "issue_time": to_rfc3339(lease.issue_time),
+            "expire_time": to_rfc3339(lease.expire_time),
+            "last_renewal": to_rfc3339(lease.last_renewal_time) if lease.last_renewal_time else None,
+            "renewable": lease.renewable,
+            "ttl": max(0, int(lease.expire_time - now)),
+        }
+
+    async def lease_lookup(self, req: Request, data: FieldData) -> Response:
+        return Response(data=self._lease_view(await self.core.leases.lookup(self._lease_id(data))))
+
+    async def lease_list(self, req: Request, data: FieldData) -> Response:
+        prefix = data.get("prefix").strip("/")
+        ids = await self.core.leases.list_prefix(prefix)
+        base = prefix + "/" if prefix else ""
+        names = sorted({i[len(base):].split("/", 1)[0] + ("/" if "/" in i[len(base):] else "")
+                        for i in ids})
+        return Response.listing(names)
+
+    async def lease_renew(self, req: Request, data: FieldData) -> Response:
+        lease = await self.core.leases.renew(self._lease_id(data), data.get("increment"))
+        return Response(secret=lease.secret(self.core.clock.time()))
+
+    async def lease_revoke(self, req: Request, data: FieldData) -> None:
+        await self.core.leases.revoke(self._lease_id(data))
+
+    async def lease_revoke_prefix(self, req: Request, data: FieldData) -> None:
+        await self.core.leases.revoke_prefix(data.get("prefix").strip("/"))
 
     # -- seal and keys --------------------------------------------------------------------
 

@@ -26,6 +26,18 @@ SERVICE_PREFIX = "ws."
 RevokeHook = Callable[[TokenEntry], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class RenewLimits:
+    """What the auth method that issued a login token allows at renewal time."""
+
+    ttl: int = 0
+    max_ttl: int = 0
+    period: int = 0
+
+
+RenewPolicy = Callable[[TokenEntry], Awaitable["RenewLimits | None"]]
+
+
 def random_id(randbytes: Callable[[int], bytes], length: int = 24) -> str:
     """A base62 string from unbiased random bytes (rejection sampling)."""
     out: list[str] = []
@@ -87,6 +99,11 @@ class CoreTokenStore:
         self._salt: bytes | None = None
         self._use_lock = asyncio.Lock()
         self._revoke_hooks: list[RevokeHook] = []
+        self._renew_policy: RenewPolicy | None = None
+
+    def set_renew_policy(self, policy: RenewPolicy) -> None:
+        """Consulted on every renewal: the issuing auth method may change or refuse it."""
+        self._renew_policy = policy
 
     def on_revoke(self, hook: RevokeHook) -> None:
         """Called for every revoked token (to revoke its leases, drop cached data...)."""
@@ -154,6 +171,7 @@ class CoreTokenStore:
             last_renewal_time=0.0,
             max_expire_time=max_expire,
             parent_accessor=parent.accessor if parent else "",
+            wrapping=spec.wrapping,
         )
 
     def _initial_ttl(self, spec: TokenSpec, now: float) -> tuple[int, float, float]:
@@ -243,11 +261,18 @@ class CoreTokenStore:
         entry = rec.entry
         if not entry.renewable or entry.expire_time == 0:
             raise InvalidRequest("token is not renewable")
+        limits = await self._renew_policy(entry) if self._renew_policy else None
         now = self._clock.time()
-        ttl = entry.period or increment or entry.ttl
-        if entry.max_expire_time:
-            ttl = max(0, min(ttl, int(entry.max_expire_time - now)))
-        updated = replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now)
+        period = limits.period if limits else entry.period
+        ttl = period or increment or (limits.ttl if limits and limits.ttl else entry.ttl)
+        max_expire = entry.max_expire_time
+        if limits and limits.max_ttl and not period:
+            cap = entry.creation_time + limits.max_ttl
+            max_expire = min(max_expire, cap) if max_expire else cap
+        if max_expire:
+            ttl = max(0, min(ttl, int(max_expire - now)))
+        updated = replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now,
+                          period=period, max_expire_time=max_expire)
         await self._storage.put("id/" + rec.hash, _entry_to_json(replace(rec, entry=updated)))
         return updated
 

@@ -80,6 +80,9 @@ class Response:
     # Vault's older sys endpoints repeat ``data``'s keys at the top level of the
     # body (sys/mounts, sys/auth, sys/policy); hvac and scripts read either.
     top_level: bool = False
+    # A backend may ask for its response to be wrapped with this TTL even when
+    # the client sent no X-Vault-Wrap-TTL (sys/wrapping/wrap does).
+    wrap_ttl: int = 0
 
     @classmethod
     def listing(

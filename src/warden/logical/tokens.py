@@ -35,6 +35,8 @@ class TokenSpec:
     token_id: str = ""
     # The ceiling that applies on top of explicit_max_ttl (the mount's max TTL).
     max_ttl: int = 0
+    # A single-use token that guards a wrapped response.
+    wrapping: bool = False
 
 
 @dataclass(frozen=True, slots=True)
