@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.corekit import Kit, unsealed_core
 
+from support.corekit import Kit, unsealed_core
 from warden.framework import Backend, Field, FieldData, FieldType, Path, SecretType
 from warden.logical.backend import BackendConfig, BackendType, SpecialPaths
 from warden.logical.errors import InvalidRequest, PermissionDenied
