@@ -23,6 +23,7 @@ from warden.auth.token import factory as token_factory
 from warden.cli.flags import parse as parse_flags
 from warden.core.core import Core, CoreConfig
 from warden.core.registry import Registry
+from warden.engines.kv import factory as kv_factory
 from warden.server.app import AppConfig, WardenApp
 from warden.server.config import (
     ConfigError,
@@ -39,7 +40,7 @@ log = logging.getLogger("warden")
 
 def build_registry() -> Registry:
     return Registry(
-        secrets={},
+        secrets={"kv": kv_factory},
         auth={"token": token_factory},
     )
 

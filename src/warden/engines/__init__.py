@@ -1,0 +1,1 @@
+"""Secrets engines: backends mounted under a path that store or generate secrets."""
