@@ -125,9 +125,10 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
             tls["ssl_ca_certs"] = listener.tls_client_ca_file
             tls["ssl_cert_reqs"] = (ssl.CERT_REQUIRED if listener.tls_require_and_verify_client_cert
                                     else ssl.CERT_OPTIONAL)
+    # h11, not httptools: llhttp rejects the LIST method that hvac and Vault's CLI send.
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
-        http="httptools", server_header=False, date_header=False, timeout_keep_alive=30, **tls,
+        http="h11", server_header=False, date_header=False, timeout_keep_alive=30, **tls,
     )
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from warden.audit.record import AuditAuth, AuditRecord, AuditRequest, AuditResponse
+from warden.core.audit import AuditBroker
 from warden.core.barrier import Barrier
 from warden.core.leases import Lease, LeaseManager
 from warden.core.mounts import (
@@ -32,13 +34,14 @@ from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits, random_id
 from warden.core.view import StorageView
 from warden.core.wrapping import Wrapper
 from warden.logical.backend import BackendConfig, LogicalBackend
-from warden.logical.clock import Clock, SystemClock
+from warden.logical.clock import Clock, SystemClock, to_rfc3339
 from warden.logical.errors import (
     InvalidRequest,
     NotInitialized,
     PermissionDenied,
     Sealed,
     UnsupportedPath,
+    WardenError,
 )
 from warden.logical.operation import Operation
 from warden.logical.request import Caller, MountInfo, Request
@@ -134,6 +137,7 @@ class Core:
             randbytes=randbytes,
             limits=TtlLimits(config.default_lease_ttl, config.max_lease_ttl),
         )
+        self.audit = AuditBroker(self.barrier, randbytes=randbytes)
         self.wrapper = Wrapper(self.tokens, sys_view.sub_view("wrapping/"), self.clock)
         self.leases = LeaseManager(sys_view.sub_view("expire/"), clock=self.clock,
                                    randbytes=randbytes, revoke_backend=self._revoke_lease)
@@ -193,6 +197,7 @@ class Core:
 
     async def _post_unseal(self) -> None:
         await self._load_cluster_identity()
+        await self.audit.setup()
         await self.tokens.setup()
         await self.policies.setup()
         await self._setup_mounts()
@@ -224,6 +229,8 @@ class Core:
         for route in self.router.clear():
             with contextlib.suppress(Exception):
                 await route.backend.cleanup()
+        with contextlib.suppress(Exception):
+            await self.audit.close()
 
     async def shutdown(self) -> None:
         if self._active:
@@ -473,36 +480,13 @@ class Core:
     async def handle_request(self, req: Request) -> Response | None:
         if not self._active:
             raise Sealed()
-        found = self.router.match(req.path)
-        if found is None:
-            # Authenticate first, as Vault does: an anonymous caller must not
-            # learn which mounts exist.
-            await self._check_acl(req, await self._authenticate(req), req.operation)
-            raise UnsupportedPath(f'no handler for route "{req.path}". route entry not found.')
-        route, relative = found
-        op = req.operation
-        entry: TokenEntry | None = None
-        backend_req = replace(
-            req,
-            path=relative,
-            storage=route.storage,
-            mount=self._mount_info(route.mount),
-            client_token=req.client_token if route.mount.type in ("token", "system") else "",
-        )
-        if not route.unauthenticated.matches(relative):
-            entry, op = await self._authorize(req, route, backend_req)
-            backend_req = replace(
-                backend_req,
-                operation=op,
-                caller=Caller(
-                    accessor=entry.accessor,
-                    policies=entry.policies,
-                    display_name=entry.display_name,
-                    metadata=entry.meta,
-                    entity_id=entry.entity_id,
-                    path=entry.path,
-                ),
-            )
+        ctx = _Audit(self, req)
+        try:
+            route, backend_req, entry = await self._admit(req, ctx)
+        except WardenError as exc:
+            await ctx.refused(exc)
+            raise
+        await ctx.log_request()
         last_use = False
         if entry is not None and entry.num_uses:
             used, last_use = await self.tokens.use(req.client_token)
@@ -512,10 +496,46 @@ class Core:
             response = await route.backend.handle_request(backend_req)
             if response is not None:
                 response = await self._finish(req, route, response, entry)
+        except WardenError as exc:
+            await ctx.log_response(None, error=exc)
+            raise
         finally:
             if last_use:
                 await self.tokens.revoke_token(req.client_token)
+        await ctx.log_response(response)
         return response
+
+    async def _admit(self, req: Request, ctx: _Audit) -> tuple[Route, Request, TokenEntry | None]:
+        """Route, authenticate and authorize: everything that happens before a backend runs."""
+        found = self.router.match(req.path)
+        if found is None:
+            # Authenticate first, as Vault does: an anonymous caller must not
+            # learn which mounts exist.
+            ctx.entry = await self._authenticate(req)
+            await self._check_acl(req, ctx.entry, req.operation)
+            raise UnsupportedPath(f'no handler for route "{req.path}". route entry not found.')
+        route, relative = found
+        ctx.route = route
+        backend_req = replace(
+            req,
+            path=relative,
+            storage=route.storage,
+            mount=self._mount_info(route.mount),
+            client_token=req.client_token if route.mount.type in ("token", "system") else "",
+        )
+        if route.unauthenticated.matches(relative):
+            return route, backend_req, None
+        entry = ctx.entry = await self._authenticate(req)
+        op = req.operation
+        if op is Operation.UPDATE:
+            exists = await route.backend.existence_check(backend_req)
+            if exists is False:
+                op = Operation.CREATE
+        await self._check_acl(req, entry, op, needs_sudo=route.root.matches(relative))
+        caller = Caller(accessor=entry.accessor, policies=entry.policies,
+                        display_name=entry.display_name, metadata=entry.meta,
+                        entity_id=entry.entity_id, path=entry.path)
+        return route, replace(backend_req, operation=op, caller=caller), entry
 
     async def _finish(
         self, req: Request, route: Route, response: Response, entry: TokenEntry | None
@@ -540,18 +560,6 @@ class Core:
             req.path, secret, accessor=entry.accessor if entry else "",
             max_ttl=info.max_lease_ttl,
         )
-
-    async def _authorize(
-        self, req: Request, route: Route, backend_req: Request
-    ) -> tuple[TokenEntry, Operation]:
-        entry = await self._authenticate(req)
-        op = req.operation
-        if op is Operation.UPDATE:
-            exists = await route.backend.existence_check(backend_req)
-            if exists is False:
-                op = Operation.CREATE
-        await self._check_acl(req, entry, op, needs_sudo=route.root.matches(backend_req.path))
-        return entry, op
 
     async def _authenticate(self, req: Request) -> TokenEntry:
         if not req.client_token:
@@ -659,3 +667,79 @@ def _addr_in(addr: str, cidrs: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+class _Audit:
+    """Builds the audit records of one request; does nothing when no device is enabled."""
+
+    __slots__ = ("core", "entry", "req", "route")
+
+    def __init__(self, core: Core, req: Request) -> None:
+        self.core = core
+        self.req = req
+        self.route: Route | None = None
+        self.entry: TokenEntry | None = None
+
+    def _record(self, kind: str, response: AuditResponse | None, error: str,
+                facts: Mapping[str, Any] | None = None) -> AuditRecord:
+        req, entry, mount = self.req, self.entry, self.route.mount if self.route else None
+        auth = AuditAuth() if entry is None else AuditAuth(
+            client_token=req.client_token, accessor=entry.accessor,
+            display_name=entry.display_name, policies=entry.policies,
+            token_policies=entry.policies, metadata=entry.meta, entity_id=entry.entity_id,
+            token_type=entry.token_type, token_ttl=entry.ttl,
+            token_issue_time=to_rfc3339(entry.issue_time),
+        )
+        request = AuditRequest(
+            id=req.id, operation=str(req.operation), path=req.path, data=req.data,
+            client_token=req.client_token, client_token_accessor=entry.accessor if entry else "",
+            mount_type=mount.type if mount else "", mount_accessor=mount.accessor if mount else "",
+            remote_address=req.connection.remote_addr, remote_port=req.connection.remote_port,
+            wrap_ttl=req.wrap_ttl,
+            non_hmac_keys=mount.config.audit_non_hmac_request_keys if mount else (),
+        )
+        return AuditRecord(type=kind, time=to_rfc3339(self.core.clock.time()), auth=auth,
+                           request=request, response=response, error=error, facts=facts)
+
+    async def log_request(self) -> None:
+        if self.core.audit.enabled:
+            await self.core.audit.log(self._record("request", None, ""))
+
+    async def log_response(self, response: Response | None, *,
+                           error: WardenError | None = None) -> None:
+        if not self.core.audit.enabled:
+            return
+        mount = self.route.mount if self.route else None
+        summary = _audit_response(response, mount.config.audit_non_hmac_response_keys
+                                  if mount else ())
+        facts = response.audit if response is not None else None
+        await self.core.audit.log(
+            self._record("response", summary, str(error) if error else "", facts))
+
+    async def refused(self, exc: WardenError) -> None:
+        """A request stopped before any backend ran is still logged, with its error."""
+        if self.core.audit.enabled and not isinstance(exc, Sealed):
+            await self.core.audit.log(self._record("request", None, str(exc)))
+            await self.core.audit.log(self._record("response", AuditResponse(), str(exc)))
+
+
+def _audit_response(resp: Response | None, non_hmac: tuple[str, ...]) -> AuditResponse:
+    if resp is None:
+        return AuditResponse()
+    wrap, auth = resp.wrap_info, resp.auth
+    return AuditResponse(
+        data=resp.data if resp.raw is None else None,
+        auth=None if auth is None else {
+            "client_token": auth.client_token, "accessor": auth.accessor,
+            "display_name": auth.display_name, "policies": list(auth.policies),
+            "token_policies": list(auth.token_policies), "metadata": dict(auth.metadata),
+            "lease_duration": auth.lease_duration, "renewable": auth.renewable,
+            "orphan": auth.orphan, "entity_id": auth.entity_id, "token_type": auth.token_type,
+            "num_uses": auth.num_uses,
+        },
+        secret={"lease_id": resp.secret.lease_id} if resp.secret else None,
+        wrap_info=({"token": wrap.token, "accessor": wrap.accessor, "ttl": wrap.ttl,
+                    "creation_time": wrap.creation_time, "creation_path": wrap.creation_path,
+                    "wrapped_accessor": wrap.wrapped_accessor} if wrap else None),
+        warnings=tuple(resp.warnings), mount_type=resp.mount_type, non_hmac_keys=non_hmac,
+    )

@@ -10,7 +10,11 @@ from warden.logical.errors import InvalidRequest
 
 
 class FieldData:
-    """Typed access to request input. The URL captures win over body keys."""
+    """Typed access to request input. The URL captures win over body keys.
+
+    A JSON ``null`` counts as "not given", as in Vault: clients such as hvac send
+    null for every optional argument they were not passed.
+    """
 
     __slots__ = ("_values", "raw", "schema")
 
@@ -23,7 +27,7 @@ class FieldData:
         """Coerce every supplied field; a failure names the field but never echoes its value."""
         for name, value in self.raw.items():
             field = self.schema.get(name)
-            if field is None:
+            if field is None or value is None:
                 continue
             try:
                 self._values[name] = coerce(field, value)
@@ -46,13 +50,13 @@ class FieldData:
             raise KeyError(f"field {name!r} is not in the path's schema")
         if name in self._values:
             return self._values[name], True
-        if name in self.raw:
+        if self.raw.get(name) is not None:
             self._values[name] = coerce(field, self.raw[name])
             return self._values[name], True
         return default_of(field), False
 
     def supplied(self, name: str) -> bool:
-        return name in self.raw and name in self.schema
+        return self.raw.get(name) is not None and name in self.schema
 
     def unknown_fields(self) -> list[str]:
-        return sorted(k for k in self.raw if k not in self.schema)
+        return sorted(k for k, v in self.raw.items() if k not in self.schema and v is not None)

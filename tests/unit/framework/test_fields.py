@@ -86,3 +86,11 @@ def test_allowed_values_and_required() -> None:
         FieldData({"kind": "dsa"}, schema).validate()
     with pytest.raises(InvalidRequest, match='missing required field "kind"'):
         FieldData({}, schema).validate()
+
+
+def test_null_means_not_given() -> None:
+    schema = {"ttl": Field(FieldType.DURATION, default="1h"), "name": Field(FieldType.STRING)}
+    data = FieldData({"ttl": None, "name": None, "other": None}, schema)
+    data.validate()
+    assert data.get_ok("ttl") == (3600, False)
+    assert not data.supplied("name") and data.unknown_fields() == []

@@ -1,0 +1,173 @@
+"""Audit devices: where formatted records go (a file, stdout, or a TCP socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Mapping
+from typing import Protocol
+
+from warden.audit.chain import ChainState, resume_from_file
+from warden.audit.hashing import Hasher
+from warden.audit.record import AuditRecord, FormatOptions, format_record
+
+
+class AuditDeviceError(Exception):
+    """A device cannot be configured or cannot write; the message names the option."""
+
+
+class AuditDevice(Protocol):
+    async def log(self, record: AuditRecord) -> None: ...
+
+    async def reopen(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _flag(options: Mapping[str, str], name: str, default: bool) -> bool:
+    value = str(options.get(name, "")).strip().lower()
+    if value == "":
+        return default
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise AuditDeviceError(f'option "{name}" must be true or false')
+
+
+def format_options(options: Mapping[str, str]) -> FormatOptions:
+    fmt = str(options.get("format", "json") or "json")
+    if fmt != "json":
+        raise AuditDeviceError('option "format" must be "json"')
+    return FormatOptions(
+        log_raw=_flag(options, "log_raw", False),
+        hmac_accessor=_flag(options, "hmac_accessor", True),
+        elide_list_responses=_flag(options, "elide_list_responses", False),
+    )
+
+
+class _ChainedDevice:
+    """Formats, chains and hands lines to ``_write``; subclasses own the sink."""
+
+    def __init__(self, options: Mapping[str, str], hasher: Hasher) -> None:
+        self._opts = format_options(options)
+        self._prefix = str(options.get("prefix", "")).encode()
+        self._hasher = hasher
+        self._chain = ChainState()
+        self._lock = asyncio.Lock()
+
+    async def log(self, record: AuditRecord) -> None:
+        entry = format_record(record, self._hasher, self._opts)
+        async with self._lock:
+            state = ChainState(self._chain.seq, self._chain.prev_hash)
+            line = state.seal(entry)
+            await self._write(self._prefix + line + b"\n")
+            self._chain = state  # advance only once the line is out
+
+    async def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class FileDevice(_ChainedDevice):
+    def __init__(self, options: Mapping[str, str], hasher: Hasher) -> None:
+        super().__init__(options, hasher)
+        self._path = str(options.get("file_path") or options.get("path") or "")
+        if not self._path:
+            raise AuditDeviceError('option "file_path" is required for a file audit device')
+        self._mode = _mode(str(options.get("mode", "0600")))
+        self._fd: int | None = None
+        self._open()
+
+    def _open(self) -> None:
+        if self._path in ("stdout", "discard"):
+            return
+        directory = os.path.dirname(os.path.abspath(self._path))
+        if not os.path.isdir(directory):
+            raise AuditDeviceError(f'option "file_path": directory {directory} does not exist')
+        try:
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self._mode or 0o600)
+            if self._mode:
+                os.fchmod(fd, self._mode)
+        except OSError as exc:
+            raise AuditDeviceError(f'option "file_path": cannot open the file: {exc.strerror}'
+                                   ) from None
+        self._fd = fd
+        self._chain = resume_from_file(self._path, prefix=self._prefix)
+
+    async def _write(self, data: bytes) -> None:
+        if self._path == "discard":
+            return
+        if self._path == "stdout":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        if self._fd is None:
+            raise AuditDeviceError("audit file is closed")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    async def reopen(self) -> None:
+        async with self._lock:
+            await self.close()
+            self._open()
+
+    async def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class SocketDevice(_ChainedDevice):
+    """Newline-delimited JSON over TCP; reconnects on the next record after a failure."""
+
+    def __init__(self, options: Mapping[str, str], hasher: Hasher) -> None:
+        super().__init__(options, hasher)
+        address = str(options.get("address", ""))
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise AuditDeviceError('option "address" must be host:port')
+        if str(options.get("socket_type", "tcp")) != "tcp":
+            raise AuditDeviceError('option "socket_type": only "tcp" is supported')
+        self._host, self._port = host.strip("[]"), int(port)
+        self._timeout = float(str(options.get("write_timeout", "2s")).rstrip("s") or 2)
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            if self._writer is None:
+                _, self._writer = await asyncio.wait_for(
+                    asyncio.open_connection(self._host, self._port), self._timeout)
+            self._writer.write(data)
+            await asyncio.wait_for(self._writer.drain(), self._timeout)
+        except (OSError, TimeoutError) as exc:
+            await self.close()
+            raise AuditDeviceError(f"audit socket {self._host}:{self._port}: {exc}") from None
+
+    async def reopen(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise AuditDeviceError('option "mode" must be an octal file mode such as "0600"') from None
+    return mode & 0o666  # never executable
+
+
+DEVICE_TYPES = {"file": FileDevice, "socket": SocketDevice}
+
+
+def open_device(kind: str, options: Mapping[str, str], hasher: Hasher) -> AuditDevice:
+    factory = DEVICE_TYPES.get(kind)
+    if factory is None:
+        raise AuditDeviceError(f'unknown audit device type "{kind}": use "file" or "socket"')
+    return factory(options, hasher)

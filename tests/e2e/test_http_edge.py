@@ -1,0 +1,106 @@
+"""Bad input at the HTTP edge: each gets a clear 4xx in Vault's shape, nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from support.rawhttp import raw_request
+from support.server import ServerProcess
+
+
+def _errors(resp: object) -> list[str]:
+    body = resp.json()  # type: ignore[attr-defined]
+    assert set(body) == {"errors"}, body
+    return body["errors"]
+
+
+def test_malformed_json_is_400_and_changes_nothing(dev_server: ServerProcess) -> None:
+    http = dev_server.http()
+    before = http.get("/v1/sys/policy").json()["policies"]
+    for body in (b'{"policy": ', b"[1, 2]", b'"text"', b"\xff\xfe"):
+        resp = http.put("/v1/sys/policy/broken", content=body)
+        assert resp.status_code == 400
+        assert "failed to parse JSON input" in _errors(resp)[0]
+    assert http.get("/v1/sys/policy").json()["policies"] == before
+
+
+def test_wrong_types_name_the_field(dev_server: ServerProcess) -> None:
+    resp = dev_server.http().post("/v1/auth/token/create", json={"num_uses": "many"})
+    assert resp.status_code == 400
+    assert '"num_uses"' in _errors(resp)[0]
+    resp = dev_server.http().post("/v1/auth/token/create", json={"ttl": {"a": 1}})
+    assert resp.status_code == 400 and '"ttl"' in _errors(resp)[0]
+
+
+def test_bad_policy_documents_are_refused_with_the_reason(dev_server: ServerProcess) -> None:
+    http = dev_server.http()
+    resp = http.put("/v1/sys/policy/bad", json={"policy": 'path "x" { capabilities = ["reed"] }'})
+    assert resp.status_code == 400 and "reed" in _errors(resp)[0]
+    resp = http.put("/v1/sys/policy/bad", json={"policy": "path { {"})
+    assert resp.status_code == 400
+    assert http.get("/v1/sys/policy/bad").status_code == 404
+
+
+def test_unknown_mount_type_and_missing_type(dev_server: ServerProcess) -> None:
+    http = dev_server.http()
+    resp = http.post("/v1/sys/mounts/somewhere", json={"type": "no-such-engine"})
+    assert resp.status_code == 400 and "plugin not found" in _errors(resp)[0]
+    resp = http.post("/v1/sys/mounts/somewhere", json={})
+    assert resp.status_code == 400 and "type" in _errors(resp)[0]
+    assert "somewhere/" not in http.get("/v1/sys/mounts").json()["data"]
+
+
+def test_missing_or_bad_token_is_403(dev_server: ServerProcess) -> None:
+    assert dev_server.http(token="").get("/v1/auth/token/lookup-self").status_code == 403
+    assert dev_server.http(token="nope").get("/v1/sys/mounts").status_code == 403
+    bearer = raw_request(dev_server.url, "GET", "/v1/auth/token/lookup-self",
+                         headers={"Authorization": f"Bearer {dev_server.root_token}"})
+    assert bearer.status == 200
+
+
+def test_list_by_method_and_by_query(dev_server: ServerProcess) -> None:
+    http = dev_server.http()
+    http.post("/v1/auth/token/roles/r1", json={"allowed_policies": "default"})
+    by_method = http.request("LIST", "/v1/auth/token/roles")
+    by_query = http.get("/v1/auth/token/roles?list=true")
+    assert by_method.status_code == by_query.status_code == 200
+    assert by_method.json()["data"]["keys"] == by_query.json()["data"]["keys"] == ["r1"]
+
+
+def test_unsupported_operation_is_405_and_unknown_path_404(dev_server: ServerProcess) -> None:
+    http = dev_server.http()
+    assert http.delete("/v1/auth/token/create").status_code == 405
+    resp = http.get("/v1/auth/token/no-such-thing")
+    assert resp.status_code == 404 and _errors(resp)
+    assert http.get("/nothing").status_code == 404
+
+
+def test_namespaces_are_refused_clearly(dev_server: ServerProcess) -> None:
+    resp = dev_server.http().get("/v1/sys/mounts", headers={"X-Vault-Namespace": "team-a"})
+    assert resp.status_code == 400 and "namespaces" in _errors(resp)[0]
+
+
+def test_oversized_body_is_413(server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory(dev=False, config_text="""
+        storage "inmem" {}
+        listener "tcp" {
+          address = "127.0.0.1:0"
+          tls_disable = true
+          max_request_size = 4096
+        }""").start()
+    resp = server.http().put("/v1/sys/init", content=b'{"x": "' + b"a" * 5000 + b'"}')
+    assert resp.status_code == 413 and "too large" in _errors(resp)[0]
+    assert server.http().get("/v1/sys/init").json() == {"initialized": False}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/auth/token/../../sys/mounts", "/v1/auth/token/%2e%2e/lookup-self",
+     "/v1/./sys/mounts", "/v1/sys/mounts/%00x", "/v1/auth/token/roles%2F..%2F..%2Fcreate"],
+)
+def test_dot_segments_and_control_characters_are_refused(dev_server: ServerProcess,
+                                                         path: str) -> None:
+    resp = raw_request(dev_server.url, "GET", path, token=dev_server.root_token)
+    assert resp.status == 400, (path, resp.body)
+    assert "invalid request path" in _errors(resp)[0]
