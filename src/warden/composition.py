@@ -147,7 +147,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
     servers = [
-        _Server(_uvicorn_config(WardenApp(core, AppConfig(lst.max_request_size)), lst))
+        _Server(_uvicorn_config(WardenApp(core, AppConfig(
+            lst.max_request_size, lst.unauthenticated_metrics_access)), lst))
         for lst in config.listeners
     ]
     loop = asyncio.get_running_loop()

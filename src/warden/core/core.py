@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from warden.audit.record import AuditAuth, AuditRecord, AuditRequest, AuditRespo
 from warden.core.audit import AuditBroker
 from warden.core.barrier import Barrier
 from warden.core.leases import Lease, LeaseManager
+from warden.core.metrics import InstrumentedPhysical, Metrics
 from warden.core.mounts import (
     AUTH_TABLE_KEY,
     PROTECTED_PREFIXES,
@@ -118,6 +120,8 @@ class Core:
         randbytes: Callable[[int], bytes] = secrets.token_bytes,
         system_backend_factory: Callable[[Core, BackendConfig], LogicalBackend] | None = None,
     ) -> None:
+        self.metrics = Metrics(sealed=lambda: not self._active)
+        physical = InstrumentedPhysical(physical, self.metrics)
         self.physical = physical
         self.registry = registry
         self.clock: Clock = clock or SystemClock()
@@ -478,9 +482,44 @@ class Core:
     # -- the request pipeline -----------------------------------------------------------
 
     async def handle_request(self, req: Request) -> Response | None:
+        start = time.perf_counter()
+        ctx = _Audit(self, req)
+        outcome = "ok"
+        try:
+            response = await self._handle(req, ctx)
+        except WardenError as exc:
+            outcome = str(exc.status)
+            raise
+        except Exception:
+            outcome = "500"
+            raise
+        finally:
+            self._observe(req, ctx, outcome, time.perf_counter() - start)
+        if response is not None:
+            self._count_results(req, ctx, response)
+        return response
+
+    def _observe(self, req: Request, ctx: _Audit, outcome: str, seconds: float) -> None:
+        mount = ctx.route.prefix if ctx.route else ""
+        op = str(req.operation)
+        self.metrics.requests.labels(mount, op, outcome).inc()
+        self.metrics.request_seconds.labels(mount, op).observe(seconds)
+        route = ctx.route
+        if route is not None and route.mount.table == "auth" and route.mount.type != "token":
+            if req.path[len(route.prefix):].split("/", 1)[0] == "login":
+                self.metrics.logins.labels(route.mount.type,
+                                           "ok" if outcome == "ok" else "refused").inc()
+
+    def _count_results(self, req: Request, ctx: _Audit, response: Response) -> None:
+        cert = (response.audit or {}).get("certificate")
+        if cert is not None and ctx.route is not None:
+            self.metrics.certificates.labels(ctx.route.prefix, str(cert.get("role", ""))).inc()
+        if response.auth is not None and response.auth.client_token and ctx.route is not None:
+            self.metrics.tokens.labels(ctx.route.prefix).inc()
+
+    async def _handle(self, req: Request, ctx: _Audit) -> Response | None:
         if not self._active:
             raise Sealed()
-        ctx = _Audit(self, req)
         try:
             route, backend_req, entry = await self._admit(req, ctx)
         except WardenError as exc:

@@ -146,6 +146,10 @@ class SystemBackend:
             *self._audit_paths(),
             *self._wrapping_paths(),
             *self._lease_paths(),
+            Path("metrics", fields={"format": Field(FieldType.STRING,
+                                                    'Set to "prometheus" for the text format.')},
+                 operations={R: self.metrics},
+                 help_synopsis="Request, certificate, token, login and storage metrics."),
             Path("seal", operations={U: self.seal}, help_synopsis="Seal the server."),
             Path("key-status", operations={R: self.key_status},
                  help_synopsis="The barrier's current key term."),
@@ -467,6 +471,17 @@ class SystemBackend:
 
     async def lease_revoke_prefix(self, req: Request, data: FieldData) -> None:
         await self.core.leases.revoke_prefix(data.get("prefix").strip("/"))
+
+    # -- metrics ----------------------------------------------------------------------------
+
+    async def metrics(self, req: Request, data: FieldData) -> Response:
+        fmt = data.get("format")
+        if fmt == "prometheus":
+            body, ctype = self.core.metrics.render()
+            return Response.raw_body(body, ctype)
+        if fmt not in ("", "json"):
+            raise InvalidRequest('format must be "prometheus" or empty')
+        return Response(data=self.core.metrics.snapshot())
 
     # -- seal and keys --------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class AppConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    # Vault's listener telemetry option: Prometheus may scrape sys/metrics without a token.
+    unauthenticated_metrics_access: bool = False
 
 
 class WardenApp:
@@ -71,6 +73,11 @@ class WardenApp:
         if path in seal_http.SEAL_PATHS:
             status, payload = await seal_http.handle(self._core, method, path, data)
             return status, JSON, orjson.dumps(payload), {}
+        if path == "sys/metrics" and self._config.unauthenticated_metrics_access:
+            if data.get("format") != "prometheus":
+                raise InvalidRequest("unauthenticated metrics are served as ?format=prometheus")
+            body, ctype = self._core.metrics.render()
+            return 200, ctype, body, {}
         op = translate.operation_for(method, query)
         client = scope.get("client") or ("", 0)
         req = Request(
