@@ -154,6 +154,15 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _request_exit, servers)
+    reopening: set[asyncio.Task[None]] = set()
+
+    def reopen_audit() -> None:
+        # SIGHUP: reopen audit files so log rotation works, as Vault does.
+        task = loop.create_task(core.audit.reopen())
+        reopening.add(task)
+        task.add_done_callback(reopening.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reopen_audit)
     try:
         banner = [f"           Api Address: {_address(lst, s)}"
                   for lst, s in zip(config.listeners, sockets, strict=True)]

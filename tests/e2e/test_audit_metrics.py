@@ -67,3 +67,26 @@ def test_unauthenticated_metrics_when_the_listener_allows(
     assert resp.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(resp.text)}
     assert families["warden_sealed"].samples[0].value == 1.0
+
+
+def test_sighup_reopens_the_audit_file_for_rotation(dev_server: ServerProcess,
+                                                    tmp_path: Path) -> None:
+    import signal
+    import time
+
+    log = tmp_path / "rotate.log"
+    client = dev_server.client()
+    client.sys.enable_audit_device("file", path="rot", options={"file_path": str(log)})
+    client.auth.token.lookup_self()
+    log.rename(tmp_path / "rotate.log.1")
+    assert dev_server.proc is not None
+    dev_server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not (log.exists() and b"lookup-self" in log.read_bytes()) and (
+            time.monotonic() < deadline):
+        client.auth.token.lookup_self()
+        time.sleep(0.05)
+    assert log.exists() and b"lookup-self" in log.read_bytes()
+    # The new file continues the chain of the old one.
+    assert verify_file(str(log), continued=True).ok
+    client.sys.disable_audit_device("rot")
