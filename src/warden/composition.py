@@ -19,11 +19,13 @@ from typing import TextIO
 import uvicorn
 
 from warden import __version__
+from warden.auth import approle, aws, kubernetes
 from warden.auth.token import factory as token_factory
 from warden.cli.flags import parse as parse_flags
 from warden.core.core import Core, CoreConfig
 from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
+from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
 from warden.server.config import (
     ConfigError,
@@ -41,7 +43,9 @@ log = logging.getLogger("warden")
 def build_registry() -> Registry:
     return Registry(
         secrets={"kv": kv_factory},
-        auth={"token": token_factory},
+        auth={"token": token_factory, "approle": approle.factory,
+              "kubernetes": kubernetes.factory, "aws": aws.factory},
+        services={kubernetes.SERVICE_NAME: HttpTokenReviewer()},
     )
 
 
