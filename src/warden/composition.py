@@ -25,6 +25,8 @@ from warden.cli.flags import parse as parse_flags
 from warden.core.core import Core, CoreConfig
 from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
+from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
+from warden.engines.pki import factory as pki_factory
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
 from warden.server.config import (
@@ -42,10 +44,10 @@ log = logging.getLogger("warden")
 
 def build_registry() -> Registry:
     return Registry(
-        secrets={"kv": kv_factory},
+        secrets={"kv": kv_factory, "pki": pki_factory},
         auth={"token": token_factory, "approle": approle.factory,
               "kubernetes": kubernetes.factory, "aws": aws.factory},
-        services={kubernetes.SERVICE_NAME: HttpTokenReviewer()},
+        services={kubernetes.SERVICE_NAME: HttpTokenReviewer(), KEYPOOL_SERVICE: KeyPool()},
     )
 
 
