@@ -1,0 +1,77 @@
+"""``warden status``: the seal status; the exit code says it (0 unsealed, 2 sealed, 1 error)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from warden.api import Client, ClientError
+from warden.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    Streams,
+    add_format_flag,
+    make_client,
+    new_parser,
+    output_format,
+    parse,
+)
+from warden.cli.output import format_value, key_value_table, render_data
+
+
+def status(argv: list[str], streams: Streams, prog: str = "warden status") -> int:
+    parser = new_parser(
+        prog, "Print the server's seal status. The exit code is 0 when unsealed, 2 when "
+              "sealed and 1 on error.", usage=f"{prog} [options]")
+    add_format_flag(parser)
+    args = parse(parser, argv)
+    fmt = output_format(args, streams)
+    with make_client(args, streams) as client:
+        try:
+            state = fetch_status(client)
+        except ClientError as exc:
+            raise CommandError(f"Error checking seal status: {exc}", EXIT_USAGE) from None
+    show_status(streams, state, fmt)
+    return EXIT_ERROR if state.get("sealed") else EXIT_OK
+
+
+def fetch_status(client: Client) -> dict[str, Any]:
+    state = client.read("sys/seal-status") or {}
+    try:
+        leader = client.read("sys/leader") or {}
+    except ClientError:
+        leader = {}
+    state["ha_enabled"] = bool(leader.get("ha_enabled"))
+    return state
+
+
+def show_status(streams: Streams, state: Mapping[str, Any], fmt: str) -> None:
+    if fmt == "table":
+        streams.out(key_value_table(status_rows(state)))
+    else:
+        streams.out(render_data(dict(state), fmt))
+
+
+def status_rows(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Vault's ``OutputSealStatus``."""
+    sealed = bool(state.get("sealed"))
+    rows = [
+        ("Seal Type", str(state.get("type", "shamir"))),
+        ("Initialized", format_value(bool(state.get("initialized")))),
+        ("Sealed", format_value(sealed)),
+        ("Total Shares", format_value(state.get("n", 0))),
+        ("Threshold", format_value(state.get("t", 0))),
+    ]
+    if sealed:
+        rows += [("Unseal Progress", f"{state.get('progress', 0)}/{state.get('t', 0)}"),
+                 ("Unseal Nonce", str(state.get("nonce") or ""))]
+    rows += [("Version", str(state.get("version") or "")),
+             ("Build Date", str(state.get("build_date") or "")),
+             ("Storage Type", str(state.get("storage_type") or ""))]
+    if state.get("cluster_name") and state.get("cluster_id"):
+        rows += [("Cluster Name", str(state["cluster_name"])),
+                 ("Cluster ID", str(state["cluster_id"]))]
+    rows.append(("HA Enabled", format_value(bool(state.get("ha_enabled")))))
+    return rows
