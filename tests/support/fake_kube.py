@@ -16,6 +16,7 @@ Routes live in one table (``_routes``) so more of the API (the CSR API) can be a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import ssl
@@ -30,8 +31,10 @@ from typing import Any, ClassVar
 
 import jwt
 import trustme
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 TOKENREVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -78,6 +81,17 @@ class FakeKubeAPI:
     def public_key_pem(self) -> str:
         return self._key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    @property
+    def signer_cert_pem(self) -> str:
+        """The signing key in a self-signed certificate (hvac accepts only certificates)."""
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "service-account-signer")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=365)).sign(self._key, hashes.SHA256()))
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def uid_of(self, namespace: str, name: str) -> str:
         return self._uids.setdefault((namespace, name), str(uuid.uuid4()))

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 R, U, D, L = Operation.READ, Operation.UPDATE, Operation.DELETE, Operation.LIST
 DEFAULT_SAFETY_BUFFER = 72 * 3600
+# "identity-whitelist" is Vault's older name, still used by hvac.
+LIST_NAMES = "identity-(?:accesslist|whitelist)"
 
 INSTANCE = {"instance_id": Field(FieldType.STRING, "The EC2 instance ID of the entry.")}
 TIDY_FIELDS = {"safety_buffer": Field(
@@ -26,12 +28,12 @@ TIDY_FIELDS = {"safety_buffer": Field(
 def paths(b: AwsBackend) -> list[Path]:
     h = AccessListHandlers(b)
     return [
-        Path("identity-accesslist/?", operations={L: h.list},
+        Path(f"{LIST_NAMES}/?", operations={L: h.list},
              help_synopsis="List the instance IDs in the identity access list."),
-        Path("identity-accesslist/" + generic_name_regex("instance_id"), fields=INSTANCE,
+        Path(f"{LIST_NAMES}/" + generic_name_regex("instance_id"), fields=INSTANCE,
              operations={R: h.read, D: h.delete},
              help_synopsis=ENTRY_SYN, help_description=ENTRY_DESC),
-        Path("tidy/identity-accesslist/?", fields=TIDY_FIELDS, operations={U: h.tidy},
+        Path(f"tidy/{LIST_NAMES}/?", fields=TIDY_FIELDS, operations={U: h.tidy},
              help_synopsis=TIDY_SYN, help_description=TIDY_DESC),
     ]
 

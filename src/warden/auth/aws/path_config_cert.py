@@ -34,6 +34,8 @@ CERT_FIELDS: dict[str, Field] = {
     "type": Field(
         FieldType.STRING, 'What the certificate verifies: "pkcs7" (login messages, the '
         'default), "identity" or "signature".', default="pkcs7", allowed_values=CERT_TYPES),
+    "document_type": Field(
+        FieldType.STRING, 'The name hvac sends for "type".', allowed_values=CERT_TYPES),
 }
 
 
@@ -113,7 +115,10 @@ async def write_certificate(req: Request, data: FieldData) -> None:
         pem = current.pem
     else:
         pem = parse_certificate(raw)
-    kind = data.get("type") if data.supplied("type") or current is None else current.type
+    kind = current.type if current is not None else "pkcs7"
+    for field in ("document_type", "type"):  # "type" wins when both are sent
+        if data.supplied(field):
+            kind = data.get(field)
     await put_json(_storage(req), CERT_PREFIX + name, asdict(AwsCertificate(name, pem, kind)))
 
 

@@ -30,7 +30,7 @@ async def test_certificate_list_update_and_delete(aws: AwsAuth,
                     type="identity")
     listing = await aws.call(Operation.LIST, "config/certificates")
     assert listing is not None and listing.data == {"keys": ["a", "b"]}
-    await aws.write("config/certificate/a", type="pkcs7")
+    await aws.write("config/certificate/a", document_type="pkcs7")
     assert await aws.read("config/certificate/a") == {
         "aws_public_cert": signers["ec"].cert_pem, "type": "pkcs7"}
     await aws.call(Operation.DELETE, "config/certificate/a")

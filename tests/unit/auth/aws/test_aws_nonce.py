@@ -44,8 +44,9 @@ async def test_server_nonce_is_returned_once_and_stored_only_as_hmac(aws: AwsAut
     assert entry["expiration_time"].startswith("2027-01-19T12:00")
     again = await aws.login(rsa.sign(_doc()), "web", nonce=nonce)
     assert "nonce" not in again.metadata
-    listing = await aws.call(Operation.LIST, "identity-accesslist")
-    assert listing is not None and listing.data == {"keys": [INSTANCE]}
+    for name in ("identity-accesslist", "identity-whitelist"):
+        listing = await aws.call(Operation.LIST, name)
+        assert listing is not None and listing.data == {"keys": [INSTANCE]}
 
 
 @pytest.mark.parametrize("second", [{}, {"nonce": "guess"}])
