@@ -75,6 +75,7 @@ def validity(*, limits: Limits, ttl: int, not_after: str, role_ttl: int = 0, rol
     the issuer's expiry under its leaf_not_after_behavior."""
     if ttl and not_after:
         raise InvalidRequest("either ttl or not_after may be given, not both")
+    limits = dataclasses.replace(limits, now=float(int(limits.now)))  # certificates count whole seconds
     warnings: list[str] = []
     ceiling = min(role_max_ttl or limits.max_ttl, limits.max_ttl)
     if not_after:

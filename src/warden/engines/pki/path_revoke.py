@@ -112,8 +112,14 @@ def _revoked_response(when: float, info: x509util.CertInfo, req: Request, issuer
 
 
 async def revoke_lease(b: PkiBackend, req: Request) -> None:
-    """The lease manager's revoke callback: revoke the lease's certificate if it still exists."""
+    """The lease manager's revoke callback: revoke the lease's certificate if it still exists.
+
+    A lease lives exactly as long as its certificate, so a lease that ran out (no TTL left)
+    stands for a certificate that is expiring anyway: it is not put on the CRL.
+    """
     assert req.secret is not None
+    if req.secret.ttl <= 0:
+        return
     storage: Storage = storage_of(req)
     serial = parse_serial(str(req.secret.internal_data.get("serial_number", "")))
     record = await certstore.load_record(storage, serial)
