@@ -22,11 +22,12 @@ ROLES: dict[str, dict[str, Any]] = {
     "glob": {"allowed_domains": "ftp*.example.com", "allow_glob_domains": True},
     "scheduler": {"allowed_domains": "system:kube-scheduler", "allow_bare_domains": True,
                   "enforce_hostnames": False, "allow_localhost": False},
-    "node": {"allowed_domains": "system:node:worker-1", "allow_bare_domains": True, "enforce_hostnames": False,
-             "organization": "system:nodes", "allow_localhost": False},
+    "node": {"allowed_domains": "system:node:worker-1", "allow_bare_domains": True,
+             "enforce_hostnames": False, "organization": "system:nodes", "allow_localhost": False},
     "noip": {"allow_any_name": True, "allow_ip_sans": False},
     "cidr": {"allow_any_name": True, "allowed_ip_sans_cidr": "10.0.0.0/8"},
-    "nowild": {"allowed_domains": "example.com", "allow_subdomains": True, "allow_wildcard_certificates": False},
+    "nowild": {"allowed_domains": "example.com", "allow_subdomains": True,
+               "allow_wildcard_certificates": False},
     "nolocal": {"allowed_domains": "example.com", "allow_bare_domains": True, "allow_localhost": False},
     "nocn": {"allowed_domains": "example.com", "allow_subdomains": True, "require_cn": False},
     "serials": {"allow_any_name": True, "allowed_serial_numbers": "node-*"},
@@ -66,7 +67,8 @@ TABLE: list[tuple[str, dict[str, Any], str | None]] = [
     ("web", {"common_name": "api.example.com.evil.net"}, "matches none"),
     ("web", {"common_name": "Api.Example.COM"}, OK),
     ("web", {"common_name": "a.example.com", "uri_sans": "spiffe://cluster.local/ns/x"}, OK),
-    ("web", {"common_name": "a.example.com", "uri_sans": "spiffe://other/ns/x"}, "matches none of allowed_uri"),
+    ("web", {"common_name": "a.example.com", "uri_sans": "spiffe://other/ns/x"},
+     "matches none of allowed_uri"),
     ("web", {"common_name": "a.example.com", "uri_sans": "not a uri"}, "not a valid URI"),
     ("web", {"common_name": "a.example.com",
              "other_sans": "1.3.6.1.4.1.311.20.2.3;UTF8:dev@example.com"}, OK),
@@ -126,7 +128,8 @@ def test_the_table_is_big_enough() -> None:
 
 @pytest.mark.parametrize(("role", "fields", "refusal"), TABLE,
                          ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(TABLE)])
-async def test_issue(kit_cache: dict[str, PkiKit], role: str, fields: dict[str, Any], refusal: str | None) -> None:
+async def test_issue(kit_cache: dict[str, PkiKit], role: str, fields: dict[str, Any],
+                     refusal: str | None) -> None:
     kit = await _kit(kit_cache)
     if refusal is None:
         resp = await kit.write(f"issue/{role}", **fields)
@@ -141,7 +144,8 @@ async def test_kubernetes_identity_gets_cn_and_groups_and_no_dns_san(kit_cache: 
     resp = await kit.write("issue/node", common_name="system:node:worker-1")
     cert = load_pem(resp.data["certificate"])  # type: ignore[index]
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:worker-1"
-    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["system:nodes"]
+    groups = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    assert groups == ["system:nodes"]
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
 
@@ -161,7 +165,8 @@ SIGN_TABLE: list[tuple[str, dict[str, Any], str | None]] = [
 
 @pytest.mark.parametrize(("role", "csr", "refusal"), SIGN_TABLE,
                          ids=[f"sign-{r}-{i}" for i, (r, _, _) in enumerate(SIGN_TABLE)])
-async def test_sign(kit_cache: dict[str, PkiKit], role: str, csr: dict[str, Any], refusal: str | None) -> None:
+async def test_sign(kit_cache: dict[str, PkiKit], role: str, csr: dict[str, Any],
+                    refusal: str | None) -> None:
     kit = await _kit(kit_cache)
     pem = make_csr(make_key("ec"), csr["cn"], dns=csr.get("dns", ()), ips=csr.get("ips", ()),
                    uris=csr.get("uris", ()), organization=csr.get("organization", ""))
@@ -184,8 +189,8 @@ async def test_sign_refuses_a_csr_whose_signature_does_not_verify(kit_cache: dic
     b = x509.load_pem_x509_csr(other.encode())
     # Graft b's public key into a's request body: the signature no longer verifies.
     der_a = a.public_bytes(serialization.Encoding.DER)
-    spki_a = a.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    spki_b = b.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki_a, spki_b = a.public_key().public_bytes(*spki), b.public_key().public_bytes(*spki)
     forged = x509.load_der_x509_csr(der_a.replace(spki_a, spki_b)).public_bytes(serialization.Encoding.PEM)
     assert "proof of possession" in await kit.refused("sign/kubelet", csr=forged.decode())
 
@@ -193,7 +198,8 @@ async def test_sign_refuses_a_csr_whose_signature_does_not_verify(kit_cache: dic
 async def test_sign_checks_key_type_and_size(kit_cache: dict[str, PkiKit]) -> None:
     kit = await _kit(kit_cache)
     await kit.write("roles/rsa-only", allow_any_name=True, key_type="rsa", key_bits=3072)
-    assert "role requires keys of type rsa" in await kit.refused("sign/rsa-only", csr=make_csr(make_key("ec"), "x"))
+    ec_csr = make_csr(make_key("ec"), "x")
+    assert "role requires keys of type rsa" in await kit.refused("sign/rsa-only", csr=ec_csr)
     small = make_csr(make_key("rsa"), "x")  # 2048 bits
     assert "minimum of a 3072-bit key" in await kit.refused("sign/rsa-only", csr=small)
     await kit.write("roles/any", allow_any_name=True, key_type="any")
