@@ -1,0 +1,238 @@
+"""Templates: Jinja2 (sandboxed) rendered to a file, for layouts a certificate block does
+not give (a kubeconfig with embedded certificate data, a config file with a password).
+
+Functions a template may call:
+  ``secret(path, **params)``   read a path (write it when params are given), Vault's
+                               response with ``data`` (also ``Data``);
+  ``kv(path, key=None)``       a kv secret's key/value map (kv v1 or v2, found out from
+                               the mount), or one value of it;
+  ``pki_cert(path, **params)`` issue from ``<mount>/issue/<role>`` (``path`` is
+                               ``"<mount>/issue/<role>"``; alias ``pkiCert``); the
+                               result has ``certificate``/``cert``, ``private_key``/``key``,
+                               ``ca``, ``issuing_ca``, ``ca_chain``, ``serial_number``,
+                               ``expiration``. It is re-issued only when due for renewal;
+  ``env(name, default="")``    an environment variable.
+Filters: ``b64encode``, ``b64decode`` (plus Jinja's ``tojson``, ``indent``, ...).
+
+A template is rendered again when the first certificate it issued is due for renewal, or
+after ``static_secret_render_interval`` when it read secrets; its file is rewritten (and
+its command run) only when the output changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from warden.agent.backoff import Backoff, Uniform
+from warden.agent.certs import IssuedCertificate, Validity, iso, renewal_time
+from warden.agent.clock import Clock
+from warden.agent.commands import CommandResult, run_command
+from warden.agent.config import DEFAULT_RENEW_AT, DEFAULT_RENEW_JITTER, TemplateConfig, TemplateSettings
+from warden.agent.errors import AgentError, PermanentError, describe, is_retryable
+from warden.agent.files import FileSpec, write_file
+from warden.agent.logs import AgentLog
+from warden.agent.metrics import AgentMetrics
+from warden.api import AsyncClient, Forbidden, JsonDict
+
+RETRY_ATTEMPTS = 12  # consul-template's default before exit_on_retry_failure gives up
+
+
+def b64encode(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return base64.b64encode(raw).decode("ascii")
+
+
+def b64decode(value: str) -> str:
+    return base64.b64decode(value).decode()
+
+
+def make_environment(config: TemplateConfig) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        enable_async=True, autoescape=False, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined if config.error_on_missing_key else jinja2.Undefined,
+        variable_start_string=config.left_delimiter, variable_end_string=config.right_delimiter)
+    env.filters.update(b64encode=b64encode, b64decode=b64decode)
+    return env
+
+
+@dataclass(slots=True)
+class CachedCert:
+    data: dict[str, Any]
+    renew_at: float
+
+
+@dataclass(slots=True)
+class TemplateFunctions:
+    """The functions of one render; they note when the output may next change."""
+
+    api: AsyncClient
+    clock: Clock
+    uniform: Uniform
+    certs: dict[str, CachedCert]
+    static_interval: float
+    environ: Mapping[str, str]
+    next_due: float = math.inf
+
+    def globals(self) -> dict[str, Any]:
+        return {"secret": self.secret, "kv": self.kv, "pki_cert": self.pki_cert,
+                "pkiCert": self.pki_cert, "env": self.env}
+
+    def _refresh_by(self, when: float) -> None:
+        self.next_due = min(self.next_due, when)
+
+    async def secret(self, path: str, *args: str, **params: Any) -> dict[str, Any]:
+        params = {**_pairs(args), **params}
+        body = await (self.api.write(path, params) if params else self.api.read(path))
+        if body is None:
+            raise AgentError(f"no secret at {path}")
+        lease = float(body.get("lease_duration") or 0)
+        interval = min(self.static_interval, 0.85 * lease) if lease > 0 else self.static_interval
+        self._refresh_by(self.clock.time() + interval)
+        return {**body, "Data": body.get("data")}
+
+    async def kv(self, path: str, key: str | None = None) -> Any:
+        path = path.strip("/")
+        mount, version = await self._kv_mount(path)
+        if version == 2:
+            body = await self.secret(mount + "data/" + path[len(mount):])
+            values = (body.get("data") or {}).get("data") or {}
+        else:
+            values = (await self.secret(path)).get("data") or {}
+        if key is None:
+            return values
+        if key not in values:
+            raise AgentError(f"the secret {path} has no key {key!r}")
+        return values[key]
+
+    async def _kv_mount(self, path: str) -> tuple[str, int]:
+        body = await self.api.read(f"sys/internal/ui/mounts/{path}") or {}
+        data = body.get("data") or {}
+        version = str((data.get("options") or {}).get("version") or "1")
+        return str(data.get("path") or ""), 2 if version == "2" else 1
+
+    async def pki_cert(self, path: str, *args: str, **params: Any) -> dict[str, Any]:
+        mount, sep, role = path.strip("/").rpartition("/issue/")
+        if not sep or not mount or not role:
+            raise PermanentError(f"pki_cert: {path!r} is not \"<mount>/issue/<role>\"")
+        params = {**_pairs(args), **params}
+        cache_key = repr((mount, role, sorted(params.items())))
+        cached = self.certs.get(cache_key)
+        if cached is None or self.clock.time() >= cached.renew_at:
+            cached = await self._issue(mount, role, params)
+            self.certs[cache_key] = cached
+        self._refresh_by(cached.renew_at)
+        return cached.data
+
+    async def _issue(self, mount: str, role: str, params: dict[str, Any]) -> CachedCert:
+        received = self.clock.time()
+        body = await self.api.write(f"{mount}/issue/{role}", params)
+        data: JsonDict = (body or {}).get("data") or {}
+        issued = IssuedCertificate.from_response(data)
+        validity = Validity(max(issued.not_before, min(received, issued.not_after)), issued.not_after)
+        renew_at = renewal_time(validity, DEFAULT_RENEW_AT, DEFAULT_RENEW_JITTER, self.uniform)
+        view = {**data, "cert": issued.certificate, "key": issued.private_key, "ca": issued.ca_pem(),
+                "Cert": issued.certificate, "Key": issued.private_key, "CA": issued.ca_pem()}
+        view["Data"] = dict(view)
+        return CachedCert(view, renew_at)
+
+    def env(self, name: str, default: str = "") -> str:
+        return self.environ.get(name, default)
+
+
+def _pairs(args: tuple[str, ...]) -> dict[str, str]:
+    """consul-template's ``"key=value"`` arguments."""
+    pairs: dict[str, str] = {}
+    for arg in args:
+        key, sep, value = str(arg).partition("=")
+        if not sep or not key:
+            raise PermanentError(f"expected key=value, got {arg!r}")
+        pairs[key] = value
+    return pairs
+
+
+@dataclass(slots=True)
+class TemplateKeeper:
+    config: TemplateConfig
+    settings: TemplateSettings
+    api: AsyncClient
+    clock: Clock
+    uniform: Uniform
+    log: AgentLog
+    metrics: AgentMetrics
+    environ: Mapping[str, str] = field(default_factory=dict)
+    on_denied: Callable[[], None] = lambda: None
+    min_backoff: float = 1.0
+    max_backoff: float = 300.0
+    next_due: float = math.inf
+    last_command: CommandResult | None = None
+    _certs: dict[str, CachedCert] = field(default_factory=dict)
+
+    def _source(self) -> str:
+        if self.config.source is None:
+            return self.config.contents
+        try:
+            return self.config.source.read_text(encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise AgentError(f"cannot read template source {self.config.source}: {reason}") from None
+
+    async def render(self) -> str:
+        functions = TemplateFunctions(self.api, self.clock, self.uniform, self._certs,
+                                      self.settings.static_secret_render_interval, self.environ)
+        try:
+            template = make_environment(self.config).from_string(self._source())
+            output = await template.render_async(**functions.globals())
+        except jinja2.TemplateSyntaxError as exc:
+            raise PermanentError(f"template {self.config.name}, line {exc.lineno}: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise PermanentError(f"template {self.config.name}: {exc}") from None
+        self.next_due = functions.next_due
+        return output
+
+    async def render_and_write(self) -> None:
+        output = await self.render()
+        if not self.config.create_dest_dirs and not self.config.destination.parent.is_dir():
+            raise AgentError(f"the directory of {self.config.destination} does not exist "
+                             "(create_dest_dirs = false)")
+        changed = write_file(FileSpec(self.config.destination, output.encode(), self.config.perms))
+        self.metrics.template_renders.labels(template=self.config.name).inc()
+        fields = {"next_render": iso(self.next_due)} if math.isfinite(self.next_due) else {}
+        self.log.info("rendered template" if changed else "template unchanged",
+                      template=self.config.name, destination=str(self.config.destination), **fields)
+        self.last_command = None
+        if changed and self.config.command is not None:
+            self.last_command = await run_command(self.config.command, f"template {self.config.name}",
+                                                  self.log, self.metrics)
+
+    async def run(self) -> None:
+        backoff = Backoff(self.min_backoff, self.max_backoff, self.uniform)
+        while True:
+            try:
+                await self.render_and_write()
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                await self.clock.sleep(self._failed(exc, backoff))
+                continue
+            backoff.reset()
+            await self.clock.sleep(self.next_due - self.clock.time() if math.isfinite(self.next_due)
+                                   else math.inf)
+
+    def _failed(self, exc: BaseException, backoff: Backoff) -> float:
+        self.metrics.template_failures.labels(template=self.config.name).inc()
+        if isinstance(exc, Forbidden):
+            self.on_denied()
+        delay = backoff.next_delay()
+        self.log.error("could not render template; the current file stays in place",
+                       template=self.config.name, error=describe(exc), retry_in=round(delay, 2))
+        if self.settings.exit_on_retry_failure and backoff.attempts >= RETRY_ATTEMPTS:
+            raise PermanentError(f"template {self.config.name}: giving up after {backoff.attempts} "
+                                 f"attempts: {describe(exc)}") from exc
+        return delay
