@@ -66,7 +66,9 @@ class PkiKit:
     def __post_init__(self) -> None:
         self.storage = MemoryBackend()
         self.system = FakeSystem(self.clock, max_ttl=self.max_ttl)
-        services = {KEYPOOL_SERVICE: self.pool} if self.pool is not None else {}
+        # By default no background refills: unit tests generate keys on demand.
+        pool = self.pool or KeyPool(capacity=lambda spec: 0, warm=())
+        services = {KEYPOOL_SERVICE: pool}
         conf = BackendConfig(mount_path=self.mount, mount_type="pki", mount_accessor="pki_test",
                              storage=self.storage, system=self.system, services=services)
         self.pki = PkiBackend(conf)
