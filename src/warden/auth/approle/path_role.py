@@ -121,7 +121,7 @@ class RoleHandlers:
 
 
 def _role_id(data: FieldData) -> str:
-    role_id = data.get("role_id").strip()
+    role_id = str(data.get("role_id")).strip()
     if not role_id:
         raise InvalidRequest("missing role_id")
     return role_id

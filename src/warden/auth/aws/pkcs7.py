@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from asn1crypto import cms
+from asn1crypto import cms  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -127,7 +127,8 @@ def _signed_bytes(signer: _Signer, content: bytes, hash_cls: type[hashes.HashAlg
     if not hmac.compare_digest(digests[0].native, h.finalize()):
         raise InvalidSignature()
     # The signature covers the attributes as a DER SET OF, not their [0] IMPLICIT tag.
-    return b"\x31" + signer.signed_attrs.dump()[1:]
+    encoded: bytes = signer.signed_attrs.dump()
+    return b"\x31" + encoded[1:]
 
 
 def _check_signature(cert: x509.Certificate, signer: _Signer, data: bytes,

@@ -33,6 +33,9 @@ ROLE_FIELDS: dict[str, Field] = {
         'Namespaces whose service accounts may log in; "*" for any, or globs such as "dev-*".'),
     "audience": Field(
         FieldType.STRING, "An audience the JWT must carry (checked by TokenReview or locally)."),
+    "bound_service_account_namespace_selector": Field(
+        FieldType.STRING, "Not supported (it needs namespace reads from the API server); "
+        "refused when set. List namespaces or globs instead."),
     "alias_name_source": Field(
         FieldType.STRING, "How an identity alias would be named: serviceaccount_uid (default) "
         "or serviceaccount_name.", allowed_values=ALIAS_SOURCES),
@@ -115,6 +118,9 @@ async def write_role(req: Request, data: FieldData) -> None:
     storage = _storage(req)
     name = data.get("name").lower()
     role = await load_role(storage, name) or KubeRole(name=name)
+    if data.get("bound_service_account_namespace_selector").strip():
+        raise InvalidRequest("bound_service_account_namespace_selector is not supported by warden; "
+                             "use bound_service_account_namespaces (globs like \"dev-*\" work)")
     values: dict[str, Any] = {}
     for key in ("bound_service_account_names", "bound_service_account_namespaces"):
         if data.supplied(key):

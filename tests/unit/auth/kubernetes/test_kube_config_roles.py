@@ -109,6 +109,8 @@ BOUND = {"bound_service_account_names": "app", "bound_service_account_namespaces
     ({"bound_service_account_names": "App"}, '"App" is not a Kubernetes name'),
     ({"bound_service_account_namespaces": "team/x"}, '"team/x" is not a Kubernetes name'),
     ({"alias_name_source": "pod_name"}, '"alias_name_source": must be one of'),
+    ({"bound_service_account_namespace_selector": '{"matchLabels": {"a": "b"}}'},
+     "namespace_selector is not supported"),
     ({"token_type": "batch"}, 'token_type "batch" is not supported'),
     ({"ttl": "2h", "max_ttl": "1h"}, '"token_ttl" cannot be greater'),
     ({"token_bound_cidrs": "x"}, '"token_bound_cidrs" entry 1'),
