@@ -1,16 +1,10 @@
-"""``warden kv ...``: the key/value store, version 1 or 2, as Vault's ``kv`` commands.
-
-The mount's version is asked of ``sys/internal/ui/mounts/<path>``; for version 2 the API
-path gets ``data/``, ``metadata/``, ``delete/``, ``undelete/`` or ``destroy/`` after the
-mount, so ``warden kv get secret/foo`` reads ``secret/data/foo``.
-"""
+"""``warden kv ...``: the key/value store, version 1 or 2, as Vault's ``kv`` commands
+(path rewriting for version 2 is in ``kv_common``)."""
 
 from __future__ import annotations
 
 import argparse
-import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from warden.api import Call, Client, ClientError, Forbidden, UnsupportedOperation
@@ -19,26 +13,20 @@ from warden.cli.cmd_read import after_delete, kv_data, show_list
 from warden.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
-    EXIT_USAGE,
     CommandError,
     Streams,
     UsageError,
     add_args,
-    add_bool_flag,
-    add_field_flag,
-    add_format_flag,
     api_errors,
     expect_args,
     make_client,
-    new_parser,
     output_format,
     parse,
-    sanitize_path,
 )
 from warden.cli.dispatch import Entry, Group
 from warden.cli.emit import print_field, print_secret
-from warden.cli.mounts import parse_options
-from warden.cli.output import header_for_map, map_table, padded_header, render_secret
+from warden.cli.kv_common import KvPath, kv_parser, print_path_header, require_v2, resolve
+from warden.cli.output import header_for_map, map_table, render_secret
 
 GROUP = Group(
     prog="warden kv",
@@ -51,17 +39,7 @@ GROUP = Group(
         Entry("undelete", "warden.cli.cmd_kv:undelete", "Restore deleted versions (kv v2)"),
         Entry("destroy", "warden.cli.cmd_kv:destroy", "Destroy versions for good (kv v2)"),
         Entry("list", "warden.cli.cmd_kv:list_", "List secrets under a path"),
-        Entry("metadata", "warden.cli.cmd_kv:metadata", "Secret metadata (kv v2)"),
-    ),
-)
-
-METADATA = Group(
-    prog="warden kv metadata",
-    description="Read, write and delete the metadata of kv v2 secrets (all their versions).",
-    entries=(
-        Entry("get", "warden.cli.cmd_kv:metadata_get", "Show metadata and versions"),
-        Entry("put", "warden.cli.cmd_kv:metadata_put", "Set max versions, CAS, custom metadata"),
-        Entry("delete", "warden.cli.cmd_kv:metadata_delete", "Delete a secret and all versions"),
+        Entry("metadata", "warden.cli.cmd_kv_metadata:main", "Secret metadata (kv v2)"),
     ),
 )
 
@@ -70,98 +48,7 @@ def main(argv: list[str], streams: Streams) -> int:
     return GROUP.run(argv, streams)
 
 
-def metadata(argv: list[str], streams: Streams) -> int:
-    return METADATA.run(argv, streams)
-
-
-# -- paths ------------------------------------------------------------------------------------
-
-
-def join(*parts: str) -> str:
-    """Go's ``path.Join``: non-empty parts joined by "/", cleaned, no trailing slash."""
-    joined = "/".join(p for p in parts if p)
-    return posixpath.normpath(joined).lstrip("/") if joined else ""
-
-
-def add_prefix(path: str, mount: str, api_prefix: str, *, skip_if_exists: bool = False) -> str:
-    """Vault's ``addPrefixToKVPath``: ``secret/foo`` -> ``secret/data/foo``."""
-    if path in (mount, mount.rstrip("/")):
-        return join(mount, api_prefix)
-    suffix = path.removeprefix(mount)
-    while suffix == path and mount:
-        mount = mount.partition("/")[2]
-        suffix = path.removeprefix(mount)
-    if skip_if_exists and suffix.lstrip("/").startswith(api_prefix):
-        return join(mount, suffix)
-    return join(mount, api_prefix, suffix)
-
-
-@dataclass(frozen=True, slots=True)
-class KvPath:
-    """A secret's path as given, and what the mount it lives in said about itself."""
-
-    given: str  # PATH as typed (sanitized); relative to the mount with -mount
-    mount: str  # the mount's path with a trailing slash, or "" if unknown
-    version: int
-    mount_flag: bool
-
-    @property
-    def v2(self) -> bool:
-        return self.version == 2
-
-    def api(self, prefix: str, *, skip_if_exists: bool = False) -> str:
-        """The API path: with ``prefix`` inserted after the mount for kv v2."""
-        if self.mount_flag:
-            return join(self.mount, prefix if self.v2 else "", self.given)
-        if not self.v2:
-            return self.given
-        return add_prefix(self.given, self.mount, prefix, skip_if_exists=skip_if_exists)
-
-
-def preflight(client: Client, path: str) -> tuple[str, int]:
-    """Vault's ``kvPreflightVersionRequest``: (mount path, kv version)."""
-    try:
-        body = client.read(f"sys/internal/ui/mounts/{path}")
-    except Forbidden:
-        raise CommandError("preflight capability check returned 403, please ensure client's "
-                           f'policies grant access to path "{path}/"') from None
-    except ClientError as exc:
-        raise CommandError(f"Error determining the kv version of {path}: {exc}") from None
-    if body is None:  # an older server without the endpoint: kv v1
-        return "", 1
-    data = body.get("data") or {}
-    options = data.get("options") or {}
-    version = str(options.get("version") or "1")
-    return str(data.get("path") or ""), 2 if version == "2" else 1
-
-
-def resolve(client: Client, args: argparse.Namespace, given: str) -> KvPath:
-    partial = sanitize_path(given)
-    if args.mount:
-        mount_given = sanitize_path(args.mount)
-        mount, version = preflight(client, mount_given)
-        return KvPath(partial, mount or mount_given + "/", version, True)
-    mount, version = preflight(client, partial)
-    return KvPath(partial, mount, version, False)
-
-
-def require_v2(kv: KvPath, what: str) -> None:
-    if not kv.v2:
-        raise CommandError(f"{what} not supported on KV Version 1", EXIT_USAGE)
-
-
-# -- parsers ----------------------------------------------------------------------------------
-
-
-def _parser(prog: str, description: str, usage: str, *, field: bool = True,
-            epilog: str | None = None) -> argparse.ArgumentParser:
-    parser = new_parser(prog, description, usage=usage, epilog=epilog)
-    add_format_flag(parser)
-    if field:
-        add_field_flag(parser)
-    parser.add_argument("--mount", default="", metavar="MOUNT",
-                        help="The kv mount; PATH is then relative to it (-mount=secret foo).")
-    return parser
+# -- flags ------------------------------------------------------------------------------------
 
 
 def _versions(values: list[str], prog: str) -> list[int]:
@@ -180,7 +67,7 @@ def _versions_flag(parser: argparse.ArgumentParser, action: str) -> None:
 
 
 def get(argv: list[str], streams: Streams, prog: str = "warden kv get") -> int:
-    parser = _parser(prog, "Read a secret; with kv v2 the latest version or -version.",
+    parser = kv_parser(prog, "Read a secret; with kv v2 the latest version or -version.",
                      f"{prog} [options] PATH",
                      epilog="Examples:\n  warden kv get secret/foo\n"
                             "  warden kv get -mount=secret -version=2 -field=password foo")
@@ -220,7 +107,7 @@ def _show_get(streams: Streams, secret: dict[str, Any], kv: KvPath, path: str) -
     if not kv.v2:
         streams.out(render_secret(secret, "table"))
         return
-    _secret_path(streams, path, "Secret Path")
+    print_path_header(streams, path, "Secret Path")
     body = secret.get("data") or {}
     meta = body.get("metadata")
     if isinstance(meta, Mapping):
@@ -232,17 +119,11 @@ def _show_get(streams: Streams, secret: dict[str, Any], kv: KvPath, path: str) -
         streams.out(map_table(data))
 
 
-def _secret_path(streams: Streams, path: str, title: str) -> None:
-    """Vault's ``outputPath``."""
-    streams.out(padded_header(title, len(path)))
-    streams.out(path + "\n")
-
-
 # -- put and patch ----------------------------------------------------------------------------
 
 
 def put(argv: list[str], streams: Streams, prog: str = "warden kv put") -> int:
-    parser = _parser(prog, "Write a secret; with kv v2 this adds a version.",
+    parser = kv_parser(prog, "Write a secret; with kv v2 this adds a version.",
                      f"{prog} [options] PATH K=V [K=V ...]",
                      epilog="Examples:\n  warden kv put secret/foo user=a password=@pw.txt\n"
                             "  warden kv put -cas=1 secret/foo user=b\n"
@@ -282,12 +163,12 @@ def _show_written(streams: Streams, secret: dict[str, Any] | None, kv: KvPath, p
     if field:
         return print_secret(streams, secret, fmt, field)
     if fmt == "table" and kv.v2:
-        _secret_path(streams, path, "Secret Path")
+        print_path_header(streams, path, "Secret Path")
     return print_secret(streams, secret, fmt)
 
 
 def patch(argv: list[str], streams: Streams, prog: str = "warden kv patch") -> int:
-    parser = _parser(prog, "Update some keys of a kv v2 secret, keeping the others: a new "
+    parser = kv_parser(prog, "Update some keys of a kv v2 secret, keeping the others: a new "
                            "version with the keys given changed.",
                      f"{prog} [options] PATH K=V [K=V ...]",
                      epilog="Example:\n  warden kv patch secret/foo password=@new.txt")
@@ -347,7 +228,7 @@ def _read_then_write(client: Client, path: str, data: dict[str, Any],
 
 
 def delete(argv: list[str], streams: Streams, prog: str = "warden kv delete") -> int:
-    parser = _parser(prog, "Delete a secret: with kv v2 its latest version, or -versions "
+    parser = kv_parser(prog, "Delete a secret: with kv v2 its latest version, or -versions "
                            "(they can be undeleted); with kv v1 the secret itself.",
                      f"{prog} [options] PATH", field=False)
     _versions_flag(parser, "delete")
@@ -379,7 +260,7 @@ def _versions_action(argv: list[str], streams: Streams, prog: str, action: str,
                      title: str) -> int:
     what = ("Restore deleted versions of a kv v2 secret." if action == "undelete" else
             "Destroy versions of a kv v2 secret: their data is removed for good.")
-    parser = _parser(prog, what, f"{prog} [options] -versions=N[,N...] PATH", field=False)
+    parser = kv_parser(prog, what, f"{prog} [options] -versions=N[,N...] PATH", field=False)
     _versions_flag(parser, action)
     add_args(parser, "PATH", "The secret's path.")
     args = parse(parser, argv)
@@ -402,7 +283,7 @@ def _versions_action(argv: list[str], streams: Streams, prog: str, action: str,
 
 
 def list_(argv: list[str], streams: Streams, prog: str = "warden kv list") -> int:
-    parser = _parser(prog, "List the secrets under PATH.", f"{prog} [options] PATH",
+    parser = kv_parser(prog, "List the secrets under PATH.", f"{prog} [options] PATH",
                      field=False)
     add_args(parser, "PATH", "The path to list.")
     args = parse(parser, argv)
@@ -414,89 +295,3 @@ def list_(argv: list[str], streams: Streams, prog: str = "warden kv list") -> in
         with api_errors(f"listing {path}"):
             secret = client.list(path)
     return show_list(streams, secret, fmt, path)
-
-
-# -- metadata ---------------------------------------------------------------------------------
-
-
-def metadata_get(argv: list[str], streams: Streams, prog: str = "warden kv metadata get") -> int:
-    parser = _parser(prog, "Show a kv v2 secret's metadata and its versions.",
-                     f"{prog} [options] PATH")
-    add_args(parser, "PATH", "The secret's path.")
-    args = parse(parser, argv)
-    expect_args(prog, args.args, 1, 1)
-    fmt = output_format(args, streams)
-    with make_client(args, streams) as client:
-        kv = resolve(client, args, args.args[0])
-        require_v2(kv, "Metadata")
-        path = kv.api("metadata")
-        with api_errors(f"reading {path}"):
-            secret = client.read(path)
-    if secret is None:
-        raise CommandError(f"No value found at {path}", EXIT_ERROR)
-    if args.field or fmt != "table":
-        return print_secret(streams, secret, fmt, args.field)
-    _show_metadata(streams, secret, path)
-    return EXIT_OK
-
-
-def _show_metadata(streams: Streams, secret: dict[str, Any], path: str) -> None:
-    data = dict(secret.get("data") or {})
-    versions = data.pop("versions", None) or {}
-    _secret_path(streams, path, "Metadata Path")
-    streams.out(header_for_map("Metadata", data))
-    streams.out(map_table(data))
-    for number in sorted(versions, key=lambda v: int(v)):
-        version = versions[number] or {}
-        streams.out("\n" + header_for_map(f"Version {number}", version))
-        streams.out(map_table(version))
-
-
-def metadata_put(argv: list[str], streams: Streams, prog: str = "warden kv metadata put") -> int:
-    parser = _parser(prog, "Set a kv v2 secret's metadata: max versions, CAS requirement, "
-                           "automatic deletion and custom metadata.",
-                     f"{prog} [options] PATH", field=False)
-    parser.add_argument("--max-versions", type=int, default=None, metavar="N",
-                        help="Versions to keep (0: the mount's setting).")
-    add_bool_flag(parser, "cas-required", "Every write must use -cas.", default=None)
-    parser.add_argument("--delete-version-after", default=None, metavar="DURATION",
-                        help="Delete versions this long after they are written.")
-    parser.add_argument("--custom-metadata", action="append", default=[], metavar="K=V",
-                        help="A custom metadata key (repeatable).")
-    add_args(parser, "PATH", "The secret's path.")
-    args = parse(parser, argv)
-    expect_args(prog, args.args, 1, 1)
-    body: dict[str, Any] = {}
-    if args.max_versions is not None:
-        body["max_versions"] = args.max_versions
-    if args.cas_required is not None:
-        body["cas_required"] = args.cas_required
-    if args.delete_version_after is not None:
-        body["delete_version_after"] = args.delete_version_after
-    if args.custom_metadata:
-        body["custom_metadata"] = parse_options(args.custom_metadata, prog)
-    with make_client(args, streams) as client:
-        kv = resolve(client, args, args.args[0])
-        require_v2(kv, "Metadata")
-        path = kv.api("metadata")
-        with api_errors(f"writing data to {path}"):
-            client.write(path, body)
-    streams.out(f"Success! Data written to: {path}")
-    return EXIT_OK
-
-
-def metadata_delete(argv: list[str], streams: Streams,
-                    prog: str = "warden kv metadata delete") -> int:
-    parser = _parser(prog, "Delete a kv v2 secret with all its versions and metadata.",
-                     f"{prog} [options] PATH", field=False)
-    add_args(parser, "PATH", "The secret's path.")
-    args = parse(parser, argv)
-    expect_args(prog, args.args, 1, 1)
-    fmt = output_format(args, streams)
-    with make_client(args, streams) as client:
-        kv = resolve(client, args, args.args[0])
-        require_v2(kv, "Metadata")
-        path = kv.api("metadata")
-        with api_errors(f"deleting {path}"):
-            secret = client.delete(path)
-    return after_delete(streams, secret, fmt, path)

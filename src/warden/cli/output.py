@@ -12,8 +12,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
 GLUE = "    "
 EMPTY = "n/a"
 INFINITY = "∞"
@@ -225,6 +223,8 @@ def render_secret(secret: Mapping[str, Any], fmt: str) -> str:
 def render_data(data: Any, fmt: str) -> str:
     """JSON (two-space indent, as Go's MarshalIndent) or YAML of any decoded value."""
     if fmt == "yaml":
+        import yaml  # only -format=yaml pays for the import
+
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
                               allow_unicode=True).rstrip("\n")
     return json.dumps(data, indent=2, ensure_ascii=False)
