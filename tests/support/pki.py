@@ -87,6 +87,18 @@ class PkiKit:
         assert resp is not None, f"write {path} returned nothing"
         return resp
 
+    async def data(self, path: str, **fields: Any) -> Any:
+        """Write, and return the response's data (Any, so tests can index it freely)."""
+        resp = await self.write(path, **fields)
+        assert resp.data is not None, f"write {path} returned no data"
+        return resp.data
+
+    async def get(self, path: str, **fields: Any) -> Any:
+        """Read, and return the response's data."""
+        resp = await self.read(path, **fields)
+        assert resp is not None and resp.data is not None, f"read {path} returned nothing"
+        return resp.data
+
     async def read(self, path: str, **data: Any) -> Response | None:
         return await self.call(Operation.READ, path, **data)
 

@@ -82,7 +82,9 @@ def paths(b: PkiBackend) -> list[Path]:
 
 async def _crl(b: PkiBackend, req: Request, ref: str) -> bytes:
     storage = storage_of(req)
-    issuer = (await b.ca(storage)).issuer(ref)
+    issuer = (await b.ca(storage)).find_issuer(ref)
+    if issuer is None:
+        raise NotFound(f'no issuer "{ref}" in this mount, so no CRL')
     der = await crl.current(b, storage, issuer.id)
     if der is None:
         raise NotFound(f"issuer {issuer.id} has no CRL: it cannot sign CRLs (no key or usage)")

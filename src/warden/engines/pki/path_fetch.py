@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from warden.engines.pki import certstore, x509util
+from warden.engines.pki.authority import LoadedIssuer
 from warden.engines.pki.certstore import IndexEntry
 from warden.engines.pki.fields import storage_of
 from warden.engines.pki.issuing import parse_not_after
@@ -37,23 +38,28 @@ WINDOW_FIELDS = {
 
 
 def paths(b: PkiBackend) -> list[Path]:
-    async def ca_der(req: Request, data: FieldData) -> Response:
-        return Response.raw_body((await _default(b, req)).der, "application/pkix-cert")
-
-    async def ca_pem(req: Request, data: FieldData) -> Response:
-        return Response.raw_body((await _default(b, req)).pem.encode(), PEM_CHAIN)
-
-    async def ca_chain(req: Request, data: FieldData) -> Response:
-        return Response.raw_body("".join((await _default(b, req)).chain).encode(), PEM_CHAIN)
-
-    async def cert_ca(req: Request, data: FieldData) -> Response:
+    async def ca_der(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        return Response(data={"certificate": issuer.pem, "ca_chain": list(issuer.chain),
-                              "issuer_id": issuer.id, "revocation_time": 0, "revocation_time_rfc3339": ""})
+        return issuer and Response.raw_body(issuer.der, "application/pkix-cert")
 
-    async def cert_ca_chain(req: Request, data: FieldData) -> Response:
+    async def ca_pem(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        return Response(data={"certificate": "".join(issuer.chain), "ca_chain": list(issuer.chain)})
+        return issuer and Response.raw_body(issuer.pem.encode(), PEM_CHAIN)
+
+    async def ca_chain(req: Request, data: FieldData) -> Response | None:
+        issuer = await _default(b, req)
+        return issuer and Response.raw_body("".join(issuer.chain).encode(), PEM_CHAIN)
+
+    async def cert_ca(req: Request, data: FieldData) -> Response | None:
+        issuer = await _default(b, req)
+        return issuer and Response(data={"certificate": issuer.pem, "ca_chain": list(issuer.chain),
+                                         "issuer_id": issuer.id, "revocation_time": 0,
+                                         "revocation_time_rfc3339": ""})
+
+    async def cert_ca_chain(req: Request, data: FieldData) -> Response | None:
+        issuer = await _default(b, req)
+        chain = list(issuer.chain) if issuer else []
+        return issuer and Response(data={"certificate": "".join(chain), "ca_chain": chain})
 
     async def cert_read(req: Request, data: FieldData) -> Response | None:
         return await _cert(b, req, data.get("serial"), data.get("raw"))
@@ -106,8 +112,9 @@ def paths(b: PkiBackend) -> list[Path]:
     ]
 
 
-async def _default(b: PkiBackend, req: Request) -> Any:
-    return (await b.ca(storage_of(req))).issuer("default")
+async def _default(b: PkiBackend, req: Request) -> LoadedIssuer | None:
+    """The default issuer; None (a 404, as these paths are public) when the mount has no CA yet."""
+    return (await b.ca(storage_of(req))).find_issuer("default")
 
 
 async def _cert(b: PkiBackend, req: Request, serial_text: str, raw: str) -> Response | None:

@@ -142,7 +142,7 @@ async def test_issue(kit_cache: dict[str, PkiKit], role: str, fields: dict[str, 
 async def test_kubernetes_identity_gets_cn_and_groups_and_no_dns_san(kit_cache: dict[str, PkiKit]) -> None:
     kit = await _kit(kit_cache)
     resp = await kit.write("issue/node", common_name="system:node:worker-1")
-    cert = load_pem(resp.data["certificate"])  # type: ignore[index]
+    cert = load_pem(resp.data["certificate"])
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:worker-1"
     groups = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     assert groups == ["system:nodes"]
@@ -174,7 +174,7 @@ async def test_sign(kit_cache: dict[str, PkiKit], role: str, csr: dict[str, Any]
         assert refusal in await kit.refused(f"sign/{role}", csr=pem)
         return
     resp = await kit.write(f"sign/{role}", csr=pem)
-    cert = load_pem(resp.data["certificate"])  # type: ignore[index]
+    cert = load_pem(resp.data["certificate"])
     # The subject's O never comes from the CSR: a kubelet cannot ask for system:masters.
     assert not cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
 
@@ -207,4 +207,4 @@ async def test_sign_checks_key_type_and_size(kit_cache: dict[str, PkiKit]) -> No
         assert (await kit.write("sign/any", csr=make_csr(make_key(key_type), "x"))).data
     assert 'give key_type' in await kit.refused("issue/any", common_name="x")
     issued = await kit.write("issue/any", common_name="x", key_type="ed25519")
-    assert issued.data["private_key_type"] == "ed25519"  # type: ignore[index]
+    assert issued.data["private_key_type"] == "ed25519"
