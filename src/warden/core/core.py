@@ -423,8 +423,7 @@ class Core:
             table = self._table(table_name)
             entry = table.get(path)
             if entry is None:
-                raise InvalidRequest(f"no {'auth' if table_name == 'auth' else 'secrets'} "
-                                     f'engine is mounted at "{path}"')
+                return  # as Vault: do not reveal whether something was mounted there
             if entry.type in ("system", "token"):
                 raise InvalidRequest(f'cannot disable the "{entry.type}" mount')
             await self.leases.revoke_prefix(entry.route_prefix)

@@ -15,7 +15,7 @@ from warden.core.policy import (
     validate_policy_name,
 )
 from warden.logical.errors import InvalidRequest
-from warden.logical.storage import Storage
+from warden.logical.storage import Storage, scan
 
 ROOT = "root"
 DEFAULT = "default"
@@ -74,7 +74,7 @@ class PolicyStore:
         self._invalidate()
 
     async def list(self) -> list[str]:
-        stored = [k for k in await self._storage.list("") if not k.endswith("/")]
+        stored = await scan(self._storage)  # names may contain "/" (seed 000's spelling)
         return sorted({*stored, ROOT})
 
     async def acl(self, names: Iterable[str]) -> ACL:

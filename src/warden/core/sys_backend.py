@@ -470,7 +470,11 @@ class SystemBackend:
         await self.core.leases.revoke(self._lease_id(data))
 
     async def lease_revoke_prefix(self, req: Request, data: FieldData) -> None:
-        await self.core.leases.revoke_prefix(data.get("prefix").strip("/"))
+        # Vault: leases, and tokens (by their creation path), generated under the prefix.
+        prefix = data.get("prefix").strip("/")
+        await self.core.leases.revoke_prefix(prefix)
+        if prefix.startswith("auth/"):
+            await self.core.tokens.revoke_by_path_prefix(prefix)
 
     # -- metrics ----------------------------------------------------------------------------
 

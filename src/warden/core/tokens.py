@@ -334,6 +334,16 @@ class CoreTokenStore:
             ops.append(Delete(f"parent/{rec.parent_hash}/{rec.hash}"))
         await self._storage.batch(ops)
 
+    async def revoke_by_path_prefix(self, prefix: str) -> int:
+        """Revoke every token whose creation path lies under ``prefix`` (and its children)."""
+        revoked = 0
+        for name in await self._storage.list("id/"):
+            rec = await self._load("id/" + name)
+            if rec is not None and _under(rec.entry.path, prefix):
+                await self._revoke_record_tree(rec)
+                revoked += 1
+        return revoked
+
     # -- listing and upkeep -----------------------------------------------------
 
     async def list_accessors(self) -> list[str]:
@@ -356,3 +366,8 @@ class CoreTokenStore:
                     await self._storage.delete(f"parent/{parent}{child}")
                     removed += 1
         return removed
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")

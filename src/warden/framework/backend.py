@@ -20,6 +20,9 @@ AuthRenew = Callable[[Request], Awaitable[Auth]]
 SecretCallback = Callable[[Request], Awaitable[Response | None]]
 
 
+_WRITES = frozenset({Operation.CREATE, Operation.UPDATE, Operation.PATCH})
+
+
 @dataclass(frozen=True, slots=True)
 class SecretType:
     """A kind of leased secret a backend hands out, with its lease callbacks."""
@@ -97,7 +100,7 @@ class Backend:
             return _help_response(path, self.help)
         handler = _handler_for(path, req.operation)
         data = FieldData({**req.data, **captures}, path.fields)
-        data.validate()
+        data.validate(check_required=req.operation in _WRITES)
         response = await handler(req, data)
         unknown = data.unknown_fields()
         if unknown and req.operation in (Operation.CREATE, Operation.UPDATE, Operation.PATCH):

@@ -23,8 +23,12 @@ class FieldData:
         self.schema = schema
         self._values: dict[str, Any] = {}
 
-    def validate(self) -> None:
-        """Coerce every supplied field; a failure names the field but never echoes its value."""
+    def validate(self, *, check_required: bool = True) -> None:
+        """Coerce every supplied field; a failure names the field but never echoes its value.
+
+        ``required`` is enforced only when ``check_required`` (writes): a path that is
+        both read and written may mark fields required for its writes.
+        """
         for name, value in self.raw.items():
             field = self.schema.get(name)
             if field is None or value is None:
@@ -35,6 +39,8 @@ class FieldData:
                 raise InvalidRequest(
                     f'Field validation failed: error converting input for field "{name}": {exc}'
                 ) from None
+        if not check_required:
+            return
         for name, field in self.schema.items():
             if field.required and name not in self._values:
                 raise InvalidRequest(f'Field validation failed: missing required field "{name}"')

@@ -46,8 +46,9 @@ def test_any_single_tampering_is_reported_at_its_line(tmp_path_factory: pytest.T
         lines.insert(index, lines[index])
     log.write_bytes(b"".join(line + b"\n" for line in lines))
     result = verify_file(str(log))
-    if kind == "edit" and index == 19:
-        # The newest line has no successor to vouch for it: a known limit of chains.
+    if kind in ("edit", "delete") and index == 19:
+        # The newest line has no successor to vouch for it, so editing or truncating
+        # the tail is invisible to the chain alone: a known limit of hash chains.
         assert result.ok
         return
     assert not result.ok
