@@ -915,3 +915,19 @@ def test_tls_is_verified_unless_skipped_and_client_certificates_are_sent(
     env = {"WARDEN_CACERT": str(files["ca"]), "WARDEN_CLIENT_CERT": str(files["rcert"]),
            "WARDEN_CLIENT_KEY": str(files["rkey"])}
     assert server.cli("status", token="", env=env).returncode == 1
+
+
+def test_kv_works_for_a_token_without_the_default_policy(dev_server: ServerProcess) -> None:
+    # Vault serves sys/internal/ui/mounts/<path> to any token with some capability in the
+    # mount (the path is unauthenticated; the handler checks hasMountAccess). Fails today:
+    # warden requires the default policy's grant on sys/internal/ui/mounts/*, so the kv
+    # preflight of a token made with -no-default-policy gets 403.
+    client = dev_server.client()
+    client.sys.create_or_update_policy("app-only", 'path "secret/data/app-only/*" {\n'
+                                                   '  capabilities = ["read"]\n}\n')
+    client.secrets.kv.v2.create_or_update_secret("app-only/db", {"user": "svc"})
+    token = ok(dev_server.cli("token", "create", "-no-default-policy", "-policy=app-only",
+                              "-field=token"))
+    assert ok(dev_server.cli("read", "-field=data", "-format=json", "secret/data/app-only/db",
+                             token=token)) == json.dumps({"user": "svc"}, indent=2)
+    assert ok(dev_server.cli("kv", "get", "-field=user", "secret/app-only/db", token=token)) == "svc"
