@@ -236,3 +236,98 @@ def run_agent_once(config: Path, *args: str, timeout: float = 60,
                    env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([WARDEN, "agent", f"-config={config}", "-once", *args], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+
+
+# -- real-server set-up and checks ---------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def setup_pki(client: Any, mount: str, role: str, *, max_ttl: str = "1h") -> str:
+    """A PKI mount with an EC root and a role that allows any name; the root's PEM."""
+    client.sys.enable_secrets_engine("pki", path=mount, config={"max_lease_ttl": "87600h"})
+    root = client.write(f"{mount}/root/generate/internal", common_name=f"{mount} root", ttl="87600h",
+                        key_type="ec")
+    client.write(f"{mount}/roles/{role}", allow_any_name=True, max_ttl=max_ttl, key_type="ec",
+                 allow_ip_sans=True)
+    return str(root["data"]["certificate"])
+
+
+def verify_issued(cert_pem: bytes, key_pem: bytes, ca_pem: bytes, dns_name: str) -> x509.Certificate:
+    """The leaf chains to the CA (path validation) and the key is the certificate's."""
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    leaf = x509.load_pem_x509_certificate(cert_pem)
+    roots = x509.load_pem_x509_certificates(ca_pem)
+    verifier = PolicyBuilder().store(Store(roots)).build_server_verifier(x509.DNSName(dns_name))
+    verifier.verify(leaf, [])
+    assert key_matches_cert(key_pem, cert_pem), "the key does not belong to the certificate"
+    return leaf
+
+
+@dataclass
+class FilePoller:
+    """A thread that reads certificate then key, as fast as it can, and remembers what it saw.
+
+    Every read must be a whole PEM file that parses. Because the key is renamed into place
+    before its certificate, a key that does not match the certificate read just before it
+    must belong to the *next* certificate (it was replaced in between).
+    """
+
+    cert_file: Path
+    key_file: Path
+    reads: int = 0
+    problems: list[str] = field(default_factory=list)
+    certs: list[bytes] = field(default_factory=list)  # distinct certificates, in order
+    seen_at: list[float] = field(default_factory=list)  # when each was first seen
+    mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> FilePoller:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                cert = self.cert_file.read_bytes()
+                key = self.key_file.read_bytes()
+            except FileNotFoundError as exc:
+                if self.certs:
+                    self.problems.append(f"a file disappeared: {exc.filename}")
+                time.sleep(0.002)
+                continue
+            self.reads += 1
+            self._check(cert, key)
+            time.sleep(0.001)
+
+    def _check(self, cert: bytes, key: bytes) -> None:
+        try:
+            x509.load_pem_x509_certificate(cert)
+            serialization.load_pem_private_key(key, password=None)
+        except ValueError as exc:
+            self.problems.append(f"unparsable file seen: {exc}")
+            return
+        if not self.certs or self.certs[-1] != cert:
+            self.certs.append(cert)
+            self.seen_at.append(time.time())
+        if not key_matches_cert(key, cert):
+            self.mismatches.append((cert, key))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for cert, key in self.mismatches:
+            later = self.certs[self.certs.index(cert) + 1:]
+            if not later or not key_matches_cert(key, later[0]):
+                self.problems.append("a certificate was seen with a key that is neither its own "
+                                     "nor the next certificate's")
