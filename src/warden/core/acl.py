@@ -194,6 +194,26 @@ class _WildcardRule:
         return True
 
 
+def _grants_something(grant: _Grant) -> bool:
+    return DENY not in grant.capabilities and bool(grant.capabilities)
+
+
+def _segments_compatible(rule: _WildcardRule, mount_segments: Sequence[str]) -> bool:
+    """Could ``rule`` match some path below the mount whose segments are given?"""
+    for index, wanted in enumerate(mount_segments):
+        if index >= len(rule.segments):
+            return rule.is_prefix
+        segment = rule.segments[index]
+        last = index == len(rule.segments) - 1
+        if segment == "+":
+            continue
+        if rule.is_prefix and last:
+            return wanted.startswith(segment)
+        if segment != wanted:
+            return False
+    return True
+
+
 def _is_wildcard(path: str) -> bool:
     stem = path[:-1] if path.endswith("*") else path
     return "+" in stem.split("/")
@@ -291,6 +311,21 @@ class ACL:
         if operation == Operation.HELP:
             return _help_result(grant)
         return _check_grant(grant, operation, data, wrap_ttl)
+
+    def reaches_under(self, mount: str) -> bool:
+        """Whether any rule grants something at or below ``mount`` (Vault's hasMountAccess).
+
+        Used to let a token learn which mount serves a path (``sys/internal/ui/mounts``)
+        when it may use something in that mount, even without a rule for the mount itself.
+        """
+        if self._root or self.capabilities(mount) != _DENIED_CAPABILITIES:
+            return True
+        for path, grant in (*self._exact.items(), *self._prefix.items()):
+            if path.startswith(mount) and _grants_something(grant):
+                return True
+        wanted = mount.rstrip("/").split("/")
+        return any(_grants_something(rule.grant) and _segments_compatible(rule, wanted)
+                   for rule in self._wildcards)
 
     # -- lookup --
 

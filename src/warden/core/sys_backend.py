@@ -87,7 +87,9 @@ class SystemBackend:
             paths=self._paths(),
             special_paths=SpecialPaths(
                 # Possession of a wrapping token is the credential for these.
-                unauthenticated=("wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap"),
+                unauthenticated=("wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap",
+                                 # The handler checks the token itself (Vault's hasMountAccess).
+                                 "internal/ui/mounts/*"),
                 root=("auth/*", "audit", "audit/*", "rotate", "seal", "raw/*",
                       "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*",
                       "revoke-prefix/*"),
@@ -318,11 +320,16 @@ class SystemBackend:
         })
 
     async def ui_mount(self, req: Request, data: FieldData) -> Response:
+        """The mount serving a path, for any token that may use something in that mount."""
         path = data.get("path")
+        entry_token = await self.core.tokens.lookup(req.client_token) if req.client_token else None
         found = self.core.router.match(path)
-        if found is None:
-            raise NotFound(f'no mount serves "{path}"')
+        if entry_token is None or found is None:
+            raise PermissionDenied()  # as Vault: do not tell strangers what is mounted
         entry = found[0].mount
+        acl = await self.core.policies.acl(entry_token.policies)
+        if not acl.reaches_under(entry.route_prefix):
+            raise PermissionDenied()
         view = mount_view(entry)
         view["path"] = entry.route_prefix
         return Response(data=view)

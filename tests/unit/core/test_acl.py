@@ -838,3 +838,21 @@ def test_results_do_not_depend_on_policy_order(
         assert first.allowed(operation, path, data, wrap_ttl=wrap_ttl) == second.allowed(
             operation, path, data, wrap_ttl=wrap_ttl
         )
+
+
+@pytest.mark.parametrize(
+    ("rules", "mount", "expected"),
+    [
+        ('path "secret/data/app/*" { capabilities = ["read"] }', "secret/", True),
+        ('path "secret/data/app" { capabilities = ["read"] }', "secret/", True),
+        ('path "secret/+/app" { capabilities = ["read"] }', "secret/", True),
+        ('path "+/data/app" { capabilities = ["read"] }', "secret/", True),
+        ('path "secret/data/app/*" { capabilities = ["deny"] }', "secret/", False),
+        ('path "other/*" { capabilities = ["read"] }', "secret/", False),
+        ('path "sec*" { capabilities = ["read"] }', "secret/", True),
+        ('path "other/+/x" { capabilities = ["read"] }', "secret/", False),
+    ],
+)
+def test_reaches_under_a_mount(rules: str, mount: str, expected: bool) -> None:
+    acl = ACL.build([parse_policy("p", rules)])
+    assert acl.reaches_under(mount) is expected
