@@ -8,10 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
-from support.corekit import Kit, unsealed_core
 
+from support.corekit import Kit, unsealed_core
 from warden.audit.verify import verify_file
-from warden.framework import Backend, FieldData, Path as ApiPath
+from warden.framework import Backend, FieldData
+from warden.framework import Path as ApiPath
 from warden.logical.backend import BackendConfig
 from warden.logical.errors import CodedError, InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support.corekit import Kit, unsealed_core
 
+from support.corekit import Kit, unsealed_core
 from warden.framework import Backend
 from warden.logical.errors import InvalidRequest, PermissionDenied, Sealed, UnsupportedPath
 from warden.logical.operation import Operation

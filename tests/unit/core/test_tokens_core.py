@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support.corekit import Kit, unsealed_core
 
+from support.corekit import Kit, unsealed_core
 from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
 
