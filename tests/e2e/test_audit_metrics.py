@@ -9,8 +9,8 @@ import hvac
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.server import ServerProcess
 
+from support.server import ServerProcess
 from warden.audit.verify import verify_file
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from support.rawhttp import raw_request
 from support.server import ServerProcess
 

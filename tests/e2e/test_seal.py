@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import hvac
 import pytest
+
 from support.server import ServerProcess
 
 CONFIG = """
@@ -63,7 +64,7 @@ def test_sealed_server_answers_503_and_health_codes(server: ServerProcess) -> No
 
 def test_wrong_key_is_rejected_and_corrupts_nothing(server: ServerProcess) -> None:
     client = server.client(token="")
-    keys, root = _init(client)
+    keys, _root = _init(client)
     bogus = bytes.fromhex(keys[0])
     bogus = bytes([bogus[0] ^ 0xFF]) + bogus[1:]
     client.sys.submit_unseal_key(keys[0])

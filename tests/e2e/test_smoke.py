@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hvac
 import pytest
+
 from support.server import ServerProcess
 
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import hvac
 import httpx
+import hvac
 
 BIN = Path(sys.executable).parent
 WARDEN = str(BIN / "warden")
@@ -61,7 +61,7 @@ class ServerProcess:
         self._lines = queue.Queue()
         self.stdout_lines = []
         self.proc = subprocess.Popen(
-            self.command(), stdout=subprocess.PIPE, stderr=open(self.stderr_path, "a"),  # noqa: SIM115
+            self.command(), stdout=subprocess.PIPE, stderr=open(self.stderr_path, "a"),
             text=True, env=env, cwd=self.workdir,
         )
         threading.Thread(target=self._pump, daemon=True).start()
