@@ -30,6 +30,8 @@ COMMANDS = Group(
         Entry("status", "warden.cli.cmd_status:status", "Print seal status", COMMON),
         Entry("unwrap", "warden.cli.cmd_read:unwrap", "Unwrap a wrapped secret", COMMON),
         Entry("agent", "warden.cli.cmd_agent:main", "Start a warden agent", OTHER),
+        Entry("audit", "warden.cli.cmd_audit:main", "Audit devices; verify logs; issued certs",
+              OTHER),
         Entry("auth", "warden.cli.cmd_auth:main", "Interact with auth methods", OTHER),
         Entry("kv", "warden.cli.cmd_kv:main", "Interact with the key/value store", OTHER),
         Entry("operator", "warden.cli.cmd_operator:main", "Initialise, unseal and seal", OTHER),
