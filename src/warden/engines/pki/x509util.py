@@ -575,7 +575,8 @@ def build_ocsp_response(query: OcspQuery, signer: Signer, status: str, *, this_u
                .add_response_by_hash(query.name_hash, query.key_hash, query.serial, algorithm,
                                      statuses[status], this_update, next_update,
                                      revoked_at if status == OCSP_REVOKED else None, None)
-               .responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert))
+               .responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert)
+               .certificates([signer.cert]))  # lets clients find the signer without extra flags
     if query.nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(query.nonce), False)
     response = builder.sign(signer.key, _hash_for(signer.key, 0))  # type: ignore[arg-type]
