@@ -36,7 +36,8 @@ def test_seed_000_bootstrap_script(dev_server: ServerProcess) -> None:
     issued = json.loads(_ok(dev_server, "write", "-format=json", f"{CLUSTER_ID}/pki/etcd/issue/member",
                             "common_name=etcd-1.dc1.example.net", token=token))["data"]
     assert load_pem(issued["certificate"]).issuer == load_pem(issued["issuing_ca"]).subject
-    refused = dev_server.cli("write", f"{CLUSTER_ID}/pki/k8s/issue/kubelet", "common_name=kubelet", token=token)
+    refused = dev_server.cli("write", f"{CLUSTER_ID}/pki/k8s/issue/kubelet", "common_name=kubelet",
+                             token=token)
     assert refused.returncode != 0 and "permission denied" in refused.stderr.lower()
     bad = dev_server.cli("write", f"{CLUSTER_ID}/pki/k8s/issue/kubelet", "common_name=x.kubelet")
     assert bad.returncode != 0 and "allow_subdomains=false" in bad.stderr
