@@ -72,7 +72,7 @@ def test_a_ten_second_certificate_is_renewed_before_it_expires_again_and_again(
     agent = AgentProcess(config).start()
     poller = FilePoller(cert_file, key_file).start()
     try:
-        agent.wait_log("wrote certificate", timeout=20, count=4)  # the first and three renewals
+        agent.wait_log("wrote certificate", timeout=30, count=4)  # the first and three renewals
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         poller.stop()
