@@ -28,6 +28,7 @@ class LoadedIssuer:
     key: PrivateKey | None
     chain: tuple[str, ...] = ()  # PEMs: this issuer first, then its parents known to the mount
     chain_ids: tuple[str, ...] = ()
+    key_id: bytes = b""  # the issuer's SKI, computed once
 
     @property
     def id(self) -> str:
@@ -44,7 +45,7 @@ class LoadedIssuer:
         if not self.entry.allows(usage):
             allowed = ",".join(self.entry.usage)
             raise InvalidRequest(f"issuer {self.id} does not allow {usage} (usage: {allowed})")
-        return Signer(self.key, self.cert)
+        return Signer(self.key, self.cert, self.key_id)
 
     def urls(self, mount_urls: UrlsConfig) -> AiaUrls:
         """Per-issuer AIA URLs when any is set, else the mount's (Vault's rule)."""
@@ -118,7 +119,8 @@ async def load_state(storage: Storage) -> CaState:
         cert = x509util.load_certificate(entry.certificate)
         loose[entry.id] = LoadedIssuer(
             entry=entry, cert=cert, info=x509util.describe(cert), pem=x509util.cert_pem(cert),
-            der=x509util.cert_der(cert), key=parsed_keys.get(entry.key_id))
+            der=x509util.cert_der(cert), key=parsed_keys.get(entry.key_id),
+            key_id=x509util.key_identifier(cert))
     issuers = {i: _with_chain(loose[i], loose) for i in loose}
     cfg = await store.load_config(storage, store.CONFIG_ISSUERS, IssuersConfig)
     kcfg = await store.load_config(storage, store.CONFIG_KEYS, KeysConfig)
@@ -141,4 +143,4 @@ def _with_chain(issuer: LoadedIssuer, all_issuers: Mapping[str, LoadedIssuer]) -
             current = parent
     return LoadedIssuer(entry=issuer.entry, cert=issuer.cert, info=issuer.info, pem=issuer.pem,
                         der=issuer.der, key=issuer.key, chain=tuple(all_issuers[i].pem for i in ids),
-                        chain_ids=tuple(ids))
+                        chain_ids=tuple(ids), key_id=issuer.key_id)

@@ -50,6 +50,9 @@ class CertRecord:
     def key(self) -> str:
         return _hyphen(self.serial_number)
 
+    def to_json(self) -> bytes:
+        return orjson.dumps({name: getattr(self, name) for name in self.__dataclass_fields__})
+
     def summary(self) -> dict[str, Any]:
         return {"common_name": self.common_name, "not_after": self.not_after, "role": self.role,
                 "issuer_id": self.issuer_id}
@@ -85,7 +88,7 @@ def record_ops(record: CertRecord) -> list[BatchOp]:
     """The writes that store one issued certificate and index it."""
     index = orjson.dumps({"t": record.not_after, "r": record.role, "cn": record.common_name})
     ops: list[BatchOp] = [
-        Put(CERT_PREFIX + record.key, orjson.dumps(dataclasses.asdict(record))),
+        Put(CERT_PREFIX + record.key, record.to_json()),
         Put(EXPIRY_INDEX + _day_path(record.not_after) + record.key, index),
     ]
     if record.role:

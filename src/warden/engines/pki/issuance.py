@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from warden.engines.pki.backend import PkiBackend
 
 
-def record_for(cert: Certificate, info: CertInfo, *, issuer_id: str, role: str, req: Request) -> CertRecord:
+def record_for(cert: Certificate, info: CertInfo, *, issuer_id: str, role: str, req: Request,
+               pem: str = "") -> CertRecord:
     return CertRecord(
-        serial_number=format_serial(info.serial), certificate=x509util.cert_pem(cert),
+        serial_number=format_serial(info.serial), certificate=pem or x509util.cert_pem(cert),
         issuer_id=issuer_id, not_before=int(info.not_before), not_after=int(info.not_after),
         subject=info.subject, common_name=info.common_name, dns_names=info.alt_names.dns,
         ip_addresses=info.alt_names.ips, uris=info.alt_names.uris, emails=info.alt_names.emails,
@@ -61,7 +62,8 @@ def _b64_der_of_pem(pem: str) -> str:
 
 
 def certificate_data(cert: Certificate, info: CertInfo, issuer: LoadedIssuer, chain: Sequence[str], *,
-                     fmt: str, key: PrivateKey | None = None, key_format: str = "der") -> dict[str, Any]:
+                     fmt: str, key: PrivateKey | None = None, key_format: str = "der",
+                     pem: str = "") -> dict[str, Any]:
     """Vault's response fields for an issued or signed certificate in pem, der or pem_bundle."""
     pkcs8 = key_format == "pkcs8"
     data: dict[str, Any] = {"serial_number": format_serial(info.serial), "expiration": int(info.not_after)}
@@ -70,11 +72,11 @@ def certificate_data(cert: Certificate, info: CertInfo, issuer: LoadedIssuer, ch
         data["issuing_ca"] = base64.b64encode(issuer.der).decode()
         data["ca_chain"] = [_b64_der_of_pem(p) for p in chain]
     else:
-        data["certificate"] = x509util.cert_pem(cert)
+        data["certificate"] = pem or x509util.cert_pem(cert)
         data["issuing_ca"] = issuer.pem
         data["ca_chain"] = list(chain)
     if key is not None:
-        spec = x509util.spec_of(key)
+        spec = info.key_spec or x509util.spec_of(key)
         data["private_key_type"] = spec.key_type if spec else ""
         data["private_key"] = (base64.b64encode(x509util.private_key_der(key, pkcs8=pkcs8)).decode()
                                if fmt == "der" else x509util.private_key_pem(key, pkcs8=pkcs8))

@@ -2,10 +2,11 @@
 
 RSA key generation costs tens of milliseconds; an ``issue`` should not wait for it. The pool
 keeps a few keys per (type, size) that was actually asked for, plus a small warm set
-(rsa-2048, ec-256), and refills in a thread executor: cryptography releases the GIL while
-OpenSSL generates RSA keys (measured: two threads run at 2.06x one), so threads give real
-parallelism without pickling keys across processes. Pooled keys live only in this
-process's memory; nothing here writes, logs or serialises them.
+(rsa-2048, ec-256). RSA keys are refilled in a thread executor: cryptography releases the
+GIL while OpenSSL generates them (measured: two threads run at 2.06x one), so threads give
+real parallelism without pickling keys across processes. EC and Ed25519 keys take ~15 us,
+less than a thread hop, so they are refilled on the loop, one key per loop turn. Pooled keys
+live only in this process's memory; nothing here writes, logs or serialises them.
 
 One pool serves every PKI mount of a process (the composition root builds it). It binds to
 the event loop it is first used on and starts over if a later call comes from another loop.
@@ -123,11 +124,17 @@ class KeyPool:
         self._bind_loop()
         if self._closed or spec in self._refills:
             return
-        if len(self._keys.get(spec, ())) >= self._capacity(spec):
+        if len(self._keys.get(spec, ())) > self._low_water(spec):
             return
         task = asyncio.get_running_loop().create_task(self._refill(spec), name=f"keypool-{spec.label}")
         self._refills[spec] = task
         task.add_done_callback(lambda t, s=spec: self._refill_done(s, t))
+
+    def _low_water(self, spec: KeySpec) -> int:
+        """Refill below this many keys: at once for RSA (slow to make), in batches for cheap
+        keys so that a take does not cost a task of its own."""
+        capacity = self._capacity(spec)
+        return capacity - 1 if spec.key_type == "rsa" else capacity // 2
 
     def _refill_done(self, spec: KeySpec, task: asyncio.Task[None]) -> None:
         if self._refills.get(spec) is task:
@@ -137,7 +144,12 @@ class KeyPool:
         keys = self._keys.setdefault(spec, deque())
         loop = asyncio.get_running_loop()
         while not self._closed and len(keys) < self._capacity(spec):
-            key = await loop.run_in_executor(self._pool_executor(), self._generate, spec)
+            if spec.key_type == "rsa":
+                key = await loop.run_in_executor(self._pool_executor(), self._generate, spec)
+            else:
+                # ~15 us: cheaper than a thread hop; one key per loop turn keeps the loop free.
+                await asyncio.sleep(0)
+                key = self._generate(spec)
             if self._closed:
                 return
             keys.append(self._count(key))

@@ -17,6 +17,7 @@ _LEFT_WILD = rf"(\*|\*{_LABEL}|{_LABEL}\*|{_LABEL}\*{_LABEL})"
 # A hostname, optionally with an RFC 6125 wildcard in its left-most label (Vault's wildHostnameRegex).
 WILD_HOSTNAME = re.compile(rf"^({_LEFT_WILD}\.)?({_LABEL}\.)*{_LABEL}\.?$")
 _LOCAL_NAMES = ("localhost", "localdomain")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ def show(name: str) -> str:
 
 
 def has_control_chars(name: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+    return _CONTROL.search(name) is not None
 
 
 def to_ascii(name: str) -> str:

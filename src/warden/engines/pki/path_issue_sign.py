@@ -28,7 +28,7 @@ from warden.engines.pki.issuance import (
 )
 from warden.engines.pki.issuing import IssueInput, Limits
 from warden.engines.pki.roles import RoleEntry
-from warden.engines.pki.x509util import Certificate, CertSpec, KeySpec, PrivateKey, PublicKey
+from warden.engines.pki.x509util import CertSpec, KeySpec, PrivateKey, PublicKey
 from warden.framework import Field, FieldData, FieldType, Path
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
@@ -142,7 +142,8 @@ async def _issue(b: PkiBackend, req: Request, data: FieldData) -> Response:
                                        limits=_limits(b, req, issuer), urls=issuer.urls(await b.urls(
                                            storage_of(req))))
     key = await b.keypool.take(key_spec)
-    return await _finish(b, req, data, state, issuer, role, spec, key.public_key(), warnings, key=key)
+    return await _finish(b, req, data, state, issuer, role, spec, key.public_key(), key_spec, warnings,
+                         key=key)
 
 
 async def _sign(b: PkiBackend, req: Request, data: FieldData) -> Response:
@@ -157,7 +158,7 @@ async def _sign(b: PkiBackend, req: Request, data: FieldData) -> Response:
     if csr.requests_ca:
         warnings += ("the CSR's Basic Constraints extension was ignored: sign/ never issues a CA",)
     assert csr.public_key is not None
-    return await _finish(b, req, data, state, issuer, role, spec, csr.public_key, warnings)
+    return await _finish(b, req, data, state, issuer, role, spec, csr.public_key, key_spec, warnings)
 
 
 def _parse_csr(pem: str) -> x509util.CsrInfo:
@@ -183,7 +184,7 @@ async def _verbatim(b: PkiBackend, req: Request, data: FieldData) -> Response:
     spec = _verbatim_spec(b, data, csr, key_spec, valid, role)
     spec = dataclasses.replace(spec, urls=issuer.urls(await b.urls(storage_of(req))))
     assert csr.public_key is not None
-    return await _finish(b, req, data, state, issuer, role, spec, csr.public_key, valid.warnings)
+    return await _finish(b, req, data, state, issuer, role, spec, csr.public_key, key_spec, valid.warnings)
 
 
 def _verbatim_spec(b: PkiBackend, data: FieldData, csr: x509util.CsrInfo, key_spec: KeySpec,
@@ -206,16 +207,17 @@ def _verbatim_spec(b: PkiBackend, data: FieldData, csr: x509util.CsrInfo, key_sp
 
 
 async def _finish(b: PkiBackend, req: Request, data: FieldData, state: CaState, issuer: LoadedIssuer,
-                  role: RoleEntry, spec: CertSpec, public_key: PublicKey, warnings: tuple[str, ...], *,
-                  key: PrivateKey | None = None) -> Response:
-    cert: Certificate = x509util.sign_certificate(spec, public_key, issuer.signer("issuing-certificates"))
-    info = x509util.describe(cert)
+                  role: RoleEntry, spec: CertSpec, public_key: PublicKey, key_spec: KeySpec,
+                  warnings: tuple[str, ...], *, key: PrivateKey | None = None) -> Response:
+    signer = issuer.signer("issuing-certificates")
+    cert, info = x509util.issue_certificate(spec, public_key, signer, key_spec)
+    pem = x509util.cert_pem(cert)
     if not role.no_store:
         await store_certificate(storage_of(req), record_for(cert, info, issuer_id=issuer.id,
-                                                            role=role.name, req=req))
+                                                            role=role.name, req=req, pem=pem))
     chain = chain_of(state, issuer, remove_roots=data.get("remove_roots_from_chain"))
     body = certificate_data(cert, info, issuer, chain, fmt=data.get("format"), key=key,
-                            key_format=data.get("private_key_format"))
+                            key_format=data.get("private_key_format"), pem=pem)
     secret = lease_secret(b, info) if role.generate_lease and not role.no_store else None
     return signed_response(body, warnings, audit_facts(info, issuer_id=issuer.id, role=role.name, req=req),
                            secret)

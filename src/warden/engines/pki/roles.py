@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from warden.engines.pki import usages, x509util
@@ -69,24 +69,22 @@ class RoleEntry:
     not_before_duration: int = 30
     not_after: str = ""
     issuer_ref: str = "default"
+    # Derived once per role (roles are cached), not per request; never stored.
+    _derived: _Derived = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_derived", _derive(self))
 
     # -- the derived views the issuing code needs --------------------------------------
 
     def name_policy(self) -> NamePolicy:
-        return NamePolicy(
-            allow_any_name=self.allow_any_name, enforce_hostnames=self.enforce_hostnames,
-            allow_localhost=self.allow_localhost, allowed_domains=self.allowed_domains,
-            allow_bare_domains=self.allow_bare_domains, allow_subdomains=self.allow_subdomains,
-            allow_glob_domains=self.allow_glob_domains,
-            allow_wildcard_certificates=self.allow_wildcard_certificates)
+        return self._derived.name_policy
 
     def key_usage_bits(self) -> frozenset[str]:
-        return usages.parse_key_usages(self.key_usage)
+        return self._derived.key_usage
 
     def ext_key_usage_list(self) -> tuple[str, ...]:
-        return usages.role_ext_key_usages(
-            server=self.server_flag, client=self.client_flag, code_signing=self.code_signing_flag,
-            email=self.email_protection_flag, names=self.ext_key_usage, oids=self.ext_key_usage_oids)
+        return self._derived.ext_key_usage
 
     @property
     def cn_checks_disabled(self) -> bool:
@@ -94,8 +92,13 @@ class RoleEntry:
 
     # -- codec ------------------------------------------------------------------------------
 
+    def fields(self) -> dict[str, Any]:
+        """The stored fields, by name (the derived cache left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
     def to_json(self) -> dict[str, Any]:
-        return {"v": SCHEMA_VERSION, **dataclasses.asdict(self)}
+        return {"v": SCHEMA_VERSION, **{k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in self.fields().items()}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> tuple[RoleEntry, bool]:
@@ -111,13 +114,37 @@ class RoleEntry:
     def view(self) -> dict[str, Any]:
         """The role as ``GET roles/<name>`` shows it."""
         out: dict[str, Any] = {}
-        for key, value in dataclasses.asdict(self).items():
+        for key, value in self.fields().items():
             if key != "name":
                 out[key] = list(value) if isinstance(value, tuple) else value
         out["allowed_domains_template"] = False
         out["allowed_uri_sans_template"] = False
         out["allow_token_displayname"] = False
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    name_policy: NamePolicy
+    key_usage: frozenset[str]
+    ext_key_usage: tuple[str, ...]
+
+
+def _derive(role: RoleEntry) -> _Derived:
+    policy = NamePolicy(
+        allow_any_name=role.allow_any_name, enforce_hostnames=role.enforce_hostnames,
+        allow_localhost=role.allow_localhost, allowed_domains=role.allowed_domains,
+        allow_bare_domains=role.allow_bare_domains, allow_subdomains=role.allow_subdomains,
+        allow_glob_domains=role.allow_glob_domains,
+        allow_wildcard_certificates=role.allow_wildcard_certificates)
+    try:  # an invalid role still constructs; validate() is where the error is reported
+        bits = usages.parse_key_usages(role.key_usage)
+        ekus = usages.role_ext_key_usages(
+            server=role.server_flag, client=role.client_flag, code_signing=role.code_signing_flag,
+            email=role.email_protection_flag, names=role.ext_key_usage, oids=role.ext_key_usage_oids)
+    except ValueError:
+        bits, ekus = frozenset(), ()
+    return _Derived(policy, bits, ekus)
 
 
 def _v0_to_v1(values: dict[str, Any]) -> dict[str, Any]:

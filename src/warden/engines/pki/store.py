@@ -40,8 +40,7 @@ T = TypeVar("T")
 
 def format_serial(serial: int) -> str:
     """Vault's display form: lower-case hex bytes joined by colons."""
-    raw = serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
-    return ":".join(f"{b:02x}" for b in raw)
+    return serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big").hex(":")
 
 
 def storage_serial(serial: int) -> str:

@@ -227,6 +227,7 @@ class CertSpec:
 class Signer:
     key: PrivateKey
     cert: Certificate | None = None  # None: the certificate signs itself
+    key_id: bytes = b""  # the issuer's subject key identifier, when already known
 
 
 _NAME_ATTRS = (("country", NameOID.COUNTRY_NAME), ("province", NameOID.STATE_OR_PROVINCE_NAME),
@@ -284,11 +285,14 @@ def _ski_of(cert: Certificate) -> x509.SubjectKeyIdentifier:
         return x509.SubjectKeyIdentifier.from_public_key(cert.public_key())  # type: ignore[arg-type]
 
 
-def _extensions(spec: CertSpec, public_key: PublicKey, signer: Signer,
+def _extensions(spec: CertSpec, public_key: PublicKey, signer: Signer, subject: x509.Name,
                 ) -> list[tuple[x509.ExtensionType, bool]]:
     ski = x509.SubjectKeyIdentifier(spec.skid) if spec.skid else x509.SubjectKeyIdentifier.from_public_key(
         public_key)
-    issuer_ski = ski if signer.cert is None else _ski_of(signer.cert)
+    if signer.cert is None:
+        issuer_ski = ski
+    else:
+        issuer_ski = x509.SubjectKeyIdentifier(signer.key_id) if signer.key_id else _ski_of(signer.cert)
     exts: list[tuple[x509.ExtensionType, bool]] = []
     if spec.is_ca:
         exts.append((x509.BasicConstraints(ca=True, path_length=spec.max_path_length), True))
@@ -301,8 +305,7 @@ def _extensions(spec: CertSpec, public_key: PublicKey, signer: Signer,
     exts.append((ski, False))
     exts.append((x509.AuthorityKeyIdentifier(issuer_ski.digest, None, None), False))
     if spec.alt_names:
-        empty_subject = not (spec.raw_subject or build_name(spec.subject))
-        exts.append((x509.SubjectAlternativeName(_general_names(spec.alt_names)), empty_subject))
+        exts.append((x509.SubjectAlternativeName(_general_names(spec.alt_names)), len(subject) == 0))
     if spec.permitted_dns_domains:
         subtrees = [x509.DNSName(d) for d in spec.permitted_dns_domains]
         exts.append((x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None), True))
@@ -329,6 +332,12 @@ def _aia_extensions(urls: AiaUrls) -> list[tuple[x509.ExtensionType, bool]]:
 
 
 def sign_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer) -> Certificate:
+    return issue_certificate(spec, public_key, signer)[0]
+
+
+def issue_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer,
+                      key: KeySpec | None = None) -> tuple[Certificate, CertInfo]:
+    """The signed certificate and its facts (taken from ``spec``: nothing is parsed back)."""
     subject = spec.raw_subject if spec.raw_subject is not None else build_name(spec.subject)
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
@@ -337,15 +346,24 @@ def sign_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer) -> C
                .serial_number(spec.serial)
                .not_valid_before(spec.not_before)
                .not_valid_after(spec.not_after))
-    own = _extensions(spec, public_key, signer)
+    own = _extensions(spec, public_key, signer, subject)
     taken = {type(ext) for ext, _ in own}
     for ext, critical in own:
         builder = builder.add_extension(ext, critical)
     for raw in spec.raw_extensions:
         if type(raw.value) not in taken and raw.oid not in _NEVER_COPIED:
             builder = builder.add_extension(raw.value, raw.critical)
-    return builder.sign(signer.key, _hash_for(signer.key, spec.signature_bits),  # type: ignore[arg-type]
+    cert = builder.sign(signer.key, _hash_for(signer.key, spec.signature_bits),  # type: ignore[arg-type]
                         rsa_padding=_rsa_padding(signer.key, spec.use_pss))
+    if spec.raw_subject is not None or spec.raw_extensions:
+        return cert, describe(cert)
+    return cert, CertInfo(
+        serial=spec.serial, subject=subject.rfc4514_string(), issuer="",
+        common_name=spec.subject.common_name, alt_names=spec.alt_names,
+        not_before=spec.not_before.timestamp(), not_after=spec.not_after.timestamp(),
+        is_ca=spec.is_ca, path_length=spec.max_path_length if spec.is_ca else None,
+        self_issued=signer.cert is None, can_sign_crl=not spec.key_usage or "crl_sign" in spec.key_usage,
+        key_spec=key or spec_of(public_key))
 
 
 _NEVER_COPIED = {ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
@@ -492,6 +510,11 @@ def describe(cert: Certificate) -> CertInfo:
         can_sign_crl=ku is None or bool(ku.crl_sign),  # type: ignore[attr-defined]
         key_spec=spec_of(cert.public_key()),
     )
+
+
+def key_identifier(cert: Certificate) -> bytes:
+    """The subject key identifier a certificate's children name in their AKI."""
+    return _ski_of(cert).digest
 
 
 def issued_by(child: Certificate, parent: Certificate) -> bool:

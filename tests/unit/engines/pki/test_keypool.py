@@ -35,11 +35,14 @@ async def test_refills_to_capacity_and_serves_hits_from_the_pool() -> None:
     await pool.drain()
     assert pool.stats().sizes == {"ec-256": 3}
     await pool.take(EC_256)
+    await pool.drain()
+    assert pool.stats().sizes["ec-256"] == 2  # cheap keys refill in batches, below half capacity
+    await pool.take(EC_256)
     stats = pool.stats()
-    assert stats.hits == 1 and stats.misses == 0
+    assert stats.hits == 2 and stats.misses == 0
     await pool.drain()
     assert pool.stats().sizes["ec-256"] == 3  # refilled, never beyond capacity
-    assert len(gen.calls) == 4
+    assert len(gen.calls) == 5
     pool.close()
 
 
@@ -63,13 +66,16 @@ async def test_a_miss_on_rsa_is_generated_off_the_loop_while_the_loop_keeps_runn
     pool.close()
 
 
-async def test_cheap_keys_are_made_inline_on_a_miss_and_only_requested_types_are_pooled() -> None:
+async def test_cheap_keys_are_made_on_the_loop_and_only_requested_types_are_pooled() -> None:
     gen = CountingGenerator()
     pool = KeyPool(capacity=lambda s: 2, warm=(), generate=gen)
     await pool.take(ED)
     assert pool.stats().misses == 1
     await pool.drain()
-    assert set(pool.stats().sizes) == {"ed25519"}  # nothing for types nobody asked for
+    assert pool.stats().sizes == {"ed25519": 2}  # nothing for types nobody asked for
+    assert gen.threads == {threading.main_thread().name}  # no thread hop for a 15 us key
+    await pool.take(ED)
+    assert pool.stats().hits == 1
     pool.close()
 
 
@@ -92,7 +98,7 @@ async def test_the_pool_follows_a_new_event_loop() -> None:
 
 async def test_close_stops_refills_and_forgets_keys() -> None:
     gen = CountingGenerator(delay=0.05)
-    pool = KeyPool(capacity=lambda s: 50, warm=(EC_256,), generate=gen)
+    pool = KeyPool(capacity=lambda s: 50, warm=(RSA_2048,), generate=gen)
     pool.warm()
     await asyncio.sleep(0.02)
     pool.close()
