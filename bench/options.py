@@ -1,0 +1,69 @@
+"""Command-line options of ``python -m bench``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.workloads import WORKLOADS, Workload, select
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    workloads: tuple[Workload, ...]
+    rounds: int = 3
+    duration_s: float = 15.0
+    warmup_s: float = 3.0
+    connections: int = 16
+    agents: int = 1000
+    rate: float = 5.0
+    sample: int = 50
+    settle_s: float = 5.0
+    out: Path = DEFAULT_OUT
+    plot: bool = False
+    profile: bool = False
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=(
+        "warden against cfssl serve, side by side, with the in-process crypto limit. "
+        f"Workloads: {', '.join(WORKLOADS)}."))
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 round of 3 s after 1 s of warm-up, 100 storm agents")
+    p.add_argument("--rounds", type=int, help="rounds per workload, alternating warden and cfssl (3)")
+    p.add_argument("--duration", type=float, help="measured seconds per run (15)")
+    p.add_argument("--warmup", type=float, help="seconds of warm-up before each measured run (3)")
+    p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
+    p.add_argument("--agents", type=int, help="agents in the renewal storm (1000)")
+    p.add_argument("--rate", type=float, default=5.0, help="requests/s of the rsa-issue workload (5)")
+    p.add_argument("--sample", type=int, default=50, help="answers verified per run (50)")
+    p.add_argument("--workloads", default="all", help="comma-separated workloads (all)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results go (bench/results)")
+    p.add_argument("--plot", action="store_true", help="also draw a PNG (needs matplotlib: .[bench])")
+    p.add_argument("--profile", action="store_true",
+                   help="after the rounds, one extra warden run under py-spy (needs .[bench])")
+    return p
+
+
+def parse(argv: list[str]) -> Options:
+    args = parser().parse_args(argv)
+    quick = args.quick
+    try:
+        workloads = tuple(select(args.workloads))
+    except ValueError as exc:
+        parser().error(str(exc))
+    opts = Options(
+        workloads=workloads,
+        rounds=args.rounds or (1 if quick else 3),
+        duration_s=args.duration or (3.0 if quick else 15.0),
+        warmup_s=args.warmup if args.warmup is not None else (1.0 if quick else 3.0),
+        connections=args.connections, agents=args.agents or (100 if quick else 1000),
+        rate=args.rate, sample=args.sample, settle_s=1.0 if quick else 5.0,
+        out=args.out, plot=args.plot, profile=args.profile,
+    )
+    if opts.rounds < 1 or opts.duration_s <= 0 or opts.connections < 1 or opts.agents < 1 or opts.rate <= 0:
+        parser().error("rounds, duration, connections, agents and rate must be positive")
+    return opts

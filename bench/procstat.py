@@ -1,0 +1,50 @@
+"""CPU time and memory of another process, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuTimes:
+    """utime + stime of all threads of a process, plus its reaped children, in seconds."""
+
+    user: float
+    system: float
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+    def __sub__(self, other: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.user - other.user, self.system - other.system)
+
+
+def parse_stat(text: str) -> CpuTimes:
+    """Parse /proc/<pid>/stat; fields after the ``(comm)`` are counted from its closing paren."""
+    fields = text[text.rindex(")") + 2:].split()
+    # After comm: state(3) ... utime(14) stime(15) cutime(16) cstime(17) in proc(5)'s numbering.
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return CpuTimes((utime + cutime) / CLOCK_TICKS, (stime + cstime) / CLOCK_TICKS)
+
+
+def cpu_times(pid: int) -> CpuTimes:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return parse_stat(fh.read())
+
+
+def parse_status_kib(text: str, field: str) -> int:
+    """A ``Vm*`` line of /proc/<pid>/status in KiB (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory_kib(pid: int, field: str = "VmHWM") -> int:
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        return parse_status_kib(fh.read(), field)

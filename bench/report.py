@@ -1,0 +1,84 @@
+"""The tables printed at the end of a run, and the JSON file they come from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+HEADER = (f"{'system':<20} {'req/s':>8} {'(low-high)':<17} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'CPU s/1k':>9} {'RSS MiB':>8} {'errors':>7} {'verified':>9}")
+
+
+def _num(value: float | None, width: int, digits: int = 1) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def system_row(name: str, s: Mapping[str, Any]) -> str:
+    tp, lat, ver = s["throughput"], s["latency_ms"], s["verified"]
+    spread = f"({tp['low']:.1f}-{tp['high']:.1f})"
+    return (f"{name:<20} {tp['median']:>8.1f} {spread:<17} {lat['p50']:>8.2f} {lat['p99']:>8.2f} "
+            f"{_num(s['cpu_s_per_1000'], 9, 2)} {s['peak_rss_mib']:>8.1f} {s['errors']:>7} "
+            f"{ver['passed']:>4}/{ver['checked']:<4}")
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def ratio_line(name: str, r: Mapping[str, float | None]) -> str:
+    return (f"  {name}: throughput {_ratio(r['throughput'])}, p50 {_ratio(r['p50'])}, "
+            f"p99 {_ratio(r['p99'])}, CPU per certificate {_ratio(r['cpu_per_cert'])}")
+
+
+def describe_load(w: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    opts = meta["options"]
+    if w["mode"] == "open":
+        load = f"{w['rate']:g} requests/s due on a fixed schedule, up to {opts['connections']} connections"
+    elif w["mode"] == "storm":
+        load = f"{opts['agents']} agents renewing at once, each on a fresh connection"
+    else:
+        load = f"{opts['connections']} connections, closed loop"
+    return f"{w['key']}; {load}; {opts['rounds']} rounds x {opts['duration_s']:g} s"
+
+
+def workload_table(w: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    lines = [f"== {w['workload']}: {w['title']}", f"   [{describe_load(w, meta)}]", HEADER]
+    lines += [system_row(name, s) for name, s in w["systems"].items()]
+    if w["mode"] == "storm":
+        for name, s in w["systems"].items():
+            if "makespan_s" in s:
+                m = s["makespan_s"]
+                lines.append(f"  {name}: storm over in {m['median']:.2f} s "
+                             f"(range {m['low']:.2f}-{m['high']:.2f})")
+    lines += [ratio_line(name, r) for name, r in w["ratios"].items()]
+    checks = w.get("checks") or {}
+    if checks:
+        lines.append(f"  warden kept: {checks['certificates_stored']} of {checks['certificates_returned']} "
+                     f"certificates stored, {checks['audit_lines']} audit lines "
+                     f"({'ok' if checks['all_stored'] and checks['all_audited'] else 'MISSING'})")
+    for name, s in w["systems"].items():
+        if s["verified"]["failures"]:
+            lines.append(f"  {name} WRONG ANSWERS: {s['verified']['failures'][0]}")
+        if s.get("error_kinds"):
+            lines.append(f"  {name} errors: {s['error_kinds']}")
+    return "\n".join(lines)
+
+
+def render(report: Mapping[str, Any]) -> str:
+    meta = report["meta"]
+    head = (f"warden vs cfssl on {meta['machine']['cpu']} ({meta['machine']['cores']} cores); "
+            f"{meta['started']}")
+    return "\n\n".join([head, *(workload_table(w, meta) for w in report["workloads"])])
+
+
+def write_json(report: Mapping[str, Any], out_dir: Path, stamp: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stamp}.json"
+    path.write_text(json.dumps(report, indent=1, default=str))
+    return path
+
+
+def workloads_of(report: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    return list(report["workloads"])

@@ -1,0 +1,160 @@
+"""warden as a production server: SQLite storage, barrier on, a file audit device, certificates stored.
+
+The bench client uses a non-root token whose policy allows exactly issue/ and sign/ on the
+role, so every request pays for the token lookup and the ACL check as it would in a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.items import DOMAIN, CertRequest
+from bench.keys import KeyType
+from bench.loadspec import HttpRequest
+from bench.process import ManagedProcess
+
+MOUNT = "pki"
+ROLE = "bench"
+SHORT_TTL = "5m"
+POLICY = f"""
+path "{MOUNT}/issue/{ROLE}" {{ capabilities = ["update"] }}
+path "{MOUNT}/sign/{ROLE}" {{ capabilities = ["update"] }}
+"""
+
+
+def server_config(db_path: Path) -> str:
+    """HCL for one plain-HTTP listener on a free loopback port (the banner reports which)."""
+    return (f'storage "sqlite" {{\n  path = "{db_path}"\n}}\n'
+            'listener "tcp" {\n  address = "127.0.0.1:0"\n  tls_disable = true\n}\n')
+
+
+def role_body(key: KeyType) -> dict[str, Any]:
+    return {"allowed_domains": DOMAIN, "allow_subdomains": True, "key_type": key.algo,
+            "key_bits": key.bits, "ttl": "24h", "max_ttl": "72h", "server_flag": True,
+            "client_flag": True}
+
+
+def warden_executable() -> str:
+    return str(Path(sys.executable).parent / "warden")
+
+
+class WardenServer:
+    name = "warden"
+
+    def __init__(self, workdir: Path, key: KeyType) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.key = key
+        self.config_path = workdir / "warden.hcl"
+        self.audit_path = workdir / "audit.log"
+        self.process = ManagedProcess([warden_executable(), "server", f"-config={self.config_path}"],
+                                      workdir, "warden.log")
+        self.url = ""
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.token = ""
+        self.root_token = ""
+        self.ca_pem = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> WardenServer:
+        self.config_path.write_text(server_config(self.workdir / "warden.db"))
+        proc = self.process.start(stdout=subprocess.PIPE)
+        self.url = _await_banner(proc)
+        self.host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        self.port = int(port)
+        self._bootstrap()
+        return self
+
+    def _bootstrap(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=60) as http:
+            init = _ok(http.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}))
+            self.root_token = init["root_token"]
+            _ok(http.put("/v1/sys/unseal", json={"key": init["keys"][0]}))
+            http.headers["X-Vault-Token"] = self.root_token
+            _ok(http.put("/v1/sys/audit/file", json={
+                "type": "file", "options": {"file_path": str(self.audit_path)}}))
+            _ok(http.post(f"/v1/sys/mounts/{MOUNT}", json={
+                "type": "pki", "config": {"max_lease_ttl": "87600h"}}))
+            root = _ok(http.post(f"/v1/{MOUNT}/root/generate/internal", json={
+                "common_name": f"warden bench root {self.key.label}", "key_type": self.key.algo,
+                "key_bits": self.key.bits, "ttl": "87600h"}))
+            self.ca_pem = root["data"]["certificate"]
+            _ok(http.post(f"/v1/{MOUNT}/roles/{ROLE}", json=role_body(self.key)))
+            _ok(http.put(f"/v1/sys/policies/acl/{ROLE}", json={"policy": POLICY}))
+            token = _ok(http.post("/v1/auth/token/create", json={"policies": [ROLE], "ttl": "72h"}))
+            self.token = token["auth"]["client_token"]
+
+    def request(self, operation: str, item: CertRequest) -> HttpRequest:
+        body: dict[str, Any] = {"common_name": item.common_name,
+                                "alt_names": ",".join(n for n in item.dns_names if n != item.common_name)}
+        if item.short_ttl:
+            body["ttl"] = SHORT_TTL
+        if operation == "sign":
+            body = {"csr": item.csr_pem, **({"ttl": SHORT_TTL} if item.short_ttl else {})}
+        return HttpRequest("POST", f"/v1/{MOUNT}/{operation}/{ROLE}", json.dumps(body),
+                           {"X-Vault-Token": self.token})
+
+    @staticmethod
+    def extract(body: str) -> tuple[str, str]:
+        """(certificate PEM, private key PEM or "") from a response body."""
+        data = json.loads(body)["data"]
+        return data["certificate"], data.get("private_key", "")
+
+    def checks(self) -> dict[str, int]:
+        """What the server kept: certificates stored and audit lines written (after a workload)."""
+        with httpx.Client(base_url=self.url, timeout=300,
+                          headers={"X-Vault-Token": self.root_token}) as http:
+            listed = http.request("LIST", f"/v1/{MOUNT}/certs")
+            stored = len(listed.json()["data"]["keys"]) if listed.status_code == 200 else -1
+        with open(self.audit_path, "rb") as fh:
+            audit_lines = sum(1 for _ in fh)
+        return {"stored_certificates": stored, "audit_lines": audit_lines}
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def _await_banner(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> str:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    result: dict[str, str] = {}
+
+    def pump() -> None:  # keeps draining stdout after start-up so the server never blocks on it
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            lines.append(line)
+            if m := re.search(r"Api Address: (\S+)", line):
+                result["url"] = m.group(1)
+            if "server started" in line:
+                result["started"] = "yes"
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and "started" not in result:
+        if proc.poll() is not None:
+            raise RuntimeError("warden exited during start-up:\n" + "".join(lines))
+        time.sleep(0.05)
+    if "url" not in result:
+        raise RuntimeError("warden did not print its address:\n" + "".join(lines))
+    return result["url"]
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 300:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: "
+                           f"{response.status_code} {response.text}")
+    return response.json() if response.content else {}

@@ -1,0 +1,28 @@
+"""Reading CPU time and peak memory of a process from /proc."""
+
+from __future__ import annotations
+
+import os
+
+from bench.procstat import CLOCK_TICKS, cpu_times, memory_kib, parse_stat, parse_status_kib
+
+
+def test_parse_stat_counts_from_the_closing_paren_of_a_name_with_spaces() -> None:
+    fields = ["S", "1", "1", "1", "0", "-1", "4194560", "0", "0", "0", "0",
+              str(3 * CLOCK_TICKS), str(CLOCK_TICKS), str(CLOCK_TICKS), "0", "20", "0", "4"]
+    times = parse_stat(f"1234 (warden server) x) {' '.join(fields)}")
+    assert times.user == 4.0  # utime + cutime
+    assert times.system == 1.0
+    assert times.total == 5.0
+
+
+def test_status_fields_in_kib() -> None:
+    text = "Name:\tpython\nVmHWM:\t  123456 kB\nVmRSS:\t  100000 kB\n"
+    assert parse_status_kib(text, "VmHWM") == 123456
+    assert parse_status_kib(text, "VmSwap") == 0
+
+
+def test_own_process_reads() -> None:
+    assert cpu_times(os.getpid()).total > 0
+    assert memory_kib(os.getpid()) > 0
+    assert memory_kib(os.getpid(), "VmRSS") > 0

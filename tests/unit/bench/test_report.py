@@ -1,0 +1,59 @@
+"""From runs to summaries, ratios and the printed table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import render
+from bench.stats import Histogram
+from bench.summary import summarize, system_summary
+
+
+def _run(throughput: float, latencies: list[float], cpu: float, ok: int, **extra: Any) -> dict[str, Any]:
+    hist = Histogram()
+    for v in latencies:
+        hist.record(v)
+    return {"throughput": throughput, "latency": hist.to_dict(), "ok": ok, "errors": 0,
+            "server_cpu_s": cpu, "client_cpu_s": 0.1, "total_ok": ok, "peak_rss_kib": 2048,
+            "verify": {"checked": 2, "passed": 2, "failures": []}, **extra}
+
+
+def _raw(mode: str = "closed") -> dict[str, Any]:
+    return {"workload": "p256-issue", "title": "issue", "key": "P-256", "mode": mode, "rate": None,
+            "runs": {"warden": [_run(300, [0.01] * 10, 3.0, 3000), _run(100, [0.03] * 10, 1.0, 1000)],
+                     "cfssl": [_run(100, [0.02] * 10, 1.0, 1000)],
+                     "limit/issue": [_run(1000, [0.0001] * 10, 1.0, 10000)]},
+            "checks": {"certificates_returned": 4000, "certificates_stored": 4000, "audit_lines": 8000,
+                       "all_stored": True, "all_audited": True}}
+
+
+def test_system_summary_pools_rounds() -> None:
+    s = system_summary(_raw()["runs"]["warden"])
+    assert s["throughput"] == {"median": 200.0, "low": 100.0, "high": 300.0}
+    assert s["cpu_s_per_1000"] == 1.0  # 4 s over 4000 certificates
+    assert s["certificates"] == 4000
+    assert s["peak_rss_mib"] == 2.0
+    assert s["verified"]["passed"] == 4
+
+
+def test_ratios() -> None:
+    ratios = summarize(_raw())["ratios"]
+    assert ratios["warden/cfssl"]["throughput"] == 2.0
+    assert ratios["warden/limit/issue"]["throughput"] == 0.2
+    assert ratios["warden/cfssl"]["cpu_per_cert"] == 1.0
+
+
+def test_no_throughput_ratio_under_a_fixed_rate() -> None:
+    ratios = summarize(_raw("open"))["ratios"]
+    assert ratios["warden/cfssl"]["throughput"] is None
+    assert ratios["warden/cfssl"]["p50"] is not None
+
+
+def test_render_has_a_row_per_system_and_the_ratios() -> None:
+    meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
+            "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
+    text = render({"meta": meta, "workloads": [summarize(_raw())]})
+    assert "== p256-issue" in text
+    for name in ("warden", "cfssl", "limit/issue", "warden/cfssl: throughput 2.00x"):
+        assert name in text
+    assert "4000 of 4000 certificates stored" in text
