@@ -48,8 +48,9 @@ CONFIG_FIELDS = {
 def paths(b: PkiBackend) -> list[Path]:
     async def listing(req: Request, data: FieldData) -> Response:
         state = await b.ca(storage_of(req))
+        # Unauthenticated, as in Vault: names and serials only, never key references.
         info = {i.id: {"issuer_name": i.entry.name, "is_default": i.id == state.default_issuer,
-                       "serial_number": store.format_serial(i.info.serial), "key_id": i.entry.key_id}
+                       "serial_number": store.format_serial(i.info.serial)}
                 for i in state.issuers.values()}
         return Response.listing(sorted(info), info)
 

@@ -59,6 +59,7 @@ async def test_two_issuers_rotate_without_a_new_mount() -> None:
     listing = await kit.call(Operation.LIST, "issuers")
     assert listing is not None and set(listing.data["keys"]) == {old["issuer_id"], new["issuer_id"]}
     assert listing.data["key_info"][new["issuer_id"]]["is_default"]
+    assert "key_id" not in listing.data["key_info"][new["issuer_id"]]  # the listing is public
     # The old issuer stops issuing but keeps its CRL; then it is deleted.
     await kit.call(Operation.PATCH, "issuer/old", usage="read-only,crl-signing")
     assert "does not allow issuing-certificates" in await kit.refused("issuer/old/issue/web",
