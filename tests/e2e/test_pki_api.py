@@ -141,6 +141,15 @@ def test_leases_revoke_certificates(server: ServerProcess, root: dict[str, Any])
     assert r.status_code == 204, r.text
     cert = http.get(f"/v1/{MOUNT}/cert/{serial}").json()["data"]
     assert cert["revocation_time"] > 0
+    # Revoking the token that asked revokes its leases, and with them its certificates.
+    policy = f'path "{MOUNT}/issue/leased" {{ capabilities = ["update"] }}'
+    http.put("/v1/sys/policy/leased", json={"policy": policy})
+    child = http.post("/v1/auth/token/create", json={"policies": ["leased"]}).json()["auth"]["client_token"]
+    owned = server.http(token=child).post(f"/v1/{MOUNT}/issue/leased",
+                                          json={"common_name": "owned.test"}).json()
+    assert http.post("/v1/auth/token/revoke", json={"token": child}).status_code == 204
+    owned_serial = owned["data"]["serial_number"]
+    assert http.get(f"/v1/{MOUNT}/cert/{owned_serial}").json()["data"]["revocation_time"] > 0
 
 
 def test_the_audit_log_records_each_certificate_without_its_key(server: ServerProcess,
