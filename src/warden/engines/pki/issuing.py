@@ -136,10 +136,11 @@ def cn_as_san(cn: str) -> tuple[list[str], list[str]]:
         return [], [cn]
     try:
         converted = names.to_ascii(cn)
-    except ValueError:
+    except ValueError as exc:
         if cn.isascii():
             return [], []
-        raise InvalidRequest(f"common name {names.show(cn)} is not a valid internationalized name") from None
+        raise InvalidRequest(f"common name {names.show(cn)} is not a valid internationalized name: {exc}"
+                             ) from None
     ok = names.WILD_HOSTNAME.match(converted) and not names.has_control_chars(cn)
     return ([converted], []) if ok else ([], [])
 

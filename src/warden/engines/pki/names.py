@@ -18,6 +18,7 @@ _LEFT_WILD = rf"(\*|\*{_LABEL}|{_LABEL}\*|{_LABEL}\*{_LABEL})"
 WILD_HOSTNAME = re.compile(rf"^({_LEFT_WILD}\.)?({_LABEL}\.)*{_LABEL}\.?$")
 _LOCAL_NAMES = ("localhost", "localdomain")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ODD_DOTS = re.compile("[\u3002\uff0e\uff61]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,12 @@ class NamePolicy:
 
 def show(name: str) -> str:
     """A name quoted for an error message, with control characters escaped."""
-    return '"' + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name) + '"'
+    return '"' + "".join(c if c.isprintable() else _escape(c) for c in name) + '"'
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def has_control_chars(name: str) -> bool:
@@ -46,8 +52,12 @@ def has_control_chars(name: str) -> bool:
 def to_ascii(name: str) -> str:
     """The IDNA A-label form of a domain name; ASCII input passes through (as Go's idna does).
 
-    Raises ValueError for an empty label, an over-long name or a label IDNA cannot encode.
+    Raises ValueError for an empty label, an over-long name, a label IDNA cannot encode, and
+    a label IDNA would silently change (zero-width characters, soft hyphens, full-width
+    letters): the subject would then show a name that differs from the one in the SAN.
     """
+    if _ODD_DOTS.search(name):
+        raise ValueError("it uses a full-width or ideographic dot; write labels with '.'")
     body = name[:-1] if name.endswith(".") else name
     if not body:
         raise ValueError("empty name")
@@ -58,9 +68,13 @@ def to_ascii(name: str) -> str:
             raise ValueError("empty label")
         if not label.isascii():
             try:
-                label = encodings.idna.ToASCII(label).decode("ascii")
+                encoded = encodings.idna.ToASCII(label).decode("ascii")
+                canonical = encodings.idna.ToUnicode(encoded).casefold() == label.casefold()
             except UnicodeError as exc:
                 raise ValueError(f"not a valid internationalized name ({exc})") from None
+            if not canonical:
+                raise ValueError("it is not in canonical IDNA form (encoding would change it)")
+            label = encoded
         if len(label) > 63:
             raise ValueError("a label is longer than 63 characters")
         converted.append(label)

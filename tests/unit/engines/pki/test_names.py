@@ -54,6 +54,10 @@ def test_idna_names_become_a_labels() -> None:
     assert to_ascii("example.com.") == "example.com."
     with pytest.raises(ValueError):
         to_ascii("a" * 254)
+    for spoof in ("a\u200b.example.com", "ex\u00adample.com", "\uff45xample.com", "example\u3002com"):
+        with pytest.raises(ValueError):
+            to_ascii(spoof)
+        assert not is_hostname(spoof)
 
 
 # -- globs (ryanuber/go-glob semantics: only '*' is special and it spans dots) ---------------------
