@@ -33,6 +33,7 @@ COMMANDS = Group(
         Entry("audit", "warden.cli.cmd_audit:main", "Audit devices; verify logs; issued certs",
               OTHER),
         Entry("auth", "warden.cli.cmd_auth:main", "Interact with auth methods", OTHER),
+        Entry("k8s", "warden.cli.cmd_k8s:main", "A Kubernetes cluster's PKI, kubeadm-compatible", OTHER),
         Entry("kv", "warden.cli.cmd_kv:main", "Interact with the key/value store", OTHER),
         Entry("operator", "warden.cli.cmd_operator:main", "Initialise, unseal and seal", OTHER),
         Entry("patch", "warden.cli.cmd_read:patch", "Update data with a JSON merge patch", OTHER),
