@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.clock import Clock
-from warden.agent.commands import CommandResult, run_command
+from warden.agent.commands import CommandResult, CommandRunner
 from warden.agent.config import CertificateConfig
 from warden.agent.errors import AgentError, describe, is_retryable
 from warden.agent.files import FileSpec, read_bytes, write_files
@@ -151,6 +151,7 @@ class CertificateKeeper:
     current: Validity | None = None
     renew_at: float = 0.0
     last_command: CommandResult | None = None
+    commands: CommandRunner | None = None
 
     async def ensure(self) -> None:
         """Keep a certificate on disk that is not yet due, or issue one (one attempt)."""
@@ -180,8 +181,8 @@ class CertificateKeeper:
                       files=",".join(str(p) for p in changed))
         self.last_command = None
         if changed and self.config.command is not None:
-            self.last_command = await run_command(self.config.command, f"certificate {self.config.name}",
-                                                  self.log, self.metrics)
+            runner = self.commands or CommandRunner(self.log, self.metrics)
+            self.last_command = await runner.run(self.config.command, f"certificate {self.config.name}")
 
     def _adopt(self, validity: Validity, renew_at: float) -> None:
         self.current, self.renew_at = validity, renew_at

@@ -3,6 +3,8 @@
 A list is executed directly; a string goes through ``sh -c``, as consul-template does.
 The command gets ``command_timeout`` (default 30s) before its process group is killed.
 Its exit status is logged; its output is logged (shortened) only when it fails.
+``CommandRunner`` lets a started command finish even when the agent is stopping or
+reloading: a service restart is never cut off half-way.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from warden.agent.config_sections import CommandSpec
 from warden.agent.logs import AgentLog
@@ -68,3 +70,22 @@ async def _execute(spec: CommandSpec) -> CommandResult:
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass(slots=True)
+class CommandRunner:
+    log: AgentLog
+    metrics: AgentMetrics | None = None
+    _running: set[asyncio.Task[CommandResult]] = field(default_factory=set)
+
+    async def run(self, spec: CommandSpec, target: str) -> CommandResult:
+        task = asyncio.ensure_future(run_command(spec, target, self.log, self.metrics))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait for commands still running (each is bounded by its own timeout)."""
+        if self._running:
+            self.log.info("waiting for running commands to finish", count=len(self._running))
+            await asyncio.gather(*self._running, return_exceptions=True)

@@ -23,6 +23,7 @@ from warden.agent.autoauth import LoginContext, build_method
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.certs import CertificateKeeper
 from warden.agent.clock import Clock, SystemClock
+from warden.agent.commands import CommandRunner
 from warden.agent.config import AgentConfig, ConfigError, load_config
 from warden.agent.errors import describe, is_permanent, is_retryable
 from warden.agent.lifetime import LoginFailed, TokenInfo, TokenKeeper
@@ -69,6 +70,7 @@ class Agent:
         self._keeper: TokenKeeper | None = None
         self._sink_failures: list[str] = []
         self._same_auth = False
+        self.commands = CommandRunner(self.log, self.metrics)
 
     @property
     def once(self) -> bool:
@@ -82,13 +84,19 @@ class Agent:
 
     async def run(self) -> int:
         with self._signals():
-            prior: TokenInfo | None = None
-            while True:
-                serving = asyncio.ensure_future(self._serve(self.config, prior))
-                outcome = await self._supervise(serving)
-                if outcome is not None:
-                    return outcome
-                prior = self._token_to_keep()
+            try:
+                return await self._run_configurations()
+            finally:
+                await self.commands.drain()
+
+    async def _run_configurations(self) -> int:
+        prior: TokenInfo | None = None
+        while True:
+            serving = asyncio.ensure_future(self._serve(self.config, prior))
+            outcome = await self._supervise(serving)
+            if outcome is not None:
+                return outcome
+            prior = self._token_to_keep()
 
     async def _supervise(self, serving: asyncio.Future[int]) -> int | None:
         """The exit code, or None when a reload was accepted and serving must restart."""
@@ -219,11 +227,12 @@ class Agent:
                  api: AsyncClient) -> tuple[list[CertificateKeeper], list[TemplateKeeper]]:
         d, m = self.deps, config.auto_auth.method
         certs = [CertificateKeeper(c, api, d.clock, d.uniform, self.log, self.metrics,
-                                   keeper.report_denied, m.min_backoff, m.max_backoff)
+                                   keeper.report_denied, m.min_backoff, m.max_backoff,
+                                   commands=self.commands)
                  for c in config.certificates]
         templates = [TemplateKeeper(t, config.template_settings, api, d.clock, d.uniform, self.log,
                                     self.metrics, d.environ, keeper.report_denied, m.min_backoff,
-                                    m.max_backoff)
+                                    m.max_backoff, commands=self.commands)
                      for t in config.templates]
         return certs, templates
 

@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.certs import IssuedCertificate, Validity, iso, renewal_time
 from warden.agent.clock import Clock
-from warden.agent.commands import CommandResult, run_command
+from warden.agent.commands import CommandResult, CommandRunner
 from warden.agent.config import DEFAULT_RENEW_AT, DEFAULT_RENEW_JITTER, TemplateConfig, TemplateSettings
 from warden.agent.errors import AgentError, PermanentError, describe, is_retryable
 from warden.agent.files import FileSpec, write_file
@@ -172,6 +172,7 @@ class TemplateKeeper:
     max_backoff: float = 300.0
     next_due: float = math.inf
     last_command: CommandResult | None = None
+    commands: CommandRunner | None = None
     _certs: dict[str, CachedCert] = field(default_factory=dict)
 
     def _source(self) -> str:
@@ -208,8 +209,8 @@ class TemplateKeeper:
                       template=self.config.name, destination=str(self.config.destination), **fields)
         self.last_command = None
         if changed and self.config.command is not None:
-            self.last_command = await run_command(self.config.command, f"template {self.config.name}",
-                                                  self.log, self.metrics)
+            runner = self.commands or CommandRunner(self.log, self.metrics)
+            self.last_command = await runner.run(self.config.command, f"template {self.config.name}")
 
     async def run(self) -> None:
         backoff = Backoff(self.min_backoff, self.max_backoff, self.uniform)

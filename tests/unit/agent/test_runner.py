@@ -109,3 +109,18 @@ async def _until(condition: object, timeout: float = 5.0) -> None:
     while not condition():  # type: ignore[operator]
         assert loop.time() < deadline, "condition never became true"
         await asyncio.sleep(0.01)
+
+
+async def test_stopping_lets_a_running_command_finish(tmp_path: Path) -> None:
+    marker = tmp_path / "restarted"
+    extra = CERT % ((tmp_path,) * 3)
+    extra = extra[:extra.rindex("}")] + f' command = "sleep 0.3; echo done > {marker}" }}'
+    server = FakeServer({"auth/approle/login": respond(auth_body("t-1", 600)),
+                         "pki/issue/web": respond({"data": issue_leaf(CA, "web.example")})})
+    a = Agent(load_config(write_config(tmp_path, extra)), Options(handle_signals=False),
+              Dependencies(transport=server.transport()))
+    running = asyncio.ensure_future(a.run())
+    await _until(lambda: (tmp_path / "out" / "cert.pem").exists())
+    a.stop()
+    assert await asyncio.wait_for(running, 5) == EXIT_OK
+    assert marker.read_text() == "done\n"
