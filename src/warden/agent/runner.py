@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from warden.agent.autoauth import LoginContext, build_method
+from warden.agent.autoauth import AuthMethod, LoginContext, build_method
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.certs import CertificateKeeper
 from warden.agent.clock import Clock, SystemClock
 from warden.agent.commands import CommandRunner
 from warden.agent.config import AgentConfig, ConfigError, load_config
+from warden.agent.config_sections import MethodConfig
 from warden.agent.errors import describe, is_permanent, is_retryable
 from warden.agent.lifetime import LoginFailed, TokenInfo, TokenKeeper
 from warden.agent.logs import AgentLog
@@ -70,6 +71,7 @@ class Agent:
         self._keeper: TokenKeeper | None = None
         self._sink_failures: list[str] = []
         self._same_auth = False
+        self._auth_method: tuple[MethodConfig, AuthMethod] | None = None
         self.commands = CommandRunner(self.log, self.metrics)
 
     @property
@@ -133,10 +135,20 @@ class Agent:
         return True
 
     def _token_to_keep(self) -> TokenInfo | None:
+        """The token survives a reload when the server and method did not change; a token
+        file is read again, since a reload is how a rotated token file is picked up."""
         keeper = self._keeper
-        if self._same_auth and keeper is not None and not keeper.wrapped:
+        if (self._same_auth and keeper is not None and not keeper.wrapped
+                and self.config.auto_auth.method.type != "token_file"):
             return keeper.current
         return None
+
+    def _method(self, config: MethodConfig) -> AuthMethod:
+        """One method object per method configuration, across reloads: it remembers
+        credentials read from files that are removed after reading (a secret-id)."""
+        if self._auth_method is None or self._auth_method[0] != config:
+            self._auth_method = (config, build_method(config))
+        return self._auth_method[1]
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -220,7 +232,7 @@ class Agent:
             self._sink_failures = await write_sinks(config.auto_auth.sinks, info, response, api,
                                                     config.server.address, self.log)
 
-        return TokenKeeper(build_method(config.auto_auth.method), config.auto_auth.method, ctx, api,
+        return TokenKeeper(self._method(config.auto_auth.method), config.auto_auth.method, ctx, api,
                            self.deps.clock, self.deps.uniform, self.log, self.metrics, on_new_token)
 
     def _keepers(self, config: AgentConfig, keeper: TokenKeeper,

@@ -83,24 +83,38 @@ async def test_once_retries_an_unreachable_server_until_the_timeout(tmp_path: Pa
 
 
 async def test_reload_keeps_the_token_applies_the_new_config_and_survives_a_bad_one(tmp_path: Path) -> None:
-    (tmp_path / "token").write_text("root-ish")
-    method = f'method "token_file" {{ config = {{ token_file_path = "{tmp_path}/token" }} }}'
-    path = write_config(tmp_path, method=method)
-    server = FakeServer({"auth/token/lookup-self": respond({"data": {"accessor": "a", "ttl": 0}})})
-    a = Agent(load_config(path), Options(handle_signals=False),
-              Dependencies(transport=server.transport()))
+    path = write_config(tmp_path)
+    server = FakeServer({"auth/approle/login": respond(auth_body("t-1", 3600))})
+    a = Agent(load_config(path), Options(handle_signals=False), Dependencies(transport=server.transport()))
     running = asyncio.ensure_future(a.run())
     await _until(lambda: (tmp_path / "out" / "token.json").exists())
+    assert not (tmp_path / "secret-id").exists()
     path.write_text(path.read_text() + f'\ntemplate {{ contents = "v2" destination = "{tmp_path}/out/t" }}\n')
     a.reload()
     await _until(lambda: (tmp_path / "out" / "t").exists())
-    assert server.paths() == ["auth/token/lookup-self"]  # the token was kept, not looked up again
+    assert server.paths() == ["auth/approle/login"]  # the token was kept: no second login
     path.write_text("warden {")
     a.reload()
     await asyncio.sleep(0.05)
     assert not running.done() and a.config.templates
     a.stop()
     assert await asyncio.wait_for(running, 5) == EXIT_OK
+
+
+async def test_reload_reads_a_token_file_again(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("first")
+    method = f'method "token_file" {{ config = {{ token_file_path = "{tmp_path}/token" }} }}'
+    path = write_config(tmp_path, method=method)
+    server = FakeServer({"auth/token/lookup-self": respond({"data": {"accessor": "a", "ttl": 0}})})
+    a = Agent(load_config(path), Options(handle_signals=False), Dependencies(transport=server.transport()))
+    running = asyncio.ensure_future(a.run())
+    await _until(lambda: (tmp_path / "out" / "token.json").exists())
+    (tmp_path / "token").write_text("rotated")
+    a.reload()
+    await _until(lambda: "rotated" in (tmp_path / "out" / "token.json").read_text())
+    a.stop()
+    assert await asyncio.wait_for(running, 5) == EXIT_OK
+    assert [c[2] for c in server.calls] == ["first", "rotated"]
 
 
 async def _until(condition: object, timeout: float = 5.0) -> None:
