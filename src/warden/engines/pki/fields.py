@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warden.framework import Field, FieldType, generic_name_regex
+from warden.framework import Field, FieldData, FieldType, generic_name_regex
 from warden.logical.errors import InvalidRequest
 from warden.logical.request import Request
 from warden.logical.storage import Storage
@@ -68,6 +68,21 @@ CA_FIELDS: dict[str, Field] = {
     "exported": Field(S, "internal, exported, existing (or kms, unsupported).", required=True),
     "add_basic_constraints": Field(B, "Put basicConstraints CA:true into the CSR."),
 }
+
+
+PAGE_FIELDS: dict[str, Field] = {
+    "after": Field(S, "List only entries that sort after this one (pagination)."),
+    "limit": Field(INT, "List at most this many entries (0: all)."),
+}
+
+
+def page(keys: list[str], data: FieldData) -> list[str]:
+    """Vault's LIST pagination: sorted entries after ``after``, at most ``limit`` of them."""
+    after, limit = data.get("after"), data.get("limit")
+    if limit < 0:
+        raise InvalidRequest("limit must not be negative")
+    selected = [k for k in sorted(keys) if not after or k > after]
+    return selected[:limit] if limit else selected
 
 
 def storage_of(req: Request) -> Storage:

@@ -32,6 +32,7 @@ class IssueInput:
     uri_sans: tuple[str, ...] = ()
     other_sans: tuple[str, ...] = ()
     serial_number: str = ""
+    user_ids: tuple[str, ...] = ()
     ttl: int = 0
     not_after: str = ""
     exclude_cn_from_sans: bool = False
@@ -255,6 +256,16 @@ def _subject_serial(role: RoleEntry, req: IssueInput) -> str:
     return serial
 
 
+def _user_ids(role: RoleEntry, req: IssueInput) -> tuple[str, ...]:
+    """Vault's user_ids: each must match allowed_user_ids (exactly, ignoring case, or a glob)."""
+    for uid in req.user_ids:
+        allowed = any(p.lower() == uid.lower() or ("*" in p and names.glob_match(p, uid))
+                      for p in role.allowed_user_ids if p)
+        if not allowed:
+            raise InvalidRequest(f"user_id {names.show(uid)} is not allowed by this role (allowed_user_ids)")
+    return _dedupe(req.user_ids)
+
+
 def leaf_names(role: RoleEntry, req: IssueInput) -> tuple[Subject, AltNames]:
     """The subject and SANs of a leaf, or InvalidRequest naming the first name the role refuses."""
     cn = _common_name(role, req)
@@ -273,7 +284,7 @@ def leaf_names(role: RoleEntry, req: IssueInput) -> tuple[Subject, AltNames]:
         common_name=cn, organization=_dedupe(role.organization), ou=_dedupe(role.ou),
         country=_dedupe(role.country), locality=_dedupe(role.locality), province=_dedupe(role.province),
         street_address=_dedupe(role.street_address), postal_code=_dedupe(role.postal_code),
-        serial_number=serial)
+        serial_number=serial, user_ids=_user_ids(role, req))
     if not cn and not alt and not any(dataclasses.astuple(subject)):
         raise InvalidRequest("the certificate would have neither a subject nor any subject alternative name")
     return subject, alt

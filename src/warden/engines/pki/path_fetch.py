@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from warden.engines.pki import certstore, x509util
 from warden.engines.pki.authority import LoadedIssuer
 from warden.engines.pki.certstore import IndexEntry
-from warden.engines.pki.fields import storage_of
+from warden.engines.pki.fields import PAGE_FIELDS, page, storage_of
 from warden.engines.pki.issuing import parse_not_after
 from warden.engines.pki.store import parse_serial
 from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
@@ -65,18 +65,19 @@ def paths(b: PkiBackend) -> list[Path]:
         return await _cert(b, req, data.get("serial"), data.get("raw"))
 
     async def list_certs(req: Request, data: FieldData) -> Response:
-        return Response.listing(await certstore.list_serials(storage_of(req)))
+        return Response.listing(page(await certstore.list_serials(storage_of(req)), data))
 
     async def list_revoked(req: Request, data: FieldData) -> Response:
         entries = await certstore.all_revoked(storage_of(req))
         info = {e.serial_number: {"revocation_time": int(e.revocation_time), "issuer_id": e.issuer_id}
                 for e in entries}
-        return Response.listing(sorted(info), info)
+        keys = page(list(info), data)
+        return Response.listing(keys, {k: info[k] for k in keys})
 
     async def list_detailed(req: Request, data: FieldData) -> Response:
         storage = storage_of(req)
         info: dict[str, Any] = {}
-        for serial in await certstore.list_serials(storage):
+        for serial in page(await certstore.list_serials(storage), data):
             record = await certstore.load_record(storage, parse_serial(serial))
             if record is not None:
                 info[serial] = _detail(record)
@@ -98,9 +99,9 @@ def paths(b: PkiBackend) -> list[Path]:
         Path("cert/ca", operations={R: cert_ca}, help_synopsis="The default issuer's certificate."),
         Path("cert/(?P<serial>[0-9A-Fa-f:-]+)(?:/(?P<raw>raw(?:/pem)?))?", fields={**SERIAL, "raw": raw},
              operations={R: cert_read}, help_synopsis="An issued certificate by serial (unauthenticated)."),
-        Path("certs/revoked/?", operations={L: list_revoked},
+        Path("certs/revoked/?", fields=PAGE_FIELDS, operations={L: list_revoked},
              help_synopsis="Serials of revoked certificates."),
-        Path("certs/detailed/?", operations={L: list_detailed},
+        Path("certs/detailed/?", fields=PAGE_FIELDS, operations={L: list_detailed},
              help_synopsis="Issued certificates with their CN, role, expiry and requester."),
         Path("certs/expiring/?", fields=WINDOW_FIELDS, operations={L: list_expiring},
              help_synopsis="Issued certificates expiring in a window (warden extension).",
@@ -108,7 +109,8 @@ def paths(b: PkiBackend) -> list[Path]:
         Path("certs/by-role/" + generic_name_regex("role") + "/?",
              fields={"role": Field(S, "The role.", required=True)}, operations={L: list_by_role},
              help_synopsis="Issued certificates of one role (warden extension)."),
-        Path("certs/?", operations={L: list_certs}, help_synopsis="Serials of issued certificates."),
+        Path("certs/?", fields=PAGE_FIELDS, operations={L: list_certs},
+             help_synopsis="Serials of issued certificates."),
     ]
 
 

@@ -45,7 +45,7 @@ ISSUE_FIELDS: dict[str, Field] = {
     "serial_number": Field(S, "The subject's serialNumber attribute (checked against the role)."),
     "key_type": Field(S, "With a role of key_type any: rsa, ec or ed25519."),
     "key_bits": Field(FieldType.INT, "With a role of key_type any: the key size (0: default)."),
-    "user_ids": Field(CSV, "Accepted for compatibility; user ids are not issued."),
+    "user_ids": Field(CSV, "UID subject attributes; each must match the role's allowed_user_ids."),
 }
 SIGN_FIELDS: dict[str, Field] = {
     **ISSUE_FIELDS,
@@ -97,6 +97,7 @@ def _input(data: FieldData, csr: x509util.CsrInfo | None = None) -> IssueInput:
         common_name=data.get("common_name"), alt_names=tuple(data.get("alt_names")),
         ip_sans=tuple(data.get("ip_sans")), uri_sans=tuple(data.get("uri_sans")),
         other_sans=tuple(data.get("other_sans")), serial_number=data.get("serial_number"),
+        user_ids=tuple(data.get("user_ids")),
         ttl=data.get("ttl"), not_after=data.get("not_after"),
         exclude_cn_from_sans=data.get("exclude_cn_from_sans"), csr=csr)
 

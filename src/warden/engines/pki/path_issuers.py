@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from warden.engines.pki import certstore, crl, store, x509util
 from warden.engines.pki.authority import CaState, LoadedIssuer
 from warden.engines.pki.certstore import RevokedEntry
-from warden.engines.pki.fields import ISSUER_REF, check_name_field, storage_of
+from warden.engines.pki.fields import ISSUER_REF, PAGE_FIELDS, check_name_field, page, storage_of
 from warden.engines.pki.store import ISSUER_USAGES, LEAF_NOT_AFTER, IssuerEntry, IssuersConfig
 from warden.framework import Field, FieldData, FieldType, Path
 from warden.logical.clock import to_rfc3339
@@ -52,7 +52,8 @@ def paths(b: PkiBackend) -> list[Path]:
         info = {i.id: {"issuer_name": i.entry.name, "is_default": i.id == state.default_issuer,
                        "serial_number": store.format_serial(i.info.serial)}
                 for i in state.issuers.values()}
-        return Response.listing(sorted(info), info)
+        keys = page(list(info), data)
+        return Response.listing(keys, {k: info[k] for k in keys})
 
     async def read(req: Request, data: FieldData) -> Response:
         state = await b.ca(storage_of(req))
@@ -91,7 +92,8 @@ def paths(b: PkiBackend) -> list[Path]:
         return await _set_default(b, req, data, fallback="next")
 
     return [
-        Path("issuers/?", operations={L: listing}, help_synopsis="List the issuers of this mount."),
+        Path("issuers/?", fields=PAGE_FIELDS, operations={L: listing},
+             help_synopsis="List the issuers of this mount."),
         Path(f"issuer/{ISSUER_REF}/json", fields=REF_FIELD, operations={R: public_json},
              help_synopsis="An issuer's certificate and chain (unauthenticated)."),
         Path(f"issuer/{ISSUER_REF}/(?P<encoding>pem|der)",

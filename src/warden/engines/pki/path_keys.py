@@ -6,7 +6,14 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from warden.engines.pki import ca, store, x509util
-from warden.engines.pki.fields import KEY_FIELDS, check_generation_type, check_name_field, storage_of
+from warden.engines.pki.fields import (
+    KEY_FIELDS,
+    PAGE_FIELDS,
+    check_generation_type,
+    check_name_field,
+    page,
+    storage_of,
+)
 from warden.engines.pki.store import KeyEntry, KeysConfig
 from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
 from warden.logical.errors import InvalidRequest
@@ -27,7 +34,8 @@ def paths(b: PkiBackend) -> list[Path]:
     async def listing(req: Request, data: FieldData) -> Response:
         state = await b.ca(storage_of(req))
         info = {k.id: {"key_name": k.name, "key_type": k.key_type} for k in state.keys.values()}
-        return Response.listing(sorted(info), info)
+        keys = page(list(info), data)
+        return Response.listing(keys, {k: info[k] for k in keys})
 
     async def read(req: Request, data: FieldData) -> Response:
         return Response(data=_view((await b.ca(storage_of(req))).key(data.get("key_ref"))))
@@ -77,7 +85,8 @@ def paths(b: PkiBackend) -> list[Path]:
         Path("keys/import", fields={"pem_bundle": Field(S, "An unencrypted PEM private key.", required=True),
                                     "key_name": Field(S, "A name for the key.")},
              operations={U: import_key}, help_synopsis="Import a private key."),
-        Path("keys/?", operations={L: listing}, help_synopsis="List the keys of this mount."),
+        Path("keys/?", fields=PAGE_FIELDS, operations={L: listing},
+             help_synopsis="List the keys of this mount."),
         Path("key/" + generic_name_regex("key_ref"), fields={**KEY_REF, "key_name": Field(S, "A new name.")},
              operations={R: read, U: rename, D: delete},
              help_synopsis="Read, rename or delete a key (never its private part)."),

@@ -6,7 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from warden.engines.pki import roles
-from warden.engines.pki.fields import storage_of
+from warden.engines.pki.fields import PAGE_FIELDS, page, storage_of
 from warden.engines.pki.roles import ROLE_PREFIX, RoleEntry
 from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
 from warden.logical.errors import InvalidRequest, NotFound
@@ -40,7 +40,7 @@ ROLE_FIELDS: dict[str, Field] = {
     "allowed_uri_sans_template": Field(B, "Identity templates in allowed_uri_sans (not supported)."),
     "allowed_other_sans": Field(CSV, "Allowed other SANs as <oid>;UTF8:<glob>, or \"*\"."),
     "allowed_serial_numbers": Field(CSV, "Globs the subject serialNumber must match."),
-    "allowed_user_ids": Field(CSV, "Accepted for compatibility; user ids are not issued."),
+    "allowed_user_ids": Field(CSV, "user_ids that may be requested: exact (any case) or globs; empty: none."),
     "server_flag": Field(B, "Add the serverAuth extended key usage."),
     "client_flag": Field(B, "Add the clientAuth extended key usage."),
     "code_signing_flag": Field(B, "Add the codeSigning extended key usage."),
@@ -76,7 +76,7 @@ _NOT_STORED = ("name", "allowed_domains_template", "allowed_uri_sans_template")
 
 def paths(b: PkiBackend) -> list[Path]:
     async def list_roles(req: Request, data: FieldData) -> Response:
-        return Response.listing(sorted(await storage_of(req).list(ROLE_PREFIX)))
+        return Response.listing(page(await storage_of(req).list(ROLE_PREFIX), data))
 
     async def exists(req: Request, data: FieldData) -> bool:
         return await b.role(storage_of(req), data.get("name")) is not None
@@ -102,7 +102,7 @@ def paths(b: PkiBackend) -> list[Path]:
         await b.delete_role(storage_of(req), data.get("name"))
 
     return [
-        Path("roles/?", operations={Operation.LIST: list_roles},
+        Path("roles/?", fields=PAGE_FIELDS, operations={Operation.LIST: list_roles},
              help_synopsis="List the roles of this mount.",
              help_description="Only names are returned; read a role for its settings."),
         Path("roles/" + generic_name_regex("name"), fields=ROLE_FIELDS,

@@ -32,6 +32,7 @@ ROLES: dict[str, dict[str, Any]] = {
     "nocn": {"allowed_domains": "example.com", "allow_subdomains": True, "require_cn": False},
     "serials": {"allow_any_name": True, "allowed_serial_numbers": "node-*"},
     "emailonly": {"allow_any_name": True, "cn_validations": "email"},
+    "uids": {"allow_any_name": True, "allowed_user_ids": "alice,svc-*"},
 }
 
 OK = None
@@ -103,6 +104,9 @@ TABLE: list[tuple[str, dict[str, Any], str | None]] = [
     ("nocn", {"alt_names": "a.evil.com"}, "not allowed"),
     ("serials", {"common_name": "x", "serial_number": "node-7"}, OK),
     ("serials", {"common_name": "x", "serial_number": "admin"}, "allowed_serial_numbers"),
+    ("uids", {"common_name": "x", "user_ids": "Alice,svc-ci"}, OK),
+    ("uids", {"common_name": "x", "user_ids": "mallory"}, "allowed_user_ids"),
+    ("member", {"common_name": "x", "user_ids": "alice"}, "allowed_user_ids"),
     ("emailonly", {"common_name": "ops@example.com"}, OK),
     ("emailonly", {"common_name": "host.example.com"}, "cn_validations"),
     ("member", {"common_name": "x", "ttl": "1h", "not_after": "2031-01-01T00:00:00Z"}, "not both"),
@@ -152,6 +156,13 @@ async def test_kubernetes_identity_gets_cn_and_groups_and_no_dns_san(kit_cache: 
     assert groups == ["system:nodes"]
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+
+
+async def test_user_ids_become_uid_attributes(kit_cache: dict[str, PkiKit]) -> None:
+    kit = await _kit(kit_cache)
+    resp = await kit.write("issue/uids", common_name="x", user_ids="alice")
+    cert = load_pem(resp.data["certificate"])
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.USER_ID)] == ["alice"]
 
 
 # -- sign/: the same rules apply to names that arrive inside a CSR ------------------------------

@@ -88,7 +88,10 @@ async def test_post_replaces_patch_merges_and_list_read_delete() -> None:
     with pytest.raises(NotFound):
         await kit.call(Operation.PATCH, "roles/missing", allow_subdomains=True)
     await kit.write("roles/s", key_type="ec")
-    assert await kit.list("roles") == ["r", "s"]
+    await kit.write("roles/t", key_type="ec")
+    assert await kit.list("roles") == ["r", "s", "t"]
+    assert await kit.list("roles", after="r", limit=1) == ["s"]
+    await kit.call(Operation.DELETE, "roles/t")
     await kit.call(Operation.DELETE, "roles/s")
     assert await kit.read("roles/s") is None and await kit.list("roles") == ["r"]
     assert await kit.pki.backend.existence_check(kit.request(Operation.UPDATE, "roles/r")) is True

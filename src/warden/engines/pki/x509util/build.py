@@ -37,6 +37,7 @@ def build_name(subject: Subject) -> x509.Name:
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, subject.common_name))
     if subject.serial_number:
         attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, subject.serial_number))
+    attrs += [x509.NameAttribute(NameOID.USER_ID, uid) for uid in subject.user_ids]
     return x509.Name(attrs)
 
 

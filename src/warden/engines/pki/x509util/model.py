@@ -41,6 +41,7 @@ class Subject:
     street_address: tuple[str, ...] = ()
     postal_code: tuple[str, ...] = ()
     serial_number: str = ""
+    user_ids: tuple[str, ...] = ()  # UID (0.9.2342.19200300.100.1.1) attributes
 
 
 @dataclass(frozen=True, slots=True)
