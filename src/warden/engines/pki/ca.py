@@ -113,9 +113,9 @@ async def obtain_key(b: PkiBackend, state: CaState, data: FieldData, kind: str) 
 
 def key_ops(entries: Sequence[KeyEntry], state: CaState) -> list[BatchOp]:
     """Store new keys; the first key of a mount becomes its default key."""
-    ops: list[BatchOp] = [Put(store.KEY_PREFIX + e.id, _json(e)) for e in entries]
+    ops: list[BatchOp] = [Put(store.KEY_PREFIX + e.id, entry_json(e)) for e in entries]
     if entries and (not state.default_key or state.default_key not in state.keys):
-        ops.append(Put(store.CONFIG_KEYS, _json(KeysConfig(default=entries[0].id))))
+        ops.append(Put(store.CONFIG_KEYS, entry_json(KeysConfig(default=entries[0].id))))
     return ops
 
 
@@ -124,16 +124,16 @@ def new_key_ops(choice: KeyChoice, state: CaState) -> list[BatchOp]:
 
 
 def issuer_ops(entry: IssuerEntry, state: CaState, *, becomes_default: bool) -> list[BatchOp]:
-    ops: list[BatchOp] = [Put(store.ISSUER_PREFIX + entry.id, _json(entry))]
+    ops: list[BatchOp] = [Put(store.ISSUER_PREFIX + entry.id, entry_json(entry))]
     no_default = not state.default_issuer or state.default_issuer not in state.issuers
     if becomes_default and (no_default or state.default_follows_latest_issuer):
         cfg = IssuersConfig(default=entry.id,
                             default_follows_latest_issuer=state.default_follows_latest_issuer)
-        ops.append(Put(store.CONFIG_ISSUERS, _json(cfg)))
+        ops.append(Put(store.CONFIG_ISSUERS, entry_json(cfg)))
     return ops
 
 
-def _json(entry: Any) -> bytes:
+def entry_json(entry: Any) -> bytes:
     return orjson.dumps(dataclasses.asdict(entry))
 
 

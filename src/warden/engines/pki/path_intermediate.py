@@ -8,9 +8,10 @@ match a key this mount holds. ``config/ca`` and ``issuers/import/*`` import CA b
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from warden.engines.pki import ca, x509util
+from warden.engines.pki import ca, store, x509util
 from warden.engines.pki.authority import CaState
 from warden.engines.pki.fields import CA_FIELDS, check_generation_type, storage_of
 from warden.engines.pki.store import IssuerEntry, KeyEntry
@@ -20,6 +21,7 @@ from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
+from warden.logical.storage import Put
 
 if TYPE_CHECKING:
     from warden.engines.pki.backend import PkiBackend
@@ -129,14 +131,19 @@ async def import_pem(b: PkiBackend, req: Request, pem: str, *, allow_keys: bool,
                              "signed from a CSR made by intermediate/generate on this mount?")
     new_issuers: list[IssuerEntry] = []
     existing_issuers: list[str] = []
-    for cert in certs:
-        known = state.issuer_with_der(x509util.cert_der(cert))
-        if known is not None or any(x509util.cert_pem(cert) == i.certificate for i in new_issuers):
-            existing_issuers += [known.id] if known else []
-            continue
-        key_id = key_ids.get(x509util.public_key_id(cert.public_key()), "")  # type: ignore[arg-type]
-        new_issuers.append(IssuerEntry(id=b.new_id(), certificate=x509util.cert_pem(cert), key_id=key_id))
     ops = ca.key_ops(new_keys, state)
+    for cert in certs:
+        key_id = key_ids.get(x509util.public_key_id(cert.public_key()), "")  # type: ignore[arg-type]
+        known = state.issuer_with_der(x509util.cert_der(cert))
+        if known is not None:
+            existing_issuers.append(known.id)
+            if key_id and not known.entry.key_id:  # its key arrived after it: attach it
+                ops.append(Put(store.ISSUER_PREFIX + known.id,
+                               ca.entry_json(dataclasses.replace(known.entry, key_id=key_id))))
+            continue
+        if any(x509util.cert_pem(cert) == i.certificate for i in new_issuers):
+            continue
+        new_issuers.append(IssuerEntry(id=b.new_id(), certificate=x509util.cert_pem(cert), key_id=key_id))
     with_keys = [i for i in new_issuers if i.key_id]
     for entry in new_issuers:
         ops += ca.issuer_ops(entry, state, becomes_default=len(with_keys) == 1 and entry in with_keys)

@@ -148,6 +148,22 @@ async def test_bundle_import_keys_and_default_key() -> None:
     assert "private key" in await kit.refused("issuers/import/cert", pem_bundle=key_pem(key))
 
 
+async def test_a_key_imported_after_its_issuer_is_attached_to_it() -> None:
+    source, kit = PkiKit(), PkiKit()
+    key = make_key("ec")
+    await source.write("keys/import", pem_bundle=key_pem(key), key_name="k")
+    root = await source.data("root/generate/existing", common_name="Late Key", key_ref="k")
+    first = await kit.data("issuers/import/cert", pem_bundle=root["certificate"])
+    issuer_id = first["imported_issuers"][0]
+    assert (await kit.get(f"issuer/{issuer_id}"))["key_id"] == ""
+    await kit.write("roles/r", allow_any_name=True, key_type="ec")
+    assert "no private key" in await kit.refused(f"issuer/{issuer_id}/issue/r", common_name="x")
+    second = await kit.data("config/ca", pem_bundle=key_pem(key) + root["certificate"])
+    assert second["existing_issuers"] == [issuer_id] and len(second["imported_keys"]) == 1
+    assert (await kit.get(f"issuer/{issuer_id}"))["key_id"] == second["imported_keys"][0]
+    assert (await kit.data(f"issuer/{issuer_id}/issue/r", common_name="x"))["certificate"]
+
+
 async def test_sign_self_issued_cross_signs() -> None:
     old, new = PkiKit(), PkiKit()
     old_root = await old.root("ec", common_name="Old Root")
