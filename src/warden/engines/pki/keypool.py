@@ -15,6 +15,7 @@ the event loop it is first used on and starts over if a later call comes from an
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -128,7 +129,7 @@ class KeyPool:
             return
         task = asyncio.get_running_loop().create_task(self._refill(spec), name=f"keypool-{spec.label}")
         self._refills[spec] = task
-        task.add_done_callback(lambda t, s=spec: self._refill_done(s, t))
+        task.add_done_callback(functools.partial(self._refill_done, spec))
 
     def _low_water(self, spec: KeySpec) -> int:
         """Refill below this many keys: at once for RSA (slow to make), in batches for cheap

@@ -40,26 +40,28 @@ WINDOW_FIELDS = {
 def paths(b: PkiBackend) -> list[Path]:
     async def ca_der(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        return issuer and Response.raw_body(issuer.der, "application/pkix-cert")
+        return None if issuer is None else Response.raw_body(issuer.der, "application/pkix-cert")
 
     async def ca_pem(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        return issuer and Response.raw_body(issuer.pem.encode(), PEM_CHAIN)
+        return None if issuer is None else Response.raw_body(issuer.pem.encode(), PEM_CHAIN)
 
     async def ca_chain(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        return issuer and Response.raw_body("".join(issuer.chain).encode(), PEM_CHAIN)
+        return None if issuer is None else Response.raw_body("".join(issuer.chain).encode(), PEM_CHAIN)
 
     async def cert_ca(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        return issuer and Response(data={"certificate": issuer.pem, "ca_chain": list(issuer.chain),
-                                         "issuer_id": issuer.id, "revocation_time": 0,
-                                         "revocation_time_rfc3339": ""})
+        if issuer is None:
+            return None
+        return Response(data={"certificate": issuer.pem, "ca_chain": list(issuer.chain),
+                              "issuer_id": issuer.id, "revocation_time": 0, "revocation_time_rfc3339": ""})
 
     async def cert_ca_chain(req: Request, data: FieldData) -> Response | None:
         issuer = await _default(b, req)
-        chain = list(issuer.chain) if issuer else []
-        return issuer and Response(data={"certificate": "".join(chain), "ca_chain": chain})
+        if issuer is None:
+            return None
+        return Response(data={"certificate": "".join(issuer.chain), "ca_chain": list(issuer.chain)})
 
     async def cert_read(req: Request, data: FieldData) -> Response | None:
         return await _cert(b, req, data.get("serial"), data.get("raw"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from warden.engines.pki import issuing, usages, x509util
@@ -86,7 +87,8 @@ def paths(b: PkiBackend) -> list[Path]:
     ]
 
 
-def _handler(b: PkiBackend, fn):  # type: ignore[no-untyped-def]
+def _handler(b: PkiBackend, fn: Callable[[PkiBackend, Request, FieldData], Awaitable[Response]]
+             ) -> Callable[[Request, FieldData], Awaitable[Response]]:
     async def handle(req: Request, data: FieldData) -> Response:
         return await fn(b, req, data)
     return handle

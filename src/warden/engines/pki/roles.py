@@ -107,8 +107,8 @@ class RoleEntry:
         values = dict(data)
         for step in range(version, SCHEMA_VERSION):
             values = _UPGRADES[step](values)
-        known = {k: (tuple(v) if isinstance(v, list) else v)
-                 for k, v in values.items() if k in cls.__dataclass_fields__}
+        known: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                                 for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known), version < SCHEMA_VERSION
 
     def view(self) -> dict[str, Any]:

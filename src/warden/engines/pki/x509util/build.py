@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from asn1crypto import core as asn1
+from asn1crypto import core as asn1  # type: ignore[import-untyped]
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID, ObjectIdentifier
 
 from warden.engines.pki.x509util.keys import hash_for, rsa_padding, spec_of
 from warden.engines.pki.x509util.model import (
@@ -90,9 +90,9 @@ def _extensions(spec: CertSpec, public_key: PublicKey, signer: Signer, subject: 
 
 def _aia_extensions(urls: AiaUrls) -> list[tuple[x509.ExtensionType, bool]]:
     out: list[tuple[x509.ExtensionType, bool]] = []
-    access = [x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP,
+    access = [x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
                                      x509.UniformResourceIdentifier(u)) for u in urls.ocsp_servers]
-    access += [x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS,
+    access += [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
                                       x509.UniformResourceIdentifier(u)) for u in urls.issuing_certificates]
     if access:
         out.append((x509.AuthorityInformationAccess(access), False))
@@ -146,7 +146,7 @@ def resign_self_issued(cert: Certificate, signer: Signer) -> Certificate:
     """The same certificate, issued by ``signer`` instead of itself (cross-signing)."""
     assert signer.cert is not None
     builder = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(signer.cert.subject)
-               .public_key(cert.public_key()).serial_number(cert.serial_number)  # type: ignore[arg-type]
+               .public_key(cert.public_key()).serial_number(cert.serial_number)
                .not_valid_before(cert.not_valid_before_utc).not_valid_after(cert.not_valid_after_utc))
     for ext in cert.extensions:
         if ext.oid != ExtensionOID.AUTHORITY_KEY_IDENTIFIER:

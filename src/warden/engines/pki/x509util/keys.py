@@ -89,7 +89,7 @@ def hash_for(key: PrivateKey, signature_bits: int) -> hashes.HashAlgorithm | Non
     return {384: hashes.SHA384(), 512: hashes.SHA512()}.get(signature_bits, hashes.SHA256())
 
 
-def rsa_padding(key: PrivateKey, use_pss: bool) -> padding.AsymmetricPadding | None:
+def rsa_padding(key: PrivateKey, use_pss: bool) -> padding.PSS | None:
     if use_pss and isinstance(key, rsa.RSAPrivateKey):
         return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asn1crypto import core as asn1
+from asn1crypto import core as asn1  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -29,11 +29,11 @@ def parse_csr(pem: str) -> CsrInfo:
         common_names=tuple(str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)),
         serial_number=";".join(str(a.value) for a in csr.subject.get_attributes_for_oid(
             NameOID.SERIAL_NUMBER)),
-        alt_names=alt_names_of(san.value if san else None),  # type: ignore[arg-type]
+        alt_names=alt_names_of(san.value if san else None),
         key_spec=spec_of(public_key) if public_key is not None else None,
         public_key=public_key if isinstance(public_key, PublicKey) else None,
         signature_valid=csr.is_signature_valid,
-        requests_ca=bool(bc and bc.value.ca),  # type: ignore[attr-defined]
+        requests_ca=bool(bc and bc.value.ca),
         has_basic_constraints=bc is not None,
         has_key_usage=ExtensionOID.KEY_USAGE in by_oid,
         has_ext_key_usage=ExtensionOID.EXTENDED_KEY_USAGE in by_oid,
@@ -66,7 +66,7 @@ def describe(cert: Certificate) -> CertInfo:
     ku = exts.get(ExtensionOID.KEY_USAGE)
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     try:
-        alt = alt_names_of(exts.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME))  # type: ignore[arg-type]
+        alt = alt_names_of(exts.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME))
     except ValueError:
         alt = AltNames()
     return CertInfo(
@@ -77,10 +77,10 @@ def describe(cert: Certificate) -> CertInfo:
         alt_names=alt,
         not_before=cert.not_valid_before_utc.timestamp(),
         not_after=cert.not_valid_after_utc.timestamp(),
-        is_ca=bool(bc and bc.ca),  # type: ignore[attr-defined]
-        path_length=bc.path_length if bc else None,  # type: ignore[attr-defined]
+        is_ca=bool(bc and bc.ca),
+        path_length=bc.path_length if bc else None,
         self_issued=cert.issuer == cert.subject,
-        can_sign_crl=ku is None or bool(ku.crl_sign),  # type: ignore[attr-defined]
+        can_sign_crl=ku is None or bool(ku.crl_sign),
         key_spec=spec_of(cert.public_key()),
     )
 
@@ -89,7 +89,7 @@ def ski_of(cert: Certificate) -> x509.SubjectKeyIdentifier:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
-        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key())  # type: ignore[arg-type]
+        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
 
 
 def key_identifier(cert: Certificate) -> bytes:
