@@ -34,7 +34,7 @@ DEFAULT_STATIC_INTERVAL = 300.0
 CERT_PERMS, KEY_PERMS, KEEP_PERMS = Perms(0o644), Perms(0o600), Perms()
 
 _TOP = frozenset({"warden", "vault", "auto_auth", "certificate", "template", "template_config",
-                  "listener", "exit_after_auth"})
+                  "listener", "exit_after_auth", "pid_file"})
 _CERT_FIELDS = frozenset({
     "mount", "role", "common_name", "alt_names", "ip_sans", "uri_sans", "ttl", "cert_file",
     "key_file", "ca_file", "bundle_file", "owner", "group", "mode", "key_mode", "command",
@@ -133,6 +133,7 @@ class AgentConfig:
     template_settings: TemplateSettings = TemplateSettings()
     listener: MetricsListener | None = None
     exit_after_auth: bool = False
+    pid_file: Path | None = None
     path: Path | None = None
 
 
@@ -158,6 +159,7 @@ def parse_config(document: Mapping[str, Any], env: Mapping[str, str],
         template_settings=_template_settings(top.child("template_config", "template_config")),
         listener=_listener(top.raw("listener")),
         exit_after_auth=top.boolean("exit_after_auth"),
+        pid_file=Path(top.string("pid_file")) if top.has("pid_file") else None,
         path=path,
     )
     top.finish()

@@ -154,10 +154,17 @@ def _token_file(c: Block) -> TokenFileParams:
     return TokenFileParams(Path(c.string("token_file_path", required=True)))
 
 
+def _alias(c: Block, name: str, alias: str) -> str:
+    """Vault's key, or the short spelling (``role_id_file``); never both."""
+    if c.has(name) and c.has(alias):
+        raise ConfigError(f"{c.where}: \"{name}\" and \"{alias}\" are the same setting; give one")
+    return alias if c.has(alias) else name
+
+
 def _approle(c: Block) -> AppRoleParams:
-    secret_id = c.string("secret_id_file_path")
+    secret_id = c.string(_alias(c, "secret_id_file_path", "secret_id_file"))
     params = AppRoleParams(
-        role_id_file_path=Path(c.string("role_id_file_path", required=True)),
+        role_id_file_path=Path(c.string(_alias(c, "role_id_file_path", "role_id_file"), required=True)),
         secret_id_file_path=Path(secret_id) if secret_id else None,
         remove_secret_id_file_after_reading=c.boolean("remove_secret_id_file_after_reading", True),
         secret_id_response_wrapping_path=c.string("secret_id_response_wrapping_path").strip("/"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import random
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -27,6 +28,7 @@ from warden.agent.commands import CommandRunner
 from warden.agent.config import AgentConfig, ConfigError, load_config
 from warden.agent.config_sections import MethodConfig
 from warden.agent.errors import describe, is_permanent, is_retryable
+from warden.agent.files import FileSpec, Perms, write_file
 from warden.agent.lifetime import LoginFailed, TokenInfo, TokenKeeper
 from warden.agent.logs import AgentLog
 from warden.agent.metrics import AgentMetrics, MetricsServer
@@ -85,11 +87,23 @@ class Agent:
         self._reload.set()
 
     async def run(self) -> int:
-        with self._signals():
+        with self._signals(), self._pid_file():
             try:
                 return await self._run_configurations()
             finally:
                 await self.commands.drain()
+
+    @contextlib.contextmanager
+    def _pid_file(self) -> Iterator[None]:
+        path = self.config.pid_file
+        if path is not None:
+            write_file(FileSpec(path, f"{os.getpid()}\n".encode(), Perms(0o644)))
+        try:
+            yield
+        finally:
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     async def _run_configurations(self) -> int:
         prior: TokenInfo | None = None

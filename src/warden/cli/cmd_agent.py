@@ -38,8 +38,8 @@ Configuration (HCL, JSON, or YAML with the same structure; Vault Agent's shape):
         role_id_file_path = "/etc/warden/role-id"
         secret_id_file_path = "/etc/warden/secret-id"
         secret_id_response_wrapping_path = "auth/approle/role/web/secret-id"
-        remove_secret_id_file_after_reading = true
-      }
+        remove_secret_id_file_after_reading = true   # (role_id_file, secret_id_file:
+      }                                              #  short spellings also accepted)
     }
     # token_file: token_file_path      kubernetes: role, token_path
     # aws (ec2): role, pkcs7_file | metadata_address, nonce
@@ -67,6 +67,7 @@ Configuration (HCL, JSON, or YAML with the same structure; Vault Agent's shape):
   template_config { static_secret_render_interval = "5m"  exit_on_retry_failure = false }
   listener "tcp" { address = "127.0.0.1:9102" }   # Prometheus metrics at /metrics
   exit_after_auth = false                         # true: like -once
+  pid_file = "/run/warden-agent.pid"              # optional
 
 Template functions: secret(path), kv(path, key=None), pki_cert("<mount>/issue/<role>",
 common_name=...), env(name); filters b64encode, b64decode."""

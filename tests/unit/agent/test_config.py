@@ -310,3 +310,17 @@ def test_repeated_unlabeled_blocks_keep_every_field() -> None:
     assert [(c.name, c.cert_file) for c in config.certificates] == [
         ("one", Path("/c1")), ("two", Path("/c2"))]
     assert [(t.contents, t.destination) for t in config.templates] == [("x", Path("/d1")), ("y", Path("/d2"))]
+
+
+def test_short_spellings_of_the_approle_files_and_pid_file() -> None:
+    config = hcl("""
+        warden { address = "http://w" }
+        pid_file = "/run/warden-agent.pid"
+        auto_auth { method "approle" { config = { role_id_file = "/r"  secret_id_file = "/s" } } }
+    """)
+    assert config.auto_auth.method.params == AppRoleParams(Path("/r"), Path("/s"))
+    assert config.pid_file == Path("/run/warden-agent.pid")
+    with pytest.raises(ConfigError, match='"role_id_file_path" and "role_id_file" are the same setting'):
+        hcl("""warden { address = "http://w" }
+               auto_auth { method "approle" {
+                 config = { role_id_file = "/r" role_id_file_path = "/r" } } }""")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 from support.agent import FakeClock, FakeServer, auth_body, fail, issue_leaf, make_ca, respond, unreachable
@@ -83,11 +84,12 @@ async def test_once_retries_an_unreachable_server_until_the_timeout(tmp_path: Pa
 
 
 async def test_reload_keeps_the_token_applies_the_new_config_and_survives_a_bad_one(tmp_path: Path) -> None:
-    path = write_config(tmp_path)
+    path = write_config(tmp_path, f'pid_file = "{tmp_path}/agent.pid"')
     server = FakeServer({"auth/approle/login": respond(auth_body("t-1", 3600))})
     a = Agent(load_config(path), Options(handle_signals=False), Dependencies(transport=server.transport()))
     running = asyncio.ensure_future(a.run())
     await _until(lambda: (tmp_path / "out" / "token.json").exists())
+    assert (tmp_path / "agent.pid").read_text() == f"{os.getpid()}\n"
     assert not (tmp_path / "secret-id").exists()
     path.write_text(path.read_text() + f'\ntemplate {{ contents = "v2" destination = "{tmp_path}/out/t" }}\n')
     a.reload()
@@ -99,6 +101,7 @@ async def test_reload_keeps_the_token_applies_the_new_config_and_survives_a_bad_
     assert not running.done() and a.config.templates
     a.stop()
     assert await asyncio.wait_for(running, 5) == EXIT_OK
+    assert not (tmp_path / "agent.pid").exists()
 
 
 async def test_reload_reads_a_token_file_again(tmp_path: Path) -> None:
