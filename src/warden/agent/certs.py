@@ -191,7 +191,9 @@ class CertificateKeeper:
     async def run(self) -> None:
         await self._with_retry(self.ensure)
         while True:
-            await self.clock.sleep(self.renew_at - self.clock.time())
+            # Never sooner than min_backoff: a certificate that is already due when issued
+            # (a role's TTL shorter than expected, a skewed clock) must not become a tight loop.
+            await self.clock.sleep(max(self.renew_at - self.clock.time(), self.min_backoff))
             await self._with_retry(self.issue)
 
     async def _with_retry(self, attempt: Callable[[], Any]) -> None:

@@ -223,8 +223,8 @@ class TemplateKeeper:
                 await self.clock.sleep(self._failed(exc, backoff))
                 continue
             backoff.reset()
-            await self.clock.sleep(self.next_due - self.clock.time() if math.isfinite(self.next_due)
-                                   else math.inf)
+            wait = self.next_due - self.clock.time() if math.isfinite(self.next_due) else math.inf
+            await self.clock.sleep(max(wait, self.min_backoff))
 
     def _failed(self, exc: BaseException, backoff: Backoff) -> float:
         self.metrics.template_failures.labels(template=self.config.name).inc()

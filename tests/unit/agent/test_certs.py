@@ -3,6 +3,7 @@ failures that keep the files."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -136,3 +137,17 @@ async def test_failures_keep_the_files_and_say_when_they_expire(
     assert fields["certificate"] == "etcd" and fields["expires_in"] > 0
     assert "connection refused" in fields["error"]
     assert k.metrics.cert_failures.labels(certificate="etcd")._value.get() == 2
+
+
+async def test_a_certificate_due_as_soon_as_issued_is_not_reissued_in_a_tight_loop(tmp_path: Path) -> None:
+    clock = FakeClock(start=1_000_000.0)
+    expired = issue_leaf(CA, "etcd-1", dns=("etcd-1.c1",), not_before=clock.now - 60, not_after=clock.now - 1)
+    server = FakeServer({"c1/pki/etcd/issue/member": respond({"data": expired})})
+    k = keeper(cert_config(tmp_path), server, clock)
+    task = asyncio.ensure_future(k.run())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(server.calls) > 3 and min(clock.sleeps) >= 1.0
