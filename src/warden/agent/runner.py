@@ -87,6 +87,10 @@ class Agent:
         self._reload.set()
 
     async def run(self) -> int:
+        c = self.config
+        self.log.info("agent starting", address=c.server.address, method=c.auto_auth.method.type,
+                      sinks=len(c.auto_auth.sinks), certificates=len(c.certificates),
+                      templates=len(c.templates), once=self.once)
         with self._signals(), self._pid_file():
             try:
                 return await self._run_configurations()
