@@ -4,7 +4,7 @@ permissions and commands."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -191,8 +191,8 @@ def _aws(c: Block) -> AwsParams:
                      metadata_address=address, nonce=c.string("nonce"))
 
 
-_METHOD_PARSERS = {"token_file": _token_file, "approle": _approle, "kubernetes": _kubernetes,
-                   "aws": _aws}
+_METHOD_PARSERS: dict[str, Callable[[Block], MethodParams]] = {
+    "token_file": _token_file, "approle": _approle, "kubernetes": _kubernetes, "aws": _aws}
 
 
 def parse_sink(label: str, body: Mapping[str, Any], index: int) -> SinkConfig:

@@ -7,16 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hcl
-import yaml
-from hcl.parser import HclParser
+import hcl  # type: ignore[import-untyped,unused-ignore]
+import yaml  # type: ignore[import-untyped,unused-ignore]
+from hcl.parser import HclParser  # type: ignore[import-untyped,unused-ignore]
 
 from warden.agent.config_parse import ConfigError
 
 _YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 
 
-class _YamlLoader(yaml.SafeLoader):
+class _YamlLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
     """YAML whose leading-zero numbers (``mode: 0640``) stay strings, to be read as octal
     the same way whatever the source format."""
 
@@ -41,7 +41,7 @@ def _load_hcl(text: str) -> Any:
     if not hcl.api.isHcl(text):
         return json.loads(text)
     parser = HclParser()
-    parser.objectlist_flat = (  # type: ignore[method-assign]
+    parser.objectlist_flat = (  # type: ignore[method-assign,unused-ignore]
         lambda items, replace: HclParser.objectlist_flat(parser, items, False))
     return parser.parse(text)
 

@@ -186,13 +186,14 @@ class TokenKeeper:
         if self._suspect.is_set():
             return True
         waiter = asyncio.ensure_future(self._suspect.wait())
-        sleeper = asyncio.ensure_future(self.clock.sleep(delay)) if math.isfinite(delay) else None
-        pending = {waiter, sleeper} - {None}
+        tasks: set[asyncio.Future[Any]] = {waiter}
+        if math.isfinite(delay):
+            tasks.add(asyncio.ensure_future(self.clock.sleep(delay)))
         try:
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in pending:
-                task.cancel()  # type: ignore[union-attr]
+            for task in tasks:
+                task.cancel()
         return waiter in done
 
     async def _still_valid(self) -> bool:

@@ -17,6 +17,7 @@ import random
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -123,7 +124,8 @@ class Agent:
         while True:
             stop = asyncio.ensure_future(self._stop.wait())
             reload = asyncio.ensure_future(self._reload.wait())
-            await asyncio.wait({serving, stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+            waiting: set[asyncio.Future[Any]] = {serving, stop, reload}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             reload.cancel()
             if serving.done():
