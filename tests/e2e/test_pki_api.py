@@ -190,8 +190,6 @@ def test_public_paths_need_no_token(server: ServerProcess, root: dict[str, Any])
     assert httpx.post(f"{base}/issue/web", json={"common_name": "x"}).status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason="the core's special-path matcher has no '+' segments yet "
-                   "(Vault's issuer/+/pem); until then these paths need a token")
 def test_issuer_paths_are_public_like_vaults(server: ServerProcess, root: dict[str, Any]) -> None:
     r = httpx.get(f"{server.url}/v1/{MOUNT}/issuer/{root['issuer_id']}/pem")
     assert r.status_code == 200 and r.text == root["certificate"]
@@ -213,8 +211,6 @@ def test_ocsp_over_get(server: ServerProcess, root: dict[str, Any]) -> None:
     assert ocsp.load_der_ocsp_response(r.content).certificate_status == ocsp.OCSPCertStatus.GOOD
 
 
-@pytest.mark.xfail(strict=True, reason="the HTTP edge parses every POST body as JSON; OCSP needs "
-                   "application/ocsp-request bodies passed to the engine (as ocsp_request, base64)")
 def test_ocsp_over_post_with_a_der_body(server: ServerProcess, root: dict[str, Any]) -> None:
     http = server.http()
     leaf = http.post(f"/v1/{MOUNT}/issue/ocsp", json={"common_name": "p.test"}).json()["data"]

@@ -98,8 +98,6 @@ def test_openssl_ocsp_good_and_revoked_over_get(pki: dict[str, Any], tmp_path: P
     assert lint.stdout.decode().strip() == "", lint.stdout.decode()
 
 
-@pytest.mark.xfail(strict=True, reason="the HTTP edge parses every POST body as JSON; openssl ocsp -url "
-                   "POSTs application/ocsp-request, which must reach the engine as ocsp_request (base64)")
 def test_openssl_ocsp_against_the_running_server(pki: dict[str, Any], tmp_path: Path) -> None:
     _write(tmp_path, pki)
     out = run(["openssl", "ocsp", "-issuer", "inter.pem", "-cert", "bad.pem", "-CAfile", "root.pem",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,16 +13,27 @@ from warden.logical.errors import InvalidRequest
 
 
 class PathMatcher:
-    """Vault's special-path matching: exact entries, and prefixes marked by a trailing '*'."""
+    """Vault's special-path matching: exact entries, prefixes marked by a trailing '*',
+    and ``+`` standing for exactly one non-empty segment (``issuer/+/pem``)."""
 
-    __slots__ = ("_exact", "_prefixes")
+    __slots__ = ("_exact", "_patterns", "_prefixes")
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        self._exact = frozenset(p for p in patterns if not p.endswith("*"))
-        self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+        plain = [p for p in patterns if "+" not in p.split("/")]
+        self._exact = frozenset(p for p in plain if not p.endswith("*"))
+        self._prefixes = tuple(p[:-1] for p in plain if p.endswith("*"))
+        self._patterns = tuple(_segment_regex(p) for p in patterns if "+" in p.split("/"))
 
     def matches(self, path: str) -> bool:
-        return path in self._exact or any(path.startswith(p) for p in self._prefixes)
+        return (path in self._exact or any(path.startswith(p) for p in self._prefixes)
+                or any(r.fullmatch(path) for r in self._patterns))
+
+
+def _segment_regex(pattern: str) -> re.Pattern[str]:
+    glob = pattern.endswith("*")
+    parts = (pattern[:-1] if glob else pattern).split("/")
+    body = "/".join("[^/]+" if p == "+" else re.escape(p) for p in parts)
+    return re.compile(body + (".*" if glob else ""))
 
 
 @dataclass(slots=True)

@@ -67,9 +67,11 @@ class WardenApp:
         _check_namespace(headers)
         method: str = scope["method"].upper()
         body = await _read_body(receive, headers, self._config.max_request_size)
-        path = translate.normalize_path(raw_path[4:])
+        encoded = scope.get("raw_path")
+        path = translate.normalize_path(
+            encoded.decode("latin-1")[4:] if encoded else raw_path[4:])
         query = translate.parse_query(scope.get("query_string", b""))
-        data = translate.request_data(method, query, body)
+        data = translate.request_data(method, query, body, headers.get("content-type", ""))
         if path in seal_http.SEAL_PATHS:
             status, payload = await seal_http.handle(self._core, method, path, data)
             return status, JSON, orjson.dumps(payload), {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -24,20 +25,21 @@ _METHODS = {
 _QUERY_DATA_METHODS = {"GET", "HEAD", "DELETE", "LIST"}
 
 
-def normalize_path(path: str) -> str:
+def normalize_path(raw: str) -> str:
     """The path after ``/v1/`` as the ACL and the router will both see it.
 
-    Refuses ``.``/``..`` segments and control characters outright, and collapses
-    repeated slashes, so no spelling of a path reaches a backend that the ACL
-    check did not see in the same form.
+    ``raw`` is still percent-encoded. Literal repeated slashes are collapsed before
+    decoding; an encoded slash (``%2F``, as in a base64 OCSP request) stays where it
+    is. ``.``/``..`` segments and control characters in the decoded path are refused
+    outright, so no spelling reaches a backend in a form the ACL check did not see.
     """
+    path = urllib.parse.unquote("/".join(s for s in raw.split("/") if s),
+                                errors="strict")
+    if raw.endswith("/") and path:
+        path += "/"
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
         raise InvalidRequest("invalid request path: control characters are not allowed")
-    while "//" in path:
-        path = path.replace("//", "/")
-    path = path.lstrip("/")
-    segments = path.split("/")
-    if any(s in (".", "..") for s in segments):
+    if any(s in (".", "..") for s in path.split("/")):
         raise InvalidRequest('invalid request path: "." and ".." segments are not allowed')
     return path
 
@@ -59,7 +61,14 @@ def parse_query(raw: bytes) -> dict[str, list[str]]:
     return urllib.parse.parse_qs(raw.decode("latin-1"), keep_blank_values=True)
 
 
-def request_data(method: str, query: Mapping[str, list[str]], body: bytes) -> dict[str, Any]:
+OCSP_REQUEST = "application/ocsp-request"
+
+
+def request_data(method: str, query: Mapping[str, list[str]], body: bytes,
+                 content_type: str = "") -> dict[str, Any]:
+    if content_type.split(";", 1)[0].strip().lower() == OCSP_REQUEST and method == "POST":
+        # RFC 6960 POSTs a DER body; the PKI engine takes it base64-encoded as a field.
+        return {"ocsp_request": base64.b64encode(body).decode("ascii")}
     if method in _QUERY_DATA_METHODS:
         data: dict[str, Any] = {k: (v[0] if len(v) == 1 else v) for k, v in query.items()}
         data.pop("list", None)
