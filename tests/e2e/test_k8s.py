@@ -244,6 +244,9 @@ def test_a_token_without_a_policy_writes_nothing(c1: ServerProcess, tmp_path: Pa
     assert "the token may not issue admin" in result.stderr
     assert "needs the policy c1/k8s/admin" in result.stderr
     assert not (tmp_path / "t").exists()
+    blind = token(c1, "c1/k8s/kubelet-w1")
+    result = c1.cli("k8s", "certs", "c1", "-node", "w1", "-out", str(tmp_path / "t"), token=blind)
+    assert result.returncode == 2 and "needs the policy c1/k8s/cluster-info" in result.stderr
     other = token(c1, "c1/k8s/kubelet-w1", "c1/k8s/kube-proxy", "c1/k8s/cluster-info")
     result = c1.cli("k8s", "certs", "c1", "-node", "cp1", "-out", str(tmp_path / "t"), token=other)
     assert result.returncode == 2 and "needs the policy c1/k8s/" in result.stderr

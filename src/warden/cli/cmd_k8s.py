@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from warden.api import ClientError
+from warden.api import ClientError, Forbidden
 from warden.cli.common import (
     EXIT_OK,
     CommandError,
@@ -82,6 +82,10 @@ def load_spec(api: Api, cluster: str, kv_mount: str | None) -> ClusterSpec:
             return read_cluster(api, kv_mount or "secret", cluster)
         except LookupError as exc:
             raise CommandError(str(exc)) from None
+        except Forbidden:
+            path = f"{kv_mount or 'secret'}/{cluster}/k8s/cluster"
+            raise CommandError(f"Error reading the settings of cluster {cluster} ({path}): permission "
+                               f"denied; the token needs the policy {cluster}/k8s/cluster-info") from None
 
 
 # -- bootstrap --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from warden.cli.output import render_data, table
 from warden.kube import people, tree
 from warden.kube.check import NothingToCheck, Report, check_tree
 from warden.kube.check_rules import CheckOptions
-from warden.kube.cluster import DEFAULT_CLUSTER_DOMAIN, ClusterSpec, SpecError
+from warden.kube.cluster import DEFAULT_CLUSTER_DOMAIN, ClusterSpec, Node, SpecError
 from warden.kube.files import KEY_MODE, write_atomic
 from warden.kube.issue import IssueError
 
@@ -81,7 +81,7 @@ def certs_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s certs")
     return EXIT_OK
 
 
-def _node(spec: ClusterSpec, name: str, prog: str):  # type: ignore[no-untyped-def]
+def _node(spec: ClusterSpec, name: str, prog: str) -> Node:
     if not name:
         if len(spec.control_planes) == 1 and not spec.workers:
             return spec.control_planes[0]

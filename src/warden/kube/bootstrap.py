@@ -18,7 +18,7 @@ from warden.kube.plan import GENERATED, Kind, Plan, Step
 from warden.kube.state import Api, CurrentState, data_of, read_ca, read_mounts, read_state
 
 Progress = Callable[[str], None]
-_CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}
+_CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
 
 
 def prepare(api: Api, spec: ClusterSpec, csr_dir: Path | None = None) -> tuple[Desired, Plan]:
@@ -38,7 +38,7 @@ def generate_key_pair(key_spec: str) -> tuple[str, str]:
     if key_type == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     else:
-        key = ec.generate_private_key(_CURVES[bits]())
+        key = ec.generate_private_key(_CURVES[bits])
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -46,20 +46,17 @@ def generate_key_pair(key_spec: str) -> tuple[str, str]:
     return private, public
 
 
-def _with_generated_key(step: Step) -> Mapping[str, Any]:
+def _with_generated_key(step: Step) -> dict[str, Any]:
+    """The step's body with the <generated> placeholders replaced by a fresh key pair."""
     private, public = generate_key_pair(step.key_spec)
+    generated = {"private_key": private, "public_key": public}
 
     def fill(value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {k: fill(v) for k, v in value.items()}
+            return {k: generated[k] if v == GENERATED else fill(v) for k, v in value.items()}
         return value
 
-    body = fill(step.data)
-    target = body["data"] if "data" in body and isinstance(body["data"], dict) else body
-    for key, value in (("private_key", private), ("public_key", public)):
-        if target.get(key) == GENERATED:
-            target[key] = value
-    return body
+    return dict(fill(step.data))
 
 
 def apply_step(api: Api, step: Step) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def render(parts: KubeconfigParts) -> str:
         "users": [{"name": parts.user, "user": {
             "client-certificate-data": _b64(parts.cert_pem), "client-key-data": _b64(parts.key_pem)}}],
     }
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
 
 
 @dataclass(frozen=True, slots=True)

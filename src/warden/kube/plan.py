@@ -181,8 +181,8 @@ def _kv_steps(desired: Desired, current: CurrentState) -> tuple[list[Step], list
         same.append(f"service-account key pair at {desired.sa_path} (never regenerated)")
     else:
         data = {"private_key": GENERATED, "public_key": GENERATED}
-        body = {"data": data, "options": {"cas": 0}} if desired.kv_version == 2 else data
-        steps.append(Step(Kind.SA_KEY, "POST", desired.kv_api_path(desired.sa_path), body,
+        sa_body: dict[str, Any] = {"data": data, "options": {"cas": 0}} if desired.kv_version == 2 else data
+        steps.append(Step(Kind.SA_KEY, "POST", desired.kv_api_path(desired.sa_path), sa_body,
                           f"generate the service-account key pair into {desired.sa_path}",
                           kv_path=desired.sa_path, key_spec=f"{spec.key_type}:{spec.bits}",
                           payload=data))
@@ -190,7 +190,7 @@ def _kv_steps(desired: Desired, current: CurrentState) -> tuple[list[Step], list
     if current.kv.get(desired.cluster_path) == settings:
         same.append(f"cluster settings at {desired.cluster_path}")
     else:
-        body = {"data": settings} if desired.kv_version == 2 else settings
+        body: dict[str, Any] = {"data": settings} if desired.kv_version == 2 else settings
         verb = "store" if desired.cluster_path not in current.kv else "update"
         steps.append(Step(Kind.KV, "POST", desired.kv_api_path(desired.cluster_path), body,
                           f"{verb} the cluster settings at {desired.cluster_path}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -96,9 +97,9 @@ def describe(cert: x509.Certificate) -> CertInfo:
                     cert.not_valid_before_utc, cert.not_valid_after_utc)
 
 
-def _spki(key: object) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+def _spki(key: Any) -> bytes:
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return bytes(der)
 
 
 def key_matches(cert: x509.Certificate, private_key: PrivateKeyTypes) -> bool:
