@@ -324,3 +324,19 @@ def test_short_spellings_of_the_approle_files_and_pid_file() -> None:
         hcl("""warden { address = "http://w" }
                auto_auth { method "approle" {
                  config = { role_id_file = "/r" role_id_file_path = "/r" } } }""")
+
+
+def test_hcl_string_escapes_are_decoded_as_go_hcl_does() -> None:
+    config = hcl(BASE + r'''
+        template { contents = "pw={{ kv('a', 'b') }}\n\tend \"q\" \\n \u00e9" destination = "/d1" }
+        # a comment with "\n" stays a comment
+        template {
+          contents = <<EOT
+heredoc \n stays
+EOT
+          destination = "/d2"
+        }
+    ''')
+    first, second = config.templates
+    assert first.contents == "pw={{ kv('a', 'b') }}\n\tend \"q\" \\n \u00e9"
+    assert second.contents == "heredoc \\n stays"
