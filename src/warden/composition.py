@@ -29,6 +29,7 @@ from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
+from warden.server.protocol import VaultHttpToolsProtocol
 from warden.server.config import (
     ConfigError,
     ListenerConfig,
@@ -131,10 +132,9 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
             tls["ssl_ca_certs"] = listener.tls_client_ca_file
             tls["ssl_cert_reqs"] = (ssl.CERT_REQUIRED if listener.tls_require_and_verify_client_cert
                                     else ssl.CERT_OPTIONAL)
-    # h11, not httptools: llhttp rejects the LIST method that hvac and Vault's CLI send.
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
-        http="h11", server_header=False, date_header=False, timeout_keep_alive=30, **tls,
+        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30, **tls,
     )
 
 

@@ -105,3 +105,24 @@ def test_dot_segments_and_control_characters_are_refused(dev_server: ServerProce
     resp = raw_request(dev_server.url, "GET", path, token=dev_server.root_token)
     assert resp.status == 400, (path, resp.body)
     assert "invalid request path" in _errors(resp)[0]
+
+
+def test_list_method_split_across_packets(dev_server: ServerProcess) -> None:
+    """LIST is rewritten for llhttp even when its first bytes arrive on their own."""
+    import socket
+    import time
+    import urllib.parse
+
+    dev_server.http().post("/v1/auth/token/roles/split-role", json={"allowed_policies": "x"})
+    url = urllib.parse.urlsplit(dev_server.url)
+    request = (f"LIST /v1/auth/token/roles HTTP/1.1\r\nHost: x\r\n"
+               f"X-Vault-Token: {dev_server.root_token}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        for piece in (request[:2], request[2:4], request[4:]):
+            sock.sendall(piece)
+            time.sleep(0.05)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:100]
+    assert b"split-role" in reply

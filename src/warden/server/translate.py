@@ -20,9 +20,10 @@ _METHODS = {
     "PUT": Operation.UPDATE,
     "DELETE": Operation.DELETE,
     "LIST": Operation.LIST,
+    "LINK": Operation.LIST,  # LIST as rewritten by server.protocol (llhttp knows no LIST)
     "PATCH": Operation.PATCH,
 }
-_QUERY_DATA_METHODS = {"GET", "HEAD", "DELETE", "LIST"}
+_QUERY_DATA_METHODS = {"GET", "HEAD", "DELETE", "LIST", "LINK"}
 
 
 def normalize_path(raw: str) -> str:
