@@ -29,13 +29,13 @@ from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
-from warden.server.protocol import VaultHttpToolsProtocol
 from warden.server.config import (
     ConfigError,
     ListenerConfig,
     ServerConfig,
     load_config,
 )
+from warden.server.protocol import VaultHttpToolsProtocol
 from warden.storage.base import PhysicalBackend
 from warden.storage.memory import MemoryBackend
 from warden.storage.sqlite import SQLiteBackend
