@@ -169,6 +169,17 @@ def test_once_with_a_wrapped_secret_id_writes_the_token_json_and_the_files(
     for secret in (str(token["clientToken"]), wrapping_token, "hunter2", "PRIVATE KEY"):
         assert secret not in result.stderr + result.stdout
 
+    # Run again (a restart of the init container): what is on disk is still good, so
+    # neither the certificate nor the kubeconfig is issued or written again.
+    inodes = {p.name: p.stat().st_ino for p in out.iterdir()}
+    (tmp_path / "root-token").write_text(dev_server.root_token)
+    method = f'method "token_file" {{ config = {{ token_file_path = "{tmp_path}/root-token" }} }}'
+    again = run_agent_once(write_config(tmp_path, dev_server, method, blocks(tmp_path)))
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.stat().st_ino for p in out.iterdir() if p.name != "token.json"} == {
+        name: ino for name, ino in inodes.items() if name != "token.json"}
+    assert "keeping the certificate on disk" in again.stderr and "template unchanged" in again.stderr
+
 
 def test_once_with_a_bad_role_exits_non_zero_and_says_why(
         root: hvac.Client, dev_server: ServerProcess, kube: FakeKubeAPI, tmp_path: Path) -> None:

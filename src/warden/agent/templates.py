@@ -25,6 +25,7 @@ import base64
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -39,6 +40,7 @@ from warden.agent.errors import AgentError, PermanentError, describe, is_retryab
 from warden.agent.files import FileSpec, write_file
 from warden.agent.logs import AgentLog
 from warden.agent.metrics import AgentMetrics
+from warden.agent.template_reuse import rendered_certificate
 from warden.api import AsyncClient, Forbidden, JsonDict
 
 RETRY_ATTEMPTS = 12  # consul-template's default before exit_on_retry_failure gives up
@@ -78,6 +80,7 @@ class TemplateFunctions:
     certs: dict[str, CachedCert]
     static_interval: float
     environ: Mapping[str, str]
+    destination: Path | None = None
     next_due: float = math.inf
 
     def globals(self) -> dict[str, Any]:
@@ -124,26 +127,51 @@ class TemplateFunctions:
         params = {**_pairs(args), **params}
         cache_key = repr((mount, role, sorted(params.items())))
         cached = self.certs.get(cache_key)
+        if cached is None and self.destination is not None:
+            cached = self._already_rendered(params)
         if cached is None or self.clock.time() >= cached.renew_at:
             cached = await self._issue(mount, role, params)
-            self.certs[cache_key] = cached
+        self.certs[cache_key] = cached
         self._refresh_by(cached.renew_at)
         return cached.data
+
+    def _already_rendered(self, params: dict[str, Any]) -> CachedCert | None:
+        """After a restart: the certificate the file already holds, if not yet due."""
+        assert self.destination is not None
+        data = rendered_certificate(self.destination, params)
+        if data is None:
+            return None
+        issued = IssuedCertificate.from_response(data)
+        validity = Validity(issued.not_before, issued.not_after)
+        return CachedCert(_view(data, issued),
+                          renewal_time(validity, DEFAULT_RENEW_AT, DEFAULT_RENEW_JITTER, self.uniform))
 
     async def _issue(self, mount: str, role: str, params: dict[str, Any]) -> CachedCert:
         received = self.clock.time()
         body = await self.api.write(f"{mount}/issue/{role}", params)
-        data: JsonDict = (body or {}).get("data") or {}
+        data = _normalized((body or {}).get("data") or {})
         issued = IssuedCertificate.from_response(data)
         validity = Validity(max(issued.not_before, min(received, issued.not_after)), issued.not_after)
         renew_at = renewal_time(validity, DEFAULT_RENEW_AT, DEFAULT_RENEW_JITTER, self.uniform)
-        view = {**data, "cert": issued.certificate, "key": issued.private_key, "ca": issued.ca_pem(),
-                "Cert": issued.certificate, "Key": issued.private_key, "CA": issued.ca_pem()}
-        view["Data"] = dict(view)
-        return CachedCert(view, renew_at)
+        return CachedCert(_view(data, issued), renew_at)
 
     def env(self, name: str, default: str = "") -> str:
         return self.environ.get(name, default)
+
+
+def _normalized(data: JsonDict) -> JsonDict:
+    """PEM values without surrounding whitespace (Vault's own form), so a certificate
+    rebuilt from a rendered file after a restart renders exactly as it did."""
+    pem = {k: str(data[k]).strip() for k in ("certificate", "private_key", "issuing_ca") if data.get(k)}
+    chain = [str(c).strip() for c in data.get("ca_chain") or ()]
+    return {**data, **pem, **({"ca_chain": chain} if chain else {})}
+
+
+def _view(data: JsonDict, issued: IssuedCertificate) -> dict[str, Any]:
+    view = {**data, "cert": issued.certificate, "key": issued.private_key, "ca": issued.ca_pem(),
+            "Cert": issued.certificate, "Key": issued.private_key, "CA": issued.ca_pem()}
+    view["Data"] = dict(view)
+    return view
 
 
 def _pairs(args: tuple[str, ...]) -> dict[str, str]:
@@ -186,7 +214,8 @@ class TemplateKeeper:
 
     async def render(self) -> str:
         functions = TemplateFunctions(self.api, self.clock, self.uniform, self._certs,
-                                      self.settings.static_secret_render_interval, self.environ)
+                                      self.settings.static_secret_render_interval, self.environ,
+                                      self.config.destination)
         try:
             template = make_environment(self.config).from_string(self._source())
             output = await template.render_async(**functions.globals())

@@ -71,7 +71,7 @@ async def test_pki_cert_is_issued_once_and_reused_until_due(tmp_path: Path) -> N
     await keeper.render_and_write()
     lines = (tmp_path / "out" / "file").read_text().splitlines()
     assert base64.b64decode(lines[0].split(": ")[1]).decode() == CA.pem
-    assert base64.b64decode(lines[2].split(": ")[1]).decode() == data["private_key"]
+    assert base64.b64decode(lines[2].split(": ")[1]).decode() == data["private_key"].strip()
     assert lines[3] == data["serial_number"]
     assert server.paths() == ["k8s/pki/issue/kubelet"]  # pkiCert with the same params reuses it
     assert server.calls[0][3] == {"common_name": "kubelet", "ttl": "10m"}
@@ -128,3 +128,32 @@ async def test_source_file_custom_delimiters_and_dest_dirs(tmp_path: Path) -> No
     gone = make(tmp_path, "", kv_server(), source=tmp_path / "missing.j2")
     with pytest.raises(AgentError, match="cannot read template source"):
         await gone.render()
+
+
+async def test_after_a_restart_the_rendered_certificate_is_reused_until_due(tmp_path: Path) -> None:
+    clock = FakeClock(start=2_000_000.0)
+    data = issue_leaf(CA, "kubelet", not_before=clock.now - 30, not_after=clock.now + 600)
+    template = ("{% set c = pki_cert('k8s/pki/issue/kubelet', common_name='kubelet') %}"
+                "ca: {{ c.ca | b64encode }}\ncert: {{ c.cert | b64encode }}\nkey: {{ c.key | b64encode }}\n"
+                "{{ c.certificate }}\n")
+    first = make(tmp_path, template, FakeServer({"k8s/pki/issue/kubelet": respond({"data": data})}), clock)
+    await first.render_and_write()
+    destination = tmp_path / "out" / "file"
+    inode = destination.stat().st_ino
+
+    nothing = FakeServer()
+    restarted = make(tmp_path, template, nothing, clock)
+    await restarted.render_and_write()
+    assert nothing.calls == [] and destination.stat().st_ino == inode
+    assert restarted.next_due == pytest.approx(clock.now - 30 + 630 * 2 / 3)
+
+    clock.now = restarted.next_due + 1
+    fresh = issue_leaf(CA, "kubelet", not_before=clock.now - 30, not_after=clock.now + 600)
+    server = FakeServer({"k8s/pki/issue/kubelet": respond({"data": fresh})})
+    await make(tmp_path, template, server, clock).render_and_write()
+    assert server.paths() == ["k8s/pki/issue/kubelet"] and destination.stat().st_ino != inode
+
+    other = make(tmp_path, template.replace("common_name='kubelet'", "common_name='other'"),
+                 FakeServer({"k8s/pki/issue/kubelet": respond({"data": fresh})}), clock)
+    await other.render()  # a different identity is never taken from the file
+    assert other.api is not None
