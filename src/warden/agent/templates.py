@@ -10,7 +10,8 @@ Functions a template may call:
                                ``"<mount>/issue/<role>"``; alias ``pkiCert``); the
                                result has ``certificate``/``cert``, ``private_key``/``key``,
                                ``ca``, ``issuing_ca``, ``ca_chain``, ``serial_number``,
-                               ``expiration``. It is re-issued only when due for renewal;
+                               ``expiration``. It is re-issued only when due for renewal,
+                               also across restarts (the rendered file is looked at first);
   ``env(name, default="")``    an environment variable.
 Filters: ``b64encode``, ``b64decode`` (plus Jinja's ``tojson``, ``indent``, ...).
 
