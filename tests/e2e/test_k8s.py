@@ -287,6 +287,21 @@ def test_a_person_gets_a_short_lived_kubeconfig_with_the_policy(c1: ServerProces
     assert other_group.returncode == 2 and "c1/k8s/user-ops" in other_group.stderr
 
 
+def test_a_user_domain_keeps_people_out_of_component_names(c1: ServerProcess, tmp_path: Path) -> None:
+    ok(c1.cli("k8s", "bootstrap", "p1", "-control-plane", CP1, "-user-group", "dev",
+              "-user-domain", "example.com"))
+    person = ok(c1.cli("token", "create", "-policy=p1/k8s/user-dev", "-field=token")).strip()
+    out = tmp_path / "alice.conf"
+    ok(c1.cli("k8s", "kubeconfig", "p1", "-user", "alice", "-group", "dev", "-out", str(out), token=person))
+    assert subject(client_cert(yaml.safe_load(out.read_text()))) == ("alice@example.com", ["dev"])
+    for cn in ("system:kube-scheduler", "kube-apiserver-kubelet-client", "mallory@evil.example"):
+        direct = c1.cli("write", "p1/pki/k8s/issue/user-dev", f"common_name={cn}", token=person)
+        assert direct.returncode == 2 and "not allowed by this role" in direct.stderr, cn
+    refused = c1.cli("k8s", "kubeconfig", "p1", "-user", "system:kube-scheduler", "-group", "dev",
+                     token=person)
+    assert refused.returncode == 1 and "Kubernetes gives its own components" in refused.stderr
+
+
 # -- explain and check ----------------------------------------------------------------------------
 
 

@@ -139,6 +139,9 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
     add("--admin-group", default=None, metavar="GROUP", help=f"O of admin certs ({DEFAULT_ADMIN_GROUP}).")
     add("--user-group", action="append", default=[], metavar="GROUP",
         help="A group people get kubeconfigs for: role user-GROUP, policy CLUSTER/k8s/user-GROUP.")
+    add("--user-domain", default=None, metavar="DOMAIN",
+        help="People are e-mail addresses in DOMAIN (alice -> alice@DOMAIN); their roles then refuse "
+             "any other name, e.g. a component's (recommended).")
     add_bool_flag(p, "kubelet-serving-ca", "A separate CA (CLUSTER/pki/kubelet) for kubelet serving certs.",
                   default=None)
     add_bool_flag(p, "intermediate", "Make intermediate CSRs for an offline root instead of roots.",
@@ -152,7 +155,7 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
 
 _OPTION_FIELDS = ("service_cidr", "cluster_domain", "control_plane_endpoint", "key_type", "key_bits",
                   "ca_ttl", "cert_ttl", "admin_ttl", "user_ttl", "token_period", "admin_group",
-                  "kubelet_serving_ca", "intermediate", "kv_mount")
+                  "kubelet_serving_ca", "intermediate", "kv_mount", "user_domain")
 
 
 def _merge_nodes(stored: tuple[Node, ...], given: list[Node]) -> tuple[Node, ...]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 
+from warden.api import Client, ClientError
 from warden.cli.cmd_k8s import add_cluster_arg, add_kv_flag, load_spec
 from warden.cli.common import (
     EXIT_ERROR,
@@ -28,6 +30,7 @@ from warden.kube.check_rules import CheckOptions
 from warden.kube.cluster import DEFAULT_CLUSTER_DOMAIN, ClusterSpec, Node, SpecError
 from warden.kube.files import KEY_MODE, write_atomic
 from warden.kube.issue import IssueError
+from warden.kube.state import read_cluster
 
 # -- certs ------------------------------------------------------------------------------------
 
@@ -116,8 +119,10 @@ def kubeconfig_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s ku
     expect_args(prog, args.args, 1, 1)
     cluster = args.args[0]
     with make_client(args, streams) as client:
-        server = args.server or _server_of(load_spec(client, cluster, args.kv_mount))
-        request = people.UserRequest(cluster, args.user, args.group, args.ttl, server)
+        spec = _settings_if_needed(client, cluster, args)
+        server = args.server or (spec.server_url() if spec else "")
+        request = people.UserRequest(cluster, args.user, args.group, args.ttl, server,
+                                     spec.user_domain if spec else "")
         with api_errors(f"issuing a certificate for {args.user}"):
             try:
                 made = people.user_kubeconfig(client, request)
@@ -130,12 +135,18 @@ def kubeconfig_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s ku
         return EXIT_OK
     write_atomic(Path(args.out), made.text, mode=KEY_MODE)
     until = dt.datetime.fromtimestamp(made.expiration, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    streams.err(f"Success! Wrote {args.out} for {args.user} (group {args.group}), valid until {until}")
+    streams.err(f"Success! Wrote {args.out} for {made.user} (group {args.group}), valid until {until}")
     return EXIT_OK
 
 
-def _server_of(spec: ClusterSpec) -> str:
-    return spec.server_url()
+def _settings_if_needed(client: Client, cluster: str, args: argparse.Namespace) -> ClusterSpec | None:
+    """The cluster's settings (server URL, user domain); with -server they are optional."""
+    if not args.server:
+        return load_spec(client, cluster, args.kv_mount)
+    try:
+        return read_cluster(client, args.kv_mount or "secret", cluster)
+    except (LookupError, ClientError, SpecError):
+        return None
 
 
 # -- check ------------------------------------------------------------------------------------

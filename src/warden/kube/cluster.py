@@ -101,6 +101,7 @@ class ClusterSpec:
     kubelet_serving_ca: bool = False
     intermediate: bool = False
     user_groups: tuple[str, ...] = ()
+    user_domain: str = ""  # people's names must be e-mail addresses in this domain
     kv_mount: str = "secret"
     token_period: str = "720h"
 
@@ -231,6 +232,8 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
         if not _GROUP_NAME.match(group):
             raise SpecError(f"invalid group name {group!r}")
     _unique(spec.user_groups, "user group")
+    if spec.user_domain and not _NODE_NAME.match(spec.user_domain):
+        raise SpecError(f"invalid user domain {spec.user_domain!r}: use a DNS domain such as example.com")
     if not spec.kv_mount.strip("/"):
         raise SpecError("-kv-mount must name a KV mount, e.g. secret")
     return dataclasses.replace(spec, kv_mount=spec.kv_mount.strip("/"))

@@ -116,12 +116,17 @@ def role_data(spec: ClusterSpec, ident: Identity) -> dict[str, Any]:
 
 
 def user_role_data(spec: ClusterSpec, group: str) -> dict[str, Any]:
-    """People (seed 001): any user name as CN, one group, client auth, short-lived."""
+    """People (seed 001): the user name as CN, one group, client auth, short-lived. With a
+    user domain the role admits only e-mail addresses there, so no one can ask for a name
+    Kubernetes gives its own components (system:kube-scheduler, kube-apiserver-kubelet-client)."""
+    names: dict[str, Any] = {"allowed_domains": [], "allow_bare_domains": False, "allow_any_name": True,
+                             "enforce_hostnames": False, "cn_validations": ["email", "hostname"]}
+    if spec.user_domain:
+        names = {"allowed_domains": [spec.user_domain], "allow_bare_domains": True, "allow_any_name": False,
+                 "enforce_hostnames": True, "cn_validations": ["email"]}
     return {
-        **_role_base(spec, spec.user_ttl), "server_flag": False, "client_flag": True,
-        "allowed_domains": [], "allow_bare_domains": False, "allow_any_name": True,
-        "allow_localhost": False, "enforce_hostnames": False, "allow_ip_sans": False,
-        "allowed_ip_sans_cidr": [], "organization": [group],
+        **_role_base(spec, spec.user_ttl), "server_flag": False, "client_flag": True, **names,
+        "allow_localhost": False, "allow_ip_sans": False, "allowed_ip_sans_cidr": [], "organization": [group],
     }
 
 
@@ -160,7 +165,7 @@ def policies(spec: ClusterSpec, kv_api: Any) -> dict[str, str]:
         mount = spec.mount("k8s")
         out[spec.policy(USER_ROLE_PREFIX + group)] = policy_text(
             f"kubeconfigs for people in group {group} of cluster {spec.name}",
-            [(f"{mount}/issue/{USER_ROLE_PREFIX}{group}", "update")])
+            [(f"{mount}/issue/{USER_ROLE_PREFIX}{group}", "update"), (cluster_api, "read")])
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warden.api import ApiError, Forbidden
-from warden.kube.inventory import USER_ROLE_PREFIX
+from warden.kube.inventory import KUBEADM_ONLY, USER_ROLE_PREFIX, all_certs
 from warden.kube.issue import ca_chain
 from warden.kube.kubeconfig import KubeconfigParts, render
 from warden.kube.state import Api, data_of
@@ -26,21 +26,35 @@ class UserRequest:
     group: str
     ttl: str
     server: str
+    domain: str = ""  # the cluster's user domain: "alice" becomes alice@<domain>
 
 
 @dataclass(frozen=True, slots=True)
 class UserKubeconfig:
     text: str
+    user: str
     serial_number: str
     expiration: int
 
 
-def check_user_name(user: str) -> None:
-    if not user.strip():
+def reserved_names() -> frozenset[str]:
+    """The user names of the cluster's own components (from the inventory)."""
+    certs = [c for _, c in all_certs()] + list(KUBEADM_ONLY)
+    return frozenset(c.common_name for c in certs if not c.per_node)
+
+
+def user_name(user: str, domain: str) -> str:
+    """The CN for a person: checked, and in the cluster's user domain if it has one."""
+    user = user.strip()
+    if not user:
         raise ValueError("-user must name the person")
-    if user.startswith("system:"):
-        raise ValueError(f"{user!r}: names starting with 'system:' are Kubernetes' own identities, "
-                         "not people")
+    if user.startswith("system:") or user in reserved_names():
+        raise ValueError(f"{user!r} is a name Kubernetes gives its own components, not a person")
+    if domain and "@" not in user:
+        user = f"{user}@{domain}"
+    if domain and not user.endswith("@" + domain):
+        raise ValueError(f"{user!r}: people of this cluster are e-mail addresses in {domain}")
+    return user
 
 
 def may_issue(api: Api, path: str) -> bool | None:
@@ -55,7 +69,7 @@ def may_issue(api: Api, path: str) -> bool | None:
 
 
 def user_kubeconfig(api: Api, req: UserRequest) -> UserKubeconfig:
-    check_user_name(req.user)
+    name = user_name(req.user, req.domain)
     mount = f"{req.cluster}/pki/k8s"
     path = f"{mount}/issue/{USER_ROLE_PREFIX}{req.group}"
     policy = f"{req.cluster}/k8s/{USER_ROLE_PREFIX}{req.group}"
@@ -63,12 +77,13 @@ def user_kubeconfig(api: Api, req: UserRequest) -> UserKubeconfig:
                f"{req.cluster} ({path}); it needs the policy {policy}")
     if may_issue(api, path) is False:
         raise Refused(refusal)
-    body = {"common_name": req.user, "exclude_cn_from_sans": True, "ttl": req.ttl, "format": "pem",
+    body = {"common_name": name, "exclude_cn_from_sans": True, "ttl": req.ttl, "format": "pem",
             "private_key_format": "der"}
     try:
         data = data_of(api.write(path, body)) or {}
     except Forbidden:
         raise Refused(refusal) from None
-    parts = KubeconfigParts(req.cluster, req.server, ca_chain(api, mount), req.user,
+    parts = KubeconfigParts(req.cluster, req.server, ca_chain(api, mount), name,
                             str(data["certificate"]).strip() + "\n", str(data["private_key"]).strip() + "\n")
-    return UserKubeconfig(render(parts), str(data.get("serial_number", "")), int(data.get("expiration") or 0))
+    return UserKubeconfig(render(parts), name, str(data.get("serial_number", "")),
+                          int(data.get("expiration") or 0))

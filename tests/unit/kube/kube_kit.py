@@ -15,7 +15,7 @@ from warden.kube.cluster import parse_duration
 DURATIONS = {"ttl", "max_ttl", "period", "max_lease_ttl"}
 INTS = {"key_bits"}
 LISTS = {"key_usage", "ext_key_usage", "allowed_domains", "allowed_uri_sans", "allowed_other_sans", "ou",
-         "allowed_ip_sans_cidr", "organization", "allowed_policies"}
+         "allowed_ip_sans_cidr", "organization", "allowed_policies", "cn_validations"}
 
 
 def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
