@@ -74,6 +74,7 @@ class Agent:
         self._keeper: TokenKeeper | None = None
         self._sink_failures: list[str] = []
         self._same_auth = False
+        self._sinks_changed = False
         self._auth_method: tuple[MethodConfig, AuthMethod] | None = None
         self.commands = CommandRunner(self.log, self.metrics)
 
@@ -150,6 +151,7 @@ class Agent:
             return False
         self._same_auth = (new.server, new.auto_auth.method) == (self.config.server,
                                                                  self.config.auto_auth.method)
+        self._sinks_changed = new.auto_auth.sinks != self.config.auto_auth.sinks
         self.log.info("configuration reloaded", path=str(self.config.path))
         self.config = new
         return True
@@ -224,6 +226,9 @@ class Agent:
             if prior is not None:
                 keeper.adopt(prior)
                 self.log.info("keeping the current token across the reload", accessor=prior.accessor)
+                if self._sinks_changed:
+                    await write_sinks(config.auto_auth.sinks, prior, {}, api, config.server.address,
+                                      self.log)
             else:
                 await keeper.login_until_success(give_up_on_permanent=self.once, deadline=deadline)
         except LoginFailed as exc:

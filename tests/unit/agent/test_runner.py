@@ -91,10 +91,12 @@ async def test_reload_keeps_the_token_applies_the_new_config_and_survives_a_bad_
     await _until(lambda: (tmp_path / "out" / "token.json").exists())
     assert (tmp_path / "agent.pid").read_text() == f"{os.getpid()}\n"
     assert not (tmp_path / "secret-id").exists()
-    path.write_text(path.read_text() + f'\ntemplate {{ contents = "v2" destination = "{tmp_path}/out/t" }}\n')
+    text = path.read_text().replace("/out/token.json", "/out/token2.json")
+    path.write_text(text + f'\ntemplate {{ contents = "v2" destination = "{tmp_path}/out/t" }}\n')
     a.reload()
     await _until(lambda: (tmp_path / "out" / "t").exists())
     assert server.paths() == ["auth/approle/login"]  # the token was kept: no second login
+    assert json.loads((tmp_path / "out" / "token2.json").read_text())["clientToken"] == "t-1"
     path.write_text("warden {")
     a.reload()
     await asyncio.sleep(0.05)
