@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import hcl
 import yaml
 
 from warden.framework.durations import parse_duration
+from warden.hclconf import load_hcl
 
 DEFAULT_ADDRESS = "127.0.0.1:8200"
 
@@ -96,7 +96,7 @@ def _parse(text: str, suffix: str) -> Any:
     try:
         if suffix in (".yaml", ".yml"):
             return yaml.safe_load(text)
-        return hcl.loads(text)  # pyhcl reads JSON as well
+        return load_hcl(text)  # reads JSON as well
     except Exception as exc:
         raise ConfigError(f"cannot parse config: {exc}") from None
 
