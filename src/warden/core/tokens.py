@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import string
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 
@@ -91,6 +92,7 @@ class CoreTokenStore:
         clock: Clock,
         randbytes: Callable[[int], bytes],
         limits: TtlLimits = TtlLimits(),
+        cache_size: int = 10_000,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -100,6 +102,10 @@ class CoreTokenStore:
         self._use_lock = asyncio.Lock()
         self._revoke_hooks: list[RevokeHook] = []
         self._renew_policy: RenewPolicy | None = None
+        # Every request looks its token up; every write to an entry goes through this
+        # class, so an in-process cache of decoded entries stays exact.
+        self._cache: OrderedDict[str, _Record] = OrderedDict()
+        self._cache_size = cache_size
 
     def set_renew_policy(self, policy: RenewPolicy) -> None:
         """Consulted on every renewal: the issuing auth method may change or refuse it."""
@@ -143,6 +149,7 @@ class CoreTokenStore:
         if parent_hash:
             ops.append(Put(f"parent/{parent_hash}/{token_hash}", b""))
         await self._storage.batch(ops)
+        self._remember(rec)
         return token, entry
 
     def _new_entry(self, spec: TokenSpec, parent: TokenEntry | None) -> TokenEntry:
@@ -213,8 +220,27 @@ class CoreTokenStore:
         return await self._live(await self._load("id/" + token_hash.decode()))
 
     async def _load(self, key: str) -> _Record | None:
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
         raw = await self._storage.get(key)
-        return None if raw is None else _entry_from_json(raw)
+        if raw is None:
+            return None
+        rec = _entry_from_json(raw)
+        self._remember(rec)
+        return rec
+
+    def _remember(self, rec: _Record) -> None:
+        key = "id/" + rec.hash
+        self._cache[key] = rec
+        self._cache.move_to_end(key)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def _save(self, rec: _Record) -> None:
+        await self._storage.put("id/" + rec.hash, _entry_to_json(rec))
+        self._remember(rec)
 
     async def _live(self, rec: _Record | None) -> _Record | None:
         """The record if still valid; an expired token is revoked on sight."""
@@ -245,11 +271,10 @@ class CoreTokenStore:
             remaining = rec.entry.num_uses - 1
             if remaining <= 0:
                 # Mark it spent (-1) so no concurrent request can use it again.
-                spent = replace(rec, entry=replace(rec.entry, num_uses=-1))
-                await self._storage.put("id/" + rec.hash, _entry_to_json(spent))
+                await self._save(replace(rec, entry=replace(rec.entry, num_uses=-1)))
                 return rec.entry, True
             updated = replace(rec, entry=replace(rec.entry, num_uses=remaining))
-            await self._storage.put("id/" + rec.hash, _entry_to_json(updated))
+            await self._save(updated)
             return updated.entry, False
 
     # -- renewal --------------------------------------------------------------
@@ -273,7 +298,7 @@ class CoreTokenStore:
             ttl = max(0, min(ttl, int(max_expire - now)))
         updated = replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now,
                           period=period, max_expire_time=max_expire)
-        await self._storage.put("id/" + rec.hash, _entry_to_json(replace(rec, entry=updated)))
+        await self._save(replace(rec, entry=updated))
         return updated
 
     # -- revocation -----------------------------------------------------------
@@ -300,7 +325,7 @@ class CoreTokenStore:
                     child, parent_hash="",
                     entry=replace(child.entry, orphan=True, parent_accessor=""),
                 )
-                await self._storage.put("id/" + child_hash, _entry_to_json(orphaned))
+                await self._save(orphaned)
         await self._delete_record(rec)
 
     async def _revoke_record_tree(self, root: _Record) -> None:
@@ -332,6 +357,7 @@ class CoreTokenStore:
         ]
         if rec.parent_hash:
             ops.append(Delete(f"parent/{rec.parent_hash}/{rec.hash}"))
+        self._cache.pop("id/" + rec.hash, None)
         await self._storage.batch(ops)
 
     async def revoke_by_path_prefix(self, prefix: str) -> int:
