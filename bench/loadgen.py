@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.httpwire import Connection, ProtocolError, RawResponse, encode_request
 from bench.loadspec import LoadSpec
-from bench.procstat import CpuTimes, cpu_times
+from bench.procstat import CpuTimes, cpu_times, machine_busy_s
 from bench.stats import Histogram
 
 CERT_MARKER = b"BEGIN CERTIFICATE"
@@ -75,16 +75,23 @@ class Window:
         self.end = end
         self.cpu: list[CpuTimes] = []
         self.own_cpu: list[float] = []
+        self.machine: list[float] = []
 
     def snapshot(self) -> None:
         self.cpu.append(cpu_times(self.pid))
         self.own_cpu.append(time.process_time())
+        self.machine.append(machine_busy_s())
 
     def report(self) -> dict[str, float]:
-        server = (self.cpu[-1] - self.cpu[0]) if len(self.cpu) == 2 else CpuTimes(0.0, 0.0)
+        """CPU seconds of the server, of this client, and of everything else on the machine (noise)."""
+        if len(self.cpu) != 2:
+            return {"server_cpu_s": 0.0, "client_cpu_s": 0.0, "background_cpu_s": 0.0}
+        server = self.cpu[-1] - self.cpu[0]
+        client = self.own_cpu[-1] - self.own_cpu[0]
+        machine = self.machine[-1] - self.machine[0]
         return {"server_cpu_s": server.total, "server_user_s": server.user,
-                "server_system_s": server.system,
-                "client_cpu_s": self.own_cpu[-1] - self.own_cpu[0] if len(self.own_cpu) == 2 else 0.0}
+                "server_system_s": server.system, "client_cpu_s": client,
+                "background_cpu_s": max(0.0, machine - server.total - client)}
 
 
 async def _send(conn: Connection, raw: bytes, rec: Recorder, *, counted: bool) -> RawResponse | None:

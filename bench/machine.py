@@ -27,9 +27,21 @@ def cfssl_version() -> str:
     return " ".join(line.split(":", 1)[1].strip() for line in out.splitlines() if ":" in line)
 
 
+def git_revision() -> str:
+    """The commit measured, with "-dirty" when the work tree differs from it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True,
+                             text=True, check=False).stdout.strip()
+    except OSError:
+        return "unknown"
+    return out or "unknown"
+
+
 def describe() -> dict[str, object]:
     return {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "load_average": os.getloadavg(),
+        "revision": git_revision(), "cpu": cpu_model(), "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),
         "python": platform.python_version(), "warden": metadata.version("warden"),
         "cryptography": metadata.version("cryptography"), "cfssl": cfssl_version(),
     }

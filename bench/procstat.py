@@ -48,3 +48,16 @@ def memory_kib(pid: int, field: str = "VmHWM") -> int:
     """Peak (VmHWM) or current (VmRSS) resident memory of a process."""
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         return parse_status_kib(fh.read(), field)
+
+
+def parse_machine_stat(text: str) -> tuple[float, float]:
+    """(busy, total) CPU seconds of all cores since boot, from the first line of /proc/stat."""
+    ticks = [int(f) for f in text.split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes of the machine have used since boot."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        return parse_machine_stat(fh.read())[0]

@@ -35,6 +35,9 @@ _LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 AUDIT = "audit (records, HMAC, hash chain, file write)"
 STORAGE = "storage on the loop (barrier AES-GCM, codecs, thread hand-offs)"
 OTHER = "other"
+THREADS_NOTE = ("main_thread is the event loop, which bounds throughput; 'threads' counts py-spy samples "
+                "of threads it saw running, and it counts a thread blocked in fsync or in a queue wait "
+                "as running, so read it as wall time, not CPU")
 
 
 def parse_collapsed(text: str) -> list[tuple[list[str], int]]:
@@ -129,12 +132,12 @@ class Profiler:
         try:
             time.sleep(spec.warmup_s)
             for key, (fmt, flag) in passes.items():
-                path = self.out_dir / f"{name}.{key}.{'svg' if fmt == 'flamegraph' else 'txt'}"
+                path = self.out_dir / (f"{name}.flame.svg" if fmt == "flamegraph" else f"{name}.{key}.txt")
                 self._record(warden.pid, path, fmt, flag)
                 paths[key] = str(path)
         finally:
             loadgen.wait()
-        result: dict[str, Any] = {"files": paths}
+        result: dict[str, Any] = {"files": paths, "note": THREADS_NOTE}
         for key in ("raw", "native"):
             stacks = parse_collapsed(Path(paths[key]).read_text())
             result[key] = {**breakdown(stacks), "top_frames": top_frames(stacks)}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 HEADER = (f"{'system':<20} {'req/s':>8} {'(low-high)':<17} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU s/1k':>9} {'RSS MiB':>8} {'errors':>7} {'verified':>9}")
+          f"{'CPU s/1k':>9} {'RSS MiB':>8} {'errors':>7} {'verified':>9} {'bg cores':>8}")
 
 
 def _num(value: float | None, width: int, digits: int = 1) -> str:
@@ -20,7 +20,7 @@ def system_row(name: str, s: Mapping[str, Any]) -> str:
     spread = f"({tp['low']:.1f}-{tp['high']:.1f})"
     return (f"{name:<20} {tp['median']:>8.1f} {spread:<17} {lat['p50']:>8.2f} {lat['p99']:>8.2f} "
             f"{_num(s['cpu_s_per_1000'], 9, 2)} {s['peak_rss_mib']:>8.1f} {s['errors']:>7} "
-            f"{ver['passed']:>4}/{ver['checked']:<4}")
+            f"{ver['passed']:>4}/{ver['checked']:<4} {s.get('background_cores', 0.0):>8.2f}")
 
 
 def _ratio(value: float | None) -> str:
@@ -68,8 +68,10 @@ def workload_table(w: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
 
 def render(report: Mapping[str, Any]) -> str:
     meta = report["meta"]
-    head = (f"warden vs cfssl on {meta['machine']['cpu']} ({meta['machine']['cores']} cores); "
-            f"{meta['started']}")
+    machine = meta["machine"]
+    head = (f"warden {machine.get('revision', '?')} vs cfssl {machine.get('cfssl', '?')} on "
+            f"{machine['cpu']} ({machine['cores']} cores); {meta['started']}\n"
+            "bg cores: CPU used by other processes during the measured windows (noise)")
     return "\n\n".join([head, *(workload_table(w, meta) for w in report["workloads"])])
 
 

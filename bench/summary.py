@@ -27,6 +27,9 @@ def system_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "errors": sum(r["errors"] for r in results),
         "cpu_s_per_1000": round(cpu / ok * 1000, 3) if ok else None,
         "client_cpu_s_per_1000": round(client_cpu / ok * 1000, 3) if ok and client_cpu else None,
+        # Cores busy with anything else during the measured windows: the machine's noise.
+        "background_cores": round(sum(r.get("background_cpu_s", 0.0) for r in results)
+                                  / (sum(r.get("window_s", 0.0) for r in results) or 1.0), 2),
         "peak_rss_mib": round(max((r.get("peak_rss_kib", 0) for r in results), default=0) / 1024, 1),
         "verified": {"checked": checked, "passed": passed, "failures": failures},
     }

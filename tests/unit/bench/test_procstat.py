@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 
-from bench.procstat import CLOCK_TICKS, cpu_times, memory_kib, parse_stat, parse_status_kib
+from bench.procstat import (
+    CLOCK_TICKS,
+    cpu_times,
+    machine_busy_s,
+    memory_kib,
+    parse_machine_stat,
+    parse_stat,
+    parse_status_kib,
+)
 
 
 def test_parse_stat_counts_from_the_closing_paren_of_a_name_with_spaces() -> None:
@@ -26,3 +34,10 @@ def test_own_process_reads() -> None:
     assert cpu_times(os.getpid()).total > 0
     assert memory_kib(os.getpid()) > 0
     assert memory_kib(os.getpid(), "VmRSS") > 0
+
+
+def test_machine_busy_excludes_idle_and_iowait() -> None:
+    t = CLOCK_TICKS
+    busy, total = parse_machine_stat(f"cpu  {t} {t} {t} {5 * t} {t} 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    assert (busy, total) == (3.0, 9.0)
+    assert machine_busy_s() > 0

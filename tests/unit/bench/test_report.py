@@ -14,7 +14,8 @@ def _run(throughput: float, latencies: list[float], cpu: float, ok: int, **extra
     for v in latencies:
         hist.record(v)
     return {"throughput": throughput, "latency": hist.to_dict(), "ok": ok, "errors": 0,
-            "server_cpu_s": cpu, "client_cpu_s": 0.1, "total_ok": ok, "peak_rss_kib": 2048,
+            "server_cpu_s": cpu, "client_cpu_s": 0.1, "total_ok": ok, "window_s": 10.0,
+            "background_cpu_s": 5.0, "peak_rss_kib": 2048,
             "verify": {"checked": 2, "passed": 2, "failures": []}, **extra}
 
 
@@ -34,6 +35,7 @@ def test_system_summary_pools_rounds() -> None:
     assert s["certificates"] == 4000
     assert s["peak_rss_mib"] == 2.0
     assert s["verified"]["passed"] == 4
+    assert s["background_cores"] == 0.5  # 10 s of others' CPU over 20 s of windows
 
 
 def test_ratios() -> None:
