@@ -265,7 +265,8 @@ def test_a_node_cannot_get_another_nodes_identity(c1: ServerProcess) -> None:
 
 def test_a_person_gets_a_short_lived_kubeconfig_with_the_policy(c1: ServerProcess, tmp_path: Path) -> None:
     out = tmp_path / "alice.conf"
-    args = ("k8s", "kubeconfig", "c1", "-user", "alice", "-group", "dev", "-ttl", "2h", "-out", str(out),
+    args = ("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "dev", "-ttl", "2h",
+            "-out", str(out),
             "-server", "https://k8s.example.net:6443")
     without = ok(c1.cli("token", "create", "-policy=c1/k8s/cluster-info", "-field=token")).strip()
     refused = c1.cli(*args, token=without)
@@ -277,14 +278,18 @@ def test_a_person_gets_a_short_lived_kubeconfig_with_the_policy(c1: ServerProces
     doc = yaml.safe_load(out.read_text())
     assert doc["clusters"][0]["cluster"]["server"] == "https://k8s.example.net:6443"
     cert = client_cert(doc)
-    assert subject(cert) == ("alice", ["dev"])
+    assert subject(cert) == ("alice@example.net", ["dev"])
     lifetime = cert.not_valid_after_utc.timestamp() - time.time()
     assert 7000 < lifetime <= 7200
     assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
         [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH])
-    other_group = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice", "-group", "ops", "-server",
-                         "https://x", token=allowed)
+    other_group = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "ops",
+                         "-server", "https://x", token=allowed)
     assert other_group.returncode == 2 and "c1/k8s/user-ops" in other_group.stderr
+    # Straight to the API, past the CLI's own checks: component names are refused by the role.
+    for cn in ("kube-apiserver-kubelet-client", "system:kube-scheduler", "kubernetes-admin"):
+        direct = c1.cli("write", "c1/pki/k8s/issue/user-dev", f"common_name={cn}", token=allowed)
+        assert direct.returncode == 2 and "not allowed by this role" in direct.stderr, cn
 
 
 def test_a_user_domain_keeps_people_out_of_component_names(c1: ServerProcess, tmp_path: Path) -> None:

@@ -105,10 +105,13 @@ def kubeconfig_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s ku
               "O = -group. Refused unless the token's policies allow the group's role.",
         usage=f"{prog} [options] CLUSTER -user NAME -group GROUP",
         epilog="The group's role and policy (CLUSTER/k8s/user-GROUP) come from 'warden k8s bootstrap "
-               "-user-group GROUP'.\n\nExample:\n  warden k8s kubeconfig c1 -user alice -group dev -ttl 2h "
-               "-server https://k8s.example.net:6443 -out alice.conf")
+               "-user-group GROUP'. People are named by e-mail address (with -user-domain set at "
+               "bootstrap, a bare name gets that domain).\n\nExample:\n  warden k8s kubeconfig c1 "
+               "-user alice@example.com -group dev -ttl 2h -server https://k8s.example.net:6443 "
+               "-out alice.conf")
     add_cluster_arg(parser)
-    parser.add_argument("--user", required=True, metavar="NAME", help="The person (the certificate's CN).")
+    parser.add_argument("--user", required=True, metavar="NAME",
+                        help="The person's e-mail address (the certificate's CN).")
     parser.add_argument("--group", required=True, metavar="GROUP", help="Their Kubernetes group (O).")
     parser.add_argument("--ttl", default="1h", metavar="DURATION", help="Lifetime (1h), within the role's.")
     parser.add_argument("--server", default="", metavar="URL",

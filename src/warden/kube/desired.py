@@ -116,11 +116,14 @@ def role_data(spec: ClusterSpec, ident: Identity) -> dict[str, Any]:
 
 
 def user_role_data(spec: ClusterSpec, group: str) -> dict[str, Any]:
-    """People (seed 001): the user name as CN, one group, client auth, short-lived. With a
-    user domain the role admits only e-mail addresses there, so no one can ask for a name
-    Kubernetes gives its own components (system:kube-scheduler, kube-apiserver-kubelet-client)."""
+    """People (seed 001): the user name as CN, one group, client auth, short-lived.
+
+    A person's name is always an e-mail address (any domain, or only the user domain when
+    one is set): no component identity contains "@", so nobody holding the policy can ask
+    for a name Kubernetes gives its own components (kube-apiserver-kubelet-client, which
+    kubeadm binds to system:kubelet-api-admin; system:kube-scheduler)."""
     names: dict[str, Any] = {"allowed_domains": [], "allow_bare_domains": False, "allow_any_name": True,
-                             "enforce_hostnames": False, "cn_validations": ["email", "hostname"]}
+                             "enforce_hostnames": False, "cn_validations": ["email"]}
     if spec.user_domain:
         names = {"allowed_domains": [spec.user_domain], "allow_bare_domains": True, "allow_any_name": False,
                  "enforce_hostnames": True, "cn_validations": ["email"]}

@@ -54,6 +54,9 @@ def user_name(user: str, domain: str) -> str:
         user = f"{user}@{domain}"
     if domain and not user.endswith("@" + domain):
         raise ValueError(f"{user!r}: people of this cluster are e-mail addresses in {domain}")
+    if "@" not in user:
+        raise ValueError(f"{user!r}: people are named by e-mail address (alice@example.com), so a "
+                         "person's name can never be a component's; or bootstrap with -user-domain")
     return user
 
 

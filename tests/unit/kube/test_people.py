@@ -19,7 +19,7 @@ def test_names_kubernetes_gives_its_components_are_refused() -> None:
     for name in ("system:kube-scheduler", "system:node:cp1", "kube-apiserver-etcd-client", " "):
         with pytest.raises(ValueError):
             user_name(name, "")
-    assert user_name("alice", "") == "alice"
+    assert user_name("alice@example.net", "") == "alice@example.net"
 
 
 def test_a_user_domain_makes_names_e_mail_addresses() -> None:
@@ -29,9 +29,15 @@ def test_a_user_domain_makes_names_e_mail_addresses() -> None:
         user_name("alice@evil.example", "example.com")
 
 
+def test_without_a_domain_people_are_still_e_mail_addresses() -> None:
+    assert user_name("alice@example.net", "") == "alice@example.net"
+    with pytest.raises(ValueError, match="e-mail address"):
+        user_name("kube-apiserver-kubelet-client-ish", "")
+
+
 def test_user_roles() -> None:
     open_role = user_role_data(SPEC, "dev")
-    assert open_role["allow_any_name"] is True
+    assert open_role["allow_any_name"] is True and open_role["cn_validations"] == ["email"]
     assert (open_role["organization"], open_role["max_ttl"]) == (["dev"], "8h")
     assert (open_role["server_flag"], open_role["client_flag"]) == (False, True)
     closed = user_role_data(dataclasses.replace(SPEC, user_domain="example.com"), "dev")
