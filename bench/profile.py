@@ -24,8 +24,9 @@ _AUDIT = ("warden/audit/", "warden/core/audit.py", "_Audit.", "_audit_response")
 _STORAGE = ("warden/storage/", "warden/core/barrier.py", "warden/core/view.py", "InstrumentedPhysical")
 # Leaf-first: the innermost frame that matches one of these names the layer.
 _LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("crypto (cryptography / OpenSSL)", ("cryptography/", "x509util.py", "_rust.abi3.so", "libcrypto")),
-    ("HTTP (uvicorn + h11)", ("h11/", "uvicorn/")),
+    ("crypto (cryptography / OpenSSL)",
+     ("cryptography/", "x509util.py", "x509util/", "_rust.abi3.so", "libcrypto")),
+    ("HTTP (uvicorn: httptools or h11)", ("h11/", "uvicorn/", "httptools")),
     ("ASGI edge (warden/server: translate, JSON out)", ("warden/server/",)),
     ("PKI engine logic", ("warden/engines/",)),
     ("core pipeline (tokens, ACL, router, metrics)",
@@ -147,3 +148,17 @@ class Profiler:
 
 def _fields(spec: LoadSpec) -> dict[str, Any]:
     return {f: getattr(spec, f) for f in spec.__dataclass_fields__}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bench.profile STACKS.txt``: the breakdown of saved py-spy raw stacks."""
+    if len(argv) != 1:
+        print("usage: python -m bench.profile STACKS.txt", file=sys.stderr)
+        return 2
+    stacks = parse_collapsed(Path(argv[0]).read_text())
+    print(json.dumps({**breakdown(stacks), "top_frames": top_frames(stacks)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -33,6 +33,12 @@ def test_layers() -> None:
     assert classify(stacks[3][0]).startswith("HTTP")
 
 
+def test_warden_crypto_wrappers_count_as_crypto() -> None:
+    frames = [MAIN, "_sign (warden/engines/pki/path_issue_sign.py:1)",
+              "parse_csr (warden/engines/pki/x509util/read.py:27)"]
+    assert classify(frames).startswith("crypto")
+
+
 def test_thread_groups() -> None:
     assert thread_group(MAIN) == "MainThread"
     assert thread_group("thread (9): warden-sqlite-reader_3") == "thread: sqlite readers"
