@@ -27,6 +27,7 @@ from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
+from warden.logical.randomness import BufferedRandom
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
 from warden.server.config import (
@@ -62,6 +63,7 @@ def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
     return Core(
         physical,
         build_registry(),
+        randbytes=BufferedRandom(),
         config=CoreConfig(
             default_lease_ttl=config.default_lease_ttl,
             max_lease_ttl=config.max_lease_ttl,

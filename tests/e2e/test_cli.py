@@ -456,7 +456,9 @@ def test_address_and_token_flags_win_over_the_environment(dev_server: ServerProc
 
 def _every_command() -> Iterator[list[str]]:
     from warden.cli import (
+        cmd_audit,
         cmd_auth,
+        cmd_k8s,
         cmd_kv,
         cmd_kv_metadata,
         cmd_operator,
@@ -468,7 +470,8 @@ def _every_command() -> Iterator[list[str]]:
 
     groups = {"auth": cmd_auth.GROUP, "kv": cmd_kv.GROUP, "operator": cmd_operator.GROUP,
               "policy": cmd_policy.GROUP, "secrets": cmd_secrets.GROUP, "token": cmd_token.GROUP,
-              "metadata": cmd_kv_metadata.METADATA}
+              "metadata": cmd_kv_metadata.METADATA,
+              "audit": cmd_audit.GROUP, "k8s": cmd_k8s.GROUP}
     for entry in COMMANDS.entries:
         if entry.name == "server":
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -70,8 +71,14 @@ class _ChainedDevice:
 
 
 class FileDevice(_ChainedDevice):
+    """Appends to a file (or stdout). Lines logged in the same event-loop tick go out in
+    one write; every caller resumes only once its line has been written."""
+
     def __init__(self, options: Mapping[str, str], hasher: Hasher) -> None:
         super().__init__(options, hasher)
+        self._batch: list[bytes] = []
+        self._batch_start = ChainState()
+        self._batch_done: asyncio.Future[None] | None = None
         self._path = str(options.get("file_path") or options.get("path") or "")
         if not self._path:
             raise AuditDeviceError('option "file_path" is required for a file audit device')
@@ -95,7 +102,35 @@ class FileDevice(_ChainedDevice):
         self._fd = fd
         self._chain = resume_from_file(self._path, prefix=self._prefix)
 
+    async def log(self, record: AuditRecord) -> None:
+        entry = format_record(record, self._hasher, self._opts)
+        if self._batch_done is None:
+            loop = asyncio.get_running_loop()
+            self._batch_start = ChainState(self._chain.seq, self._chain.prev_hash)
+            self._batch_done = loop.create_future()
+            loop.call_soon(self._flush)
+        done = self._batch_done
+        self._batch.append(self._prefix + self._chain.seal(entry) + b"\n")
+        await done
+
+    def _flush(self) -> None:
+        data, done = b"".join(self._batch), self._batch_done
+        self._batch, self._batch_done = [], None
+        assert done is not None
+        try:
+            self._write_now(data)
+        except Exception as exc:
+            # None of these lines is known to be out: continue the chain from before them.
+            self._chain = self._batch_start
+            done.set_exception(AuditDeviceError(f"audit file write failed: {exc}"))
+            done.exception()  # each waiter re-raises it; never "never retrieved"
+            return
+        done.set_result(None)
+
     async def _write(self, data: bytes) -> None:
+        self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
         if self._path == "discard":
             return
         if self._path == "stdout":
@@ -110,9 +145,11 @@ class FileDevice(_ChainedDevice):
             view = view[written:]
 
     async def reopen(self) -> None:
-        async with self._lock:
-            await self.close()
-            self._open()
+        if self._batch_done is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._batch_done)
+        await self.close()
+        self._open()
 
     async def close(self) -> None:
         if self._fd is not None:

@@ -11,15 +11,18 @@ PREFIX = "hmac-sha256:"
 
 
 class Hasher:
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("audit HMAC key too short")
-        self._key = key
+        # Keyed once; copying the keyed state skips the key schedule for every value.
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def hash(self, value: str) -> str:
-        return PREFIX + hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(value.encode())
+        return PREFIX + mac.hexdigest()
 
     def hash_structure(self, value: Any, *, skip: Collection[str] = ()) -> Any:
         """Every string inside ``value`` hashed; keys in ``skip`` keep their values (top level)."""

@@ -471,7 +471,7 @@ class Core:
             else:
                 route = self.router.get(entry.route_prefix)
                 if route is not None:
-                    route.mount = updated
+                    route.mount, route.info = updated, None
             return updated
 
     def _check_active(self) -> None:
@@ -499,10 +499,8 @@ class Core:
         return response
 
     def _observe(self, req: Request, ctx: _Audit, outcome: str, seconds: float) -> None:
-        mount = ctx.route.prefix if ctx.route else ""
-        op = str(req.operation)
-        self.metrics.requests.labels(mount, op, outcome).inc()
-        self.metrics.request_seconds.labels(mount, op).observe(seconds)
+        self.metrics.observe_request(ctx.route.prefix if ctx.route else "", req.operation,
+                                     outcome, seconds)
         route = ctx.route
         if route is not None and route.mount.table == "auth" and route.mount.type != "token":
             if req.path[len(route.prefix):].split("/", 1)[0] == "login":
@@ -554,26 +552,33 @@ class Core:
             raise UnsupportedPath(f'no handler for route "{req.path}". route entry not found.')
         route, relative = found
         ctx.route = route
-        backend_req = replace(
-            req,
-            path=relative,
-            storage=route.storage,
-            mount=self._mount_info(route.mount),
-            client_token=req.client_token if route.mount.type in ("token", "system") else "",
-        )
+        mount = self._route_info(route)
+        token = req.client_token if route.mount.type in ("token", "system") else ""
         if route.unauthenticated.matches(relative):
-            return route, backend_req, None
+            return route, replace(req, path=relative, storage=route.storage, mount=mount,
+                                  client_token=token), None
         entry = ctx.entry = await self._authenticate(req)
         op = req.operation
         if op is Operation.UPDATE:
-            exists = await route.backend.existence_check(backend_req)
-            if exists is False:
+            probe = replace(req, path=relative, storage=route.storage, mount=mount,
+                            client_token=token)
+            if await route.backend.existence_check(probe) is False:
                 op = Operation.CREATE
         await self._check_acl(req, entry, op, needs_sudo=route.root.matches(relative))
         caller = Caller(accessor=entry.accessor, policies=entry.policies,
                         display_name=entry.display_name, metadata=entry.meta,
                         entity_id=entry.entity_id, path=entry.path)
-        return route, replace(backend_req, operation=op, caller=caller), entry
+        return route, Request(
+            operation=op, path=relative, data=req.data, id=req.id, client_token=token,
+            caller=caller, storage=route.storage, mount=mount, connection=req.connection,
+            headers=req.headers, wrap_ttl=req.wrap_ttl,
+        ), entry
+
+    def _route_info(self, route: Route) -> MountInfo:
+        """The route's MountInfo, built once (tuning clears it along with the entry)."""
+        if route.info is None:
+            route.info = self._mount_info(route.mount)
+        return route.info
 
     async def _finish(
         self, req: Request, route: Route, response: Response, entry: TokenEntry | None

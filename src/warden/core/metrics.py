@@ -39,8 +39,19 @@ class Metrics:
         self.storage_seconds = Histogram("warden_storage_operation_duration_seconds",
                                          "Physical storage operation latency.", ["operation"],
                                          buckets=_LATENCY_BUCKETS, registry=r)
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         sealed_gauge = Gauge("warden_sealed", "1 while the server is sealed.", registry=r)
         sealed_gauge.set_function(lambda: 1.0 if sealed() else 0.0)
+
+    def observe_request(self, mount: str, operation: str, outcome: str, seconds: float) -> None:
+        key = (mount, operation, outcome)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(mount, operation, outcome),
+                        self.request_seconds.labels(mount, operation))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -10,6 +10,7 @@ from warden.core.mounts import MountEntry
 from warden.core.view import StorageView
 from warden.logical.backend import LogicalBackend
 from warden.logical.errors import InvalidRequest
+from warden.logical.request import MountInfo
 
 
 class PathMatcher:
@@ -25,7 +26,7 @@ class PathMatcher:
         self._patterns = tuple(_segment_regex(p) for p in patterns if "+" in p.split("/"))
 
     def matches(self, path: str) -> bool:
-        return (path in self._exact or any(path.startswith(p) for p in self._prefixes)
+        return (path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
                 or any(r.fullmatch(path) for r in self._patterns))
 
 
@@ -43,6 +44,8 @@ class Route:
     storage: StorageView
     unauthenticated: PathMatcher
     root: PathMatcher
+    # The MountInfo handed to every request, built once; reset when the mount is tuned.
+    info: MountInfo | None = None
 
     @property
     def prefix(self) -> str:

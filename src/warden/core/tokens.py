@@ -106,6 +106,7 @@ class CoreTokenStore:
         # class, so an in-process cache of decoded entries stays exact.
         self._cache: OrderedDict[str, _Record] = OrderedDict()
         self._cache_size = cache_size
+        self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
 
     def set_renew_policy(self, policy: RenewPolicy) -> None:
         """Consulted on every renewal: the issuing auth method may change or refuse it."""
@@ -214,10 +215,14 @@ class CoreTokenStore:
     async def _record_by_accessor(self, accessor: str) -> _Record | None:
         if not accessor or "/" in accessor:
             return None
-        token_hash = await self._storage.get("accessor/" + accessor)
+        token_hash = self._accessors.get(accessor)
         if token_hash is None:
-            return None
-        return await self._live(await self._load("id/" + token_hash.decode()))
+            raw = await self._storage.get("accessor/" + accessor)
+            if raw is None:
+                return None
+            token_hash = raw.decode()
+        rec = await self._live(await self._load("id/" + token_hash))
+        return rec
 
     async def _load(self, key: str) -> _Record | None:
         cached = self._cache.get(key)
@@ -235,8 +240,12 @@ class CoreTokenStore:
         key = "id/" + rec.hash
         self._cache[key] = rec
         self._cache.move_to_end(key)
+        self._accessors[rec.entry.accessor] = rec.hash
+        self._accessors.move_to_end(rec.entry.accessor)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        if len(self._accessors) > self._cache_size:
+            self._accessors.popitem(last=False)
 
     async def _save(self, rec: _Record) -> None:
         await self._storage.put("id/" + rec.hash, _entry_to_json(rec))
@@ -358,6 +367,7 @@ class CoreTokenStore:
         if rec.parent_hash:
             ops.append(Delete(f"parent/{rec.parent_hash}/{rec.hash}"))
         self._cache.pop("id/" + rec.hash, None)
+        self._accessors.pop(rec.entry.accessor, None)
         await self._storage.batch(ops)
 
     async def revoke_by_path_prefix(self, prefix: str) -> int:

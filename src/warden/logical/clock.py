@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import time
 from typing import Protocol
 
@@ -43,4 +44,14 @@ class FrozenClock:
 
 def to_rfc3339(ts: float) -> str:
     """Vault's timestamp format, e.g. ``2026-11-23T10:00:00.123456Z``."""
-    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds = int(ts // 1)
+    micros = round((ts - seconds) * 1_000_000)
+    if micros == 1_000_000:
+        seconds, micros = seconds + 1, 0
+    return f"{_second(seconds)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=16)
+def _second(seconds: int) -> str:
+    # A pure memo: many timestamps a second share their date and time of day.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -36,12 +37,30 @@ class AppConfig:
     unauthenticated_metrics_access: bool = False
 
 
+class RequestIds:
+    """Random version-4 UUIDs, 256 per os.urandom call instead of one."""
+
+    __slots__ = ("_buffer", "_offset")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._offset = 0
+
+    def next(self) -> str:
+        if self._offset >= len(self._buffer):
+            self._buffer, self._offset = os.urandom(4096), 0
+        raw = self._buffer[self._offset:self._offset + 16]
+        self._offset += 16
+        return str(uuid.UUID(bytes=raw, version=4))
+
+
 class WardenApp:
-    """ASGI callable. Frozen after construction: no state changes while serving."""
+    """ASGI callable. Its configuration is fixed at construction."""
 
     def __init__(self, core: Core, config: AppConfig = AppConfig()) -> None:
         self._core = core
         self._config = config
+        self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -49,7 +68,7 @@ class WardenApp:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = self._ids.next()
         try:
             status, ctype, body, headers = await self._handle(scope, receive, request_id)
         except Exception as exc:  # the single exception boundary of the server

@@ -57,7 +57,8 @@ class KeyPool:
     ) -> None:
         self._capacity = capacity
         self._warm = tuple(warm)
-        self._workers = workers or max(1, (os.cpu_count() or 2) // 2)
+        # RSA generation releases the GIL: one thread per core drains a burst fastest.
+        self._workers = workers or max(1, os.cpu_count() or 1)
         self._generate = generate
         self._keys: dict[KeySpec, deque[PrivateKey]] = {}
         self._refills: dict[KeySpec, asyncio.Task[None]] = {}
