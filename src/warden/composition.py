@@ -101,7 +101,7 @@ async def dev_bootstrap(core: Core, dev: DevOptions, key_file: str) -> tuple[str
         await core.tokens.revoke_token(root)
         root, _ = await core.create_root_token(dev.root_token_id)
     if "kv" in core.registry.secrets:
-        await core.enable_mount("secrets", "secret", "kv", options={"version": "2"},
+        await core.mounts.enable("secrets", "secret", "kv", options={"version": "2"},
                                 description="key/value secret storage")
     return key, root
 

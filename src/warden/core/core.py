@@ -4,39 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import orjson
 
-from warden.audit.record import AuditAuth, AuditRecord, AuditRequest, AuditResponse
 from warden.core.audit import AuditBroker
+from warden.core.audit_trail import AuditTrail
 from warden.core.barrier import Barrier
 from warden.core.leases import Lease, LeaseManager
 from warden.core.metrics import InstrumentedPhysical, Metrics
-from warden.core.mounts import (
-    AUTH_TABLE_KEY,
-    PROTECTED_PREFIXES,
-    SECRETS_TABLE_KEY,
-    MountConfig,
-    MountEntry,
-    MountTable,
-)
+from warden.core.mounting import MountDefaults, Mounts
 from warden.core.policy_store import PolicyStore
-from warden.core.registry import TYPE_ALIASES, Registry
-from warden.core.router import PathMatcher, Route, Router
+from warden.core.registry import Registry
+from warden.core.router import Route, Router
 from warden.core.seal import SealStatus, ShamirSeal
 from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits, random_id
 from warden.core.view import StorageView
 from warden.core.wrapping import Wrapper
 from warden.logical.backend import BackendConfig, LogicalBackend
-from warden.logical.clock import Clock, SystemClock, to_rfc3339
+from warden.logical.clock import Clock, SystemClock
 from warden.logical.errors import (
     InvalidRequest,
     NotInitialized,
@@ -46,10 +39,10 @@ from warden.logical.errors import (
     WardenError,
 )
 from warden.logical.operation import Operation
-from warden.logical.request import Caller, MountInfo, Request
+from warden.logical.request import Caller, Request
 from warden.logical.response import Auth, Response, Secret
-from warden.logical.storage import Storage, clear
-from warden.logical.tokens import TokenEntry, TokenSpec, TokenStore
+from warden.logical.storage import Storage
+from warden.logical.tokens import TokenEntry, TokenSpec
 from warden.storage.base import PhysicalBackend
 
 log = logging.getLogger("warden.core")
@@ -70,43 +63,6 @@ class CoreConfig:
 class InitResult:
     keys: list[bytes]
     root_token: str
-
-
-class _MountSystemView:
-    """The SystemView a mounted backend sees; reads its mount's tuning live."""
-
-    def __init__(self, core: Core, table: MountTable, path: str) -> None:
-        self._core = core
-        self._table = table
-        self._path = path
-
-    @property
-    def clock(self) -> Clock:
-        return self._core.clock
-
-    def _config(self) -> MountConfig:
-        entry = self._table.get(self._path)
-        return entry.config if entry else MountConfig()
-
-    def default_lease_ttl(self) -> int:
-        return self._config().default_lease_ttl or self._core.config.default_lease_ttl
-
-    def max_lease_ttl(self) -> int:
-        return self._config().max_lease_ttl or self._core.config.max_lease_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return self._core.randbytes(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        if "root" in policies:
-            return True
-        acl = await self._core.policies.acl(policies)
-        return "sudo" in acl.capabilities(path)
-
-    @property
-    def token_store(self) -> TokenStore | None:
-        entry = self._table.get(self._path)
-        return self._core.tokens if entry is not None and entry.type == "token" else None
 
 
 class Core:
@@ -130,8 +86,6 @@ class Core:
         self.barrier = Barrier(physical, randbytes=randbytes)
         self.seal = ShamirSeal(physical, self.barrier, randbytes=randbytes)
         self.router = Router()
-        self.secret_mounts = MountTable(self.barrier, SECRETS_TABLE_KEY, "secrets")
-        self.auth_mounts = MountTable(self.barrier, AUTH_TABLE_KEY, "auth")
         sys_view = StorageView(self.barrier, "sys/")
         self.sys_storage: Storage = sys_view
         self.policies = PolicyStore(sys_view.sub_view("policy/"))
@@ -151,9 +105,15 @@ class Core:
             from warden.core.sys_backend import system_backend
 
             system_backend_factory = system_backend
-        self._system_backend_factory = system_backend_factory
         self._lock = asyncio.Lock()
         self._active = False
+        self.mounts = Mounts(
+            self.barrier, registry=registry, router=self.router, leases=self.leases,
+            clock=self.clock, randbytes=randbytes, lock=self._lock,
+            defaults=MountDefaults(config.default_lease_ttl, config.max_lease_ttl),
+            is_active=lambda: self._active, policies=self.policies, tokens=self.tokens,
+            system_backend=functools.partial(system_backend_factory, self),
+        )
         self._background: list[asyncio.Task[None]] = []
         self.cluster_id = ""
         self.cluster_name = config.cluster_name
@@ -204,7 +164,7 @@ class Core:
         await self.audit.setup()
         await self.tokens.setup()
         await self.policies.setup()
-        await self._setup_mounts()
+        await self.mounts.setup()
         await self.leases.load()
         self._active = True
         loop = asyncio.get_running_loop()
@@ -264,7 +224,7 @@ class Core:
         route, relative = found
         await route.backend.handle_request(Request(
             operation=Operation.REVOKE, path=relative, storage=route.storage,
-            mount=self._mount_info(route.mount), secret=lease.secret(self.clock.time()),
+            mount=self.mounts.info(route.mount), secret=lease.secret(self.clock.time()),
         ))
 
     async def _login_renew_limits(self, entry: TokenEntry) -> RenewLimits | None:
@@ -280,14 +240,14 @@ class Core:
                     ttl=entry.ttl, period=entry.period)
         resp = await route.backend.handle_request(Request(
             operation=Operation.RENEW, path=relative, storage=route.storage,
-            mount=self._mount_info(route.mount), auth=auth,
+            mount=self.mounts.info(route.mount), auth=auth,
         ))
         renewed = resp.auth if resp is not None else None
         if renewed is None:
             raise InvalidRequest("the auth method refused to renew this token")
         if set(renewed.policies) - {"default"} != set(entry.policies) - {"default"}:
             raise InvalidRequest("policies have changed, not renewing")
-        info = self._mount_info(route.mount)
+        info = self.mounts.info(route.mount)
         return RenewLimits(ttl=renewed.ttl or info.default_lease_ttl,
                            max_ttl=min(renewed.max_ttl or info.max_lease_ttl, info.max_lease_ttl),
                            period=renewed.period)
@@ -308,181 +268,11 @@ class Core:
 
     # -- mounts ------------------------------------------------------------------------
 
-    async def _setup_mounts(self) -> None:
-        if not await self.secret_mounts.load():
-            await self.secret_mounts.save({"sys/": self._new_entry("sys/", "system", "secrets")})
-        if not await self.auth_mounts.load():
-            await self.auth_mounts.save({"token/": self._new_entry("token/", "token", "auth")})
-        for table in (self.secret_mounts, self.auth_mounts):
-            for entry in table.entries.values():
-                await self._activate(table, entry)
-
-    def _new_entry(
-        self,
-        path: str,
-        mount_type: str,
-        table: str,
-        *,
-        description: str = "",
-        config: MountConfig | None = None,
-        options: Mapping[str, str] | None = None,
-        local: bool = False,
-        seal_wrap: bool = False,
-    ) -> MountEntry:
-        return MountEntry(
-            path=path,
-            type=mount_type,
-            uuid=str(uuid.uuid4()),
-            accessor=f"{'auth_' if table == 'auth' else ''}{mount_type}_{self.randbytes(4).hex()}",
-            table=table,
-            description=description,
-            config=config or MountConfig(),
-            options=dict(options or {}),
-            local=local,
-            seal_wrap=seal_wrap,
-            created=self.clock.time(),
-        )
-
-    def _table(self, table: str) -> MountTable:
-        return self.auth_mounts if table == "auth" else self.secret_mounts
-
-    async def _activate(self, table: MountTable, entry: MountEntry) -> None:
-        view = StorageView(self.barrier, entry.storage_prefix)
-        conf = BackendConfig(
-            mount_path=entry.route_prefix,
-            mount_type=entry.type,
-            mount_accessor=entry.accessor,
-            storage=view,
-            system=_MountSystemView(self, table, entry.path),
-            options=entry.options,
-            services=self.registry.services,
-        )
-        if entry.type == "system":
-            backend = self._system_backend_factory(self, conf)
-        else:
-            factories = self.registry.auth if table.table == "auth" else self.registry.secrets
-            factory = factories.get(entry.type)
-            if factory is None:
-                raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
-            backend = factory(conf)
-        await backend.initialize()
-        special = backend.special_paths
-        self.router.mount(
-            Route(
-                mount=entry,
-                backend=backend,
-                storage=view,
-                unauthenticated=PathMatcher(special.unauthenticated),
-                root=PathMatcher(special.root),
-            )
-        )
-
-    async def enable_mount(
-        self,
-        table_name: str,
-        path: str,
-        mount_type: str,
-        *,
-        description: str = "",
-        config: MountConfig | None = None,
-        options: Mapping[str, str] | None = None,
-        local: bool = False,
-        seal_wrap: bool = False,
-    ) -> MountEntry:
-        path = normalize_mount_path(path)
-        mount_type, options = _resolve_alias(mount_type, options or {})
-        if table_name == "secrets" and any(path.startswith(p) for p in PROTECTED_PREFIXES):
-            raise InvalidRequest(f'cannot mount at "{path}": that path is reserved')
-        if table_name == "auth" and mount_type == "token":
-            raise InvalidRequest("token credential backend cannot be instantiated")
-        factories = self.registry.auth if table_name == "auth" else self.registry.secrets
-        if mount_type not in factories:
-            raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
-        async with self._lock:
-            self._check_active()
-            table = self._table(table_name)
-            entry = self._new_entry(
-                path, mount_type, table_name, description=description, config=config,
-                options=options, local=local, seal_wrap=seal_wrap,
-            )
-            conflict = self.router.conflict(entry.route_prefix)
-            if conflict:
-                raise InvalidRequest(f'path is already in use at "{conflict}"')
-            await self._activate(table, entry)
-            try:
-                await table.save({**table.entries, path: entry})
-            except Exception:
-                self.router.unmount(entry.route_prefix)
-                raise
-            return entry
-
-    async def disable_mount(self, table_name: str, path: str) -> None:
-        path = normalize_mount_path(path)
-        async with self._lock:
-            self._check_active()
-            table = self._table(table_name)
-            entry = table.get(path)
-            if entry is None:
-                return  # as Vault: do not reveal whether something was mounted there
-            if entry.type in ("system", "token"):
-                raise InvalidRequest(f'cannot disable the "{entry.type}" mount')
-            await self.leases.revoke_prefix(entry.route_prefix)
-            remaining = {k: v for k, v in table.entries.items() if k != path}
-            await table.save(remaining)
-            route = self.router.unmount(entry.route_prefix)
-            if route is not None:
-                with contextlib.suppress(Exception):
-                    await route.backend.cleanup()
-            await clear(StorageView(self.barrier, entry.storage_prefix))
-
-    async def tune_mount(
-        self,
-        table_name: str,
-        path: str,
-        *,
-        description: str | None = None,
-        options: Mapping[str, str] | None = None,
-        **config_changes: Any,
-    ) -> MountEntry:
-        path = normalize_mount_path(path)
-        async with self._lock:
-            self._check_active()
-            table = self._table(table_name)
-            entry = table.get(path)
-            if entry is None:
-                raise InvalidRequest(f'no mount at "{path}"')
-            updated = entry.tuned(**config_changes) if config_changes else entry
-            cfg = updated.config
-            if cfg.default_lease_ttl and cfg.max_lease_ttl and cfg.default_lease_ttl > cfg.max_lease_ttl:
-                raise InvalidRequest("default_lease_ttl cannot be greater than max_lease_ttl")
-            if description is not None:
-                updated = replace(updated, description=description)
-            if options:
-                if entry.options.get("version") == "2" and options.get("version") == "1":
-                    raise InvalidRequest("cannot downgrade a kv version 2 mount to version 1")
-                updated = replace(updated, options={**entry.options, **options})
-            await table.save({**table.entries, path: updated})
-            if updated.options != entry.options:
-                # Options shape the backend itself (kv's version): remount it in place.
-                route = self.router.unmount(entry.route_prefix)
-                if route is not None:
-                    await route.backend.cleanup()
-                await self._activate(table, updated)
-            else:
-                route = self.router.get(entry.route_prefix)
-                if route is not None:
-                    route.mount, route.info = updated, None
-            return updated
-
-    def _check_active(self) -> None:
-        if not self._active:
-            raise Sealed()
-
     # -- the request pipeline -----------------------------------------------------------
 
     async def handle_request(self, req: Request) -> Response | None:
         start = time.perf_counter()
-        ctx = _Audit(self, req)
+        ctx = AuditTrail(self, req)
         outcome = "ok"
         try:
             response = await self._handle(req, ctx)
@@ -498,7 +288,7 @@ class Core:
             self._count_results(req, ctx, response)
         return response
 
-    def _observe(self, req: Request, ctx: _Audit, outcome: str, seconds: float) -> None:
+    def _observe(self, req: Request, ctx: AuditTrail, outcome: str, seconds: float) -> None:
         self.metrics.observe_request(ctx.route.prefix if ctx.route else "", req.operation,
                                      outcome, seconds)
         route = ctx.route
@@ -507,14 +297,14 @@ class Core:
                 self.metrics.logins.labels(route.mount.type,
                                            "ok" if outcome == "ok" else "refused").inc()
 
-    def _count_results(self, req: Request, ctx: _Audit, response: Response) -> None:
+    def _count_results(self, req: Request, ctx: AuditTrail, response: Response) -> None:
         cert = (response.audit or {}).get("certificate")
         if cert is not None and ctx.route is not None:
             self.metrics.certificates.labels(ctx.route.prefix, str(cert.get("role", ""))).inc()
         if response.auth is not None and response.auth.client_token and ctx.route is not None:
             self.metrics.tokens.labels(ctx.route.prefix).inc()
 
-    async def _handle(self, req: Request, ctx: _Audit) -> Response | None:
+    async def _handle(self, req: Request, ctx: AuditTrail) -> Response | None:
         if not self._active:
             raise Sealed()
         try:
@@ -541,7 +331,7 @@ class Core:
         await ctx.log_response(response)
         return response
 
-    async def _admit(self, req: Request, ctx: _Audit) -> tuple[Route, Request, TokenEntry | None]:
+    async def _admit(self, req: Request, ctx: AuditTrail) -> tuple[Route, Request, TokenEntry | None]:
         """Route, authenticate and authorize: everything that happens before a backend runs."""
         found = self.router.match(req.path)
         if found is None:
@@ -552,7 +342,7 @@ class Core:
             raise UnsupportedPath(f'no handler for route "{req.path}". route entry not found.')
         route, relative = found
         ctx.route = route
-        mount = self._route_info(route)
+        mount = self.mounts.route_info(route)
         token = req.client_token if route.mount.type in ("token", "system") else ""
         if route.unauthenticated.matches(relative):
             return route, replace(req, path=relative, storage=route.storage, mount=mount,
@@ -574,12 +364,6 @@ class Core:
             headers=req.headers, wrap_ttl=req.wrap_ttl,
         ), entry
 
-    def _route_info(self, route: Route) -> MountInfo:
-        """The route's MountInfo, built once (tuning clears it along with the entry)."""
-        if route.info is None:
-            route.info = self._mount_info(route.mount)
-        return route.info
-
     async def _finish(
         self, req: Request, route: Route, response: Response, entry: TokenEntry | None
     ) -> Response:
@@ -598,7 +382,7 @@ class Core:
     async def _register_lease(
         self, req: Request, route: Route, secret: Secret, entry: TokenEntry | None
     ) -> None:
-        info = self._mount_info(route.mount)
+        info = self.mounts.info(route.mount)
         await self.leases.register(
             req.path, secret, accessor=entry.accessor if entry else "",
             max_ttl=info.max_lease_ttl,
@@ -624,15 +408,6 @@ class Core:
         if not result.allowed or (needs_sudo and not result.sudo):
             raise PermissionDenied()
 
-    def _mount_info(self, entry: MountEntry) -> MountInfo:
-        return MountInfo(
-            path=entry.route_prefix,
-            type=entry.type,
-            accessor=entry.accessor,
-            default_lease_ttl=entry.config.default_lease_ttl or self.config.default_lease_ttl,
-            max_lease_ttl=entry.config.max_lease_ttl or self.config.max_lease_ttl,
-        )
-
     async def _issue_login_token(self, req: Request, route: Route, auth: Auth) -> None:
         """Turn the Auth a credential backend returned from a login into a real token."""
         if route.mount.table != "auth":
@@ -642,7 +417,7 @@ class Core:
             policies = sorted({*policies, "default"})
         if "root" in policies:
             raise PermissionDenied("auth methods cannot create root tokens")
-        info = self._mount_info(route.mount)
+        info = self.mounts.info(route.mount)
         prefix = route.mount.type if route.mount.type != "token" else "token"
         display = f"{prefix}-{auth.display_name}" if auth.display_name else prefix
         spec = TokenSpec(
@@ -686,103 +461,9 @@ class Core:
         return random_id(self.randbytes)
 
 
-def normalize_mount_path(path: str) -> str:
-    path = path.strip().strip("/")
-    if not path:
-        raise InvalidRequest("mount path must not be empty")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise InvalidRequest(f'invalid mount path "{path}"')
-    return path + "/"
-
-
-def _resolve_alias(mount_type: str, options: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    alias = TYPE_ALIASES.get(mount_type)
-    if alias is None:
-        return mount_type, dict(options)
-    real, implied = alias
-    return real, {**implied, **options}
-
-
 def _addr_in(addr: str, cidrs: tuple[str, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         return False
     return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
-class _Audit:
-    """Builds the audit records of one request; does nothing when no device is enabled."""
-
-    __slots__ = ("core", "entry", "req", "route")
-
-    def __init__(self, core: Core, req: Request) -> None:
-        self.core = core
-        self.req = req
-        self.route: Route | None = None
-        self.entry: TokenEntry | None = None
-
-    def _record(self, kind: str, response: AuditResponse | None, error: str,
-                facts: Mapping[str, Any] | None = None) -> AuditRecord:
-        req, entry, mount = self.req, self.entry, self.route.mount if self.route else None
-        auth = AuditAuth() if entry is None else AuditAuth(
-            client_token=req.client_token, accessor=entry.accessor,
-            display_name=entry.display_name, policies=entry.policies,
-            token_policies=entry.policies, metadata=entry.meta, entity_id=entry.entity_id,
-            token_type=entry.token_type, token_ttl=entry.ttl,
-            token_issue_time=to_rfc3339(entry.issue_time),
-        )
-        request = AuditRequest(
-            id=req.id, operation=str(req.operation), path=req.path, data=req.data,
-            client_token=req.client_token, client_token_accessor=entry.accessor if entry else "",
-            mount_type=mount.type if mount else "", mount_accessor=mount.accessor if mount else "",
-            remote_address=req.connection.remote_addr, remote_port=req.connection.remote_port,
-            wrap_ttl=req.wrap_ttl,
-            non_hmac_keys=mount.config.audit_non_hmac_request_keys if mount else (),
-        )
-        return AuditRecord(type=kind, time=to_rfc3339(self.core.clock.time()), auth=auth,
-                           request=request, response=response, error=error, facts=facts)
-
-    async def log_request(self) -> None:
-        if self.core.audit.enabled:
-            await self.core.audit.log(self._record("request", None, ""))
-
-    async def log_response(self, response: Response | None, *,
-                           error: WardenError | None = None) -> None:
-        if not self.core.audit.enabled:
-            return
-        mount = self.route.mount if self.route else None
-        summary = _audit_response(response, mount.config.audit_non_hmac_response_keys
-                                  if mount else ())
-        facts = response.audit if response is not None else None
-        await self.core.audit.log(
-            self._record("response", summary, str(error) if error else "", facts))
-
-    async def refused(self, exc: WardenError) -> None:
-        """A request stopped before any backend ran is still logged, with its error."""
-        if self.core.audit.enabled and not isinstance(exc, Sealed):
-            await self.core.audit.log(self._record("request", None, str(exc)))
-            await self.core.audit.log(self._record("response", AuditResponse(), str(exc)))
-
-
-def _audit_response(resp: Response | None, non_hmac: tuple[str, ...]) -> AuditResponse:
-    if resp is None:
-        return AuditResponse()
-    wrap, auth = resp.wrap_info, resp.auth
-    return AuditResponse(
-        data=resp.data if resp.raw is None else None,
-        auth=None if auth is None else {
-            "client_token": auth.client_token, "accessor": auth.accessor,
-            "display_name": auth.display_name, "policies": list(auth.policies),
-            "token_policies": list(auth.token_policies), "metadata": dict(auth.metadata),
-            "lease_duration": auth.lease_duration, "renewable": auth.renewable,
-            "orphan": auth.orphan, "entity_id": auth.entity_id, "token_type": auth.token_type,
-            "num_uses": auth.num_uses,
-        },
-        secret={"lease_id": resp.secret.lease_id} if resp.secret else None,
-        wrap_info=({"token": wrap.token, "accessor": wrap.accessor, "ttl": wrap.ttl,
-                    "creation_time": wrap.creation_time, "creation_path": wrap.creation_path,
-                    "wrapped_accessor": wrap.wrapped_accessor} if wrap else None),
-        warnings=tuple(resp.warnings), mount_type=resp.mount_type, non_hmac_keys=non_hmac,
-    )

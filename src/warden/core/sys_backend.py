@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from warden.core.mounts import MountConfig, MountEntry
+from warden.core.sys_audit import AuditPaths
+from warden.core.sys_leases import LeasePaths
+from warden.core.sys_wrapping import WrappingPaths
 from warden.framework import Backend, Field, FieldData, FieldType, Path
 from warden.framework.durations import parse_duration
 from warden.logical.backend import BackendConfig, SpecialPaths
@@ -145,9 +148,9 @@ class SystemBackend:
                  fields={"path": Field(FieldType.STRING, "A path within a mount.")},
                  operations={R: self.ui_mount},
                  help_synopsis="The mount that serves a path (used by the kv CLI)."),
-            *self._audit_paths(),
-            *self._wrapping_paths(),
-            *self._lease_paths(),
+            *AuditPaths(self.core).paths(),
+            *WrappingPaths(self.core).paths(),
+            *LeasePaths(self.core).paths(),
             Path("metrics", fields={"format": Field(FieldType.STRING,
                                                     'Set to "prometheus" for the text format.')},
                  operations={R: self.metrics},
@@ -162,10 +165,10 @@ class SystemBackend:
     # -- mounts ---------------------------------------------------------------------------
 
     async def list_mounts(self, req: Request, data: FieldData) -> Response:
-        return self._listing(self.core.secret_mounts.entries)
+        return self._listing(self.core.mounts.secrets.entries)
 
     async def list_auth(self, req: Request, data: FieldData) -> Response:
-        return self._listing(self.core.auth_mounts.entries)
+        return self._listing(self.core.mounts.auth.entries)
 
     def _listing(self, entries: Mapping[str, MountEntry]) -> Response:
         return Response(data={p: mount_view(e) for p, e in entries.items()}, top_level=True)
@@ -182,7 +185,7 @@ class SystemBackend:
             raise InvalidRequest('missing required field "type"')
         config = _mount_config(data.get("config"))
         options = {str(k): str(v) for k, v in data.get("options").items()}
-        await self.core.enable_mount(
+        await self.core.mounts.enable(
             table, data.get("path"), mount_type,
             description=data.get("description"), config=config, options=options,
             local=data.get("local"), seal_wrap=data.get("seal_wrap"),
@@ -190,10 +193,10 @@ class SystemBackend:
         return None
 
     async def disable_secrets(self, req: Request, data: FieldData) -> None:
-        await self.core.disable_mount("secrets", data.get("path"))
+        await self.core.mounts.disable("secrets", data.get("path"))
 
     async def disable_auth(self, req: Request, data: FieldData) -> None:
-        await self.core.disable_mount("auth", data.get("path"))
+        await self.core.mounts.disable("auth", data.get("path"))
 
     async def read_secrets_mount(self, req: Request, data: FieldData) -> Response:
         return self._read_mount("secrets", data.get("path"))
@@ -202,7 +205,7 @@ class SystemBackend:
         return self._read_mount("auth", data.get("path"))
 
     def _read_mount(self, table: str, path: str) -> Response:
-        entry = self.core._table(table).get(path.strip("/") + "/")
+        entry = self.core.mounts.table(table).get(path.strip("/") + "/")
         if entry is None:
             raise NotFound(f'no mount at "{path}"')
         return Response(data=mount_view(entry))
@@ -214,10 +217,10 @@ class SystemBackend:
         return self._read_tune("auth", data.get("path"))
 
     def _read_tune(self, table: str, path: str) -> Response:
-        entry = self.core._table(table).get(path.strip("/") + "/")
+        entry = self.core.mounts.table(table).get(path.strip("/") + "/")
         if entry is None:
             raise NotFound(f'no mount at "{path}"')
-        info = self.core._mount_info(entry)
+        info = self.core.mounts.info(entry)
         data: dict[str, Any] = {
             "default_lease_ttl": info.default_lease_ttl,
             "max_lease_ttl": info.max_lease_ttl,
@@ -248,7 +251,7 @@ class SystemBackend:
                 changes[key] = tuple(data.get(key))
         if data.supplied("listing_visibility"):
             changes["listing_visibility"] = data.get("listing_visibility")
-        await self.core.tune_mount(
+        await self.core.mounts.tune(
             table, data.get("path"),
             description=data.get("description") if data.supplied("description") else None,
             options=data.get("options") if data.supplied("options") else None,
@@ -315,8 +318,8 @@ class SystemBackend:
 
     async def ui_mounts(self, req: Request, data: FieldData) -> Response:
         return Response(data={
-            "secret": {p: mount_view(e) for p, e in self.core.secret_mounts.entries.items()},
-            "auth": {p: mount_view(e) for p, e in self.core.auth_mounts.entries.items()},
+            "secret": {p: mount_view(e) for p, e in self.core.mounts.secrets.entries.items()},
+            "auth": {p: mount_view(e) for p, e in self.core.mounts.auth.entries.items()},
         })
 
     async def ui_mount(self, req: Request, data: FieldData) -> Response:
@@ -333,155 +336,6 @@ class SystemBackend:
         view = mount_view(entry)
         view["path"] = entry.route_prefix
         return Response(data=view)
-
-    # -- audit devices --------------------------------------------------------------------
-
-    def _audit_paths(self) -> list[Path]:
-        fields = {
-            "path": Field(FieldType.STRING, "Where the device is enabled (its name)."),
-            "type": Field(FieldType.STRING, "file or socket."),
-            "description": Field(FieldType.STRING, "A human-friendly description."),
-            "options": Field(FieldType.KV_PAIRS, "Device options: file_path, mode, log_raw, "
-                             "hmac_accessor, format, prefix, elide_list_responses; address."),
-            "local": Field(FieldType.BOOL, "Accepted for compatibility."),
-        }
-        return [
-            Path("audit/?", operations={R: self.list_audit},
-                 help_synopsis="List the enabled audit devices (sudo)."),
-            Path(r"audit/(?P<path>.+)", fields=fields,
-                 operations={U: self.enable_audit, D: self.disable_audit},
-                 help_synopsis="Enable or disable an audit device (sudo)."),
-            Path(r"audit-hash/(?P<path>.+)",
-                 fields={"path": fields["path"],
-                         "input": Field(FieldType.STRING, "The value to hash.")},
-                 operations={U: self.audit_hash},
-                 help_synopsis="Hash a value as the audit log does, to search the log for it."),
-        ]
-
-    async def list_audit(self, req: Request, data: FieldData) -> Response:
-        from warden.core.audit import device_view
-
-        return Response(data={p: device_view(e) for p, e in self.core.audit.entries.items()},
-                        top_level=True)
-
-    async def enable_audit(self, req: Request, data: FieldData) -> None:
-        from warden.core.audit import AuditDeviceEntry
-
-        if not data.get("type"):
-            raise InvalidRequest('missing required field "type"')
-        await self.core.audit.enable(AuditDeviceEntry(
-            path=data.get("path"), type=data.get("type"), description=data.get("description"),
-            options=data.get("options"), local=data.get("local")))
-
-    async def disable_audit(self, req: Request, data: FieldData) -> None:
-        await self.core.audit.disable(data.get("path"))
-
-    async def audit_hash(self, req: Request, data: FieldData) -> Response:
-        if not data.supplied("input"):
-            raise InvalidRequest('missing required field "input"')
-        return Response(data={"hash": self.core.audit.hash(data.get("path"), data.get("input"))})
-
-    # -- response wrapping ------------------------------------------------------------------
-
-    def _wrapping_paths(self) -> list[Path]:
-        token = {"token": Field(FieldType.STRING, "The wrapping token (default: the request's).")}
-        return [
-            Path("wrapping/wrap", operations={U: self.wrap},
-                 help_synopsis="Wrap the request's data (default TTL 5m)."),
-            Path("wrapping/unwrap", fields=token, operations={U: self.unwrap},
-                 help_synopsis="Reveal a wrapped response; the wrapping token is then spent."),
-            Path("wrapping/lookup", fields=token, operations={U: self.wrap_lookup,
-                                                              R: self.wrap_lookup},
-                 help_synopsis="Look up a wrapping token without spending it."),
-            Path("wrapping/rewrap", fields=token, operations={U: self.rewrap},
-                 help_synopsis="Move a wrapped response behind a new wrapping token."),
-        ]
-
-    @staticmethod
-    def _wrapping_token(req: Request, data: FieldData) -> str:
-        return data.get("token") or req.client_token
-
-    async def wrap(self, req: Request, data: FieldData) -> Response:
-        if not req.data:
-            raise InvalidRequest("no data given to wrap")
-        return Response(data=dict(req.data), wrap_ttl=300)
-
-    async def unwrap(self, req: Request, data: FieldData) -> Response:
-        return await self.core.wrapper.unwrap(self._wrapping_token(req, data))
-
-    async def wrap_lookup(self, req: Request, data: FieldData) -> Response:
-        return Response(data=await self.core.wrapper.lookup(self._wrapping_token(req, data)))
-
-    async def rewrap(self, req: Request, data: FieldData) -> Response:
-        return await self.core.wrapper.rewrap(self._wrapping_token(req, data))
-
-    # -- leases -------------------------------------------------------------------------------
-
-    def _lease_paths(self) -> list[Path]:
-        lease = {"lease_id": Field(FieldType.STRING, "The lease's id."),
-                 "url_lease_id": Field(FieldType.STRING, "The lease's id, from the URL."),
-                 "increment": Field(FieldType.DURATION, "Requested extension of the lease.")}
-        prefix = {"prefix": Field(FieldType.STRING, "A path prefix of leases.")}
-        return [
-            Path("leases/lookup", fields=lease, operations={U: self.lease_lookup},
-                 help_synopsis="Look up a lease."),
-            Path(r"leases/lookup/(?P<prefix>.*)", fields=prefix, operations={L: self.lease_list},
-                 help_synopsis="List leases under a prefix (sudo)."),
-            *[Path(p + r"(?:/(?P<url_lease_id>.+))?", fields=lease,
-                   operations={U: self.lease_renew}, help_synopsis="Renew a lease.")
-              for p in ("leases/renew", "renew")],
-            *[Path(p + r"(?:/(?P<url_lease_id>.+))?", fields=lease,
-                   operations={U: self.lease_revoke}, help_synopsis="Revoke a lease.")
-              for p in ("leases/revoke", "revoke")],
-            *[Path(p + r"/(?P<prefix>.+)", fields=prefix, operations={U: self.lease_revoke_prefix},
-                   help_synopsis="Revoke every lease under a prefix (sudo).")
-              for p in ("leases/revoke-prefix", "revoke-prefix")],
-        ]
-
-    @staticmethod
-    def _lease_id(data: FieldData) -> str:
-        lease_id = data.get("lease_id") or data.get("url_lease_id")
-        if not lease_id:
-            raise InvalidRequest('missing required field "lease_id"')
-        return str(lease_id)
-
-    def _lease_view(self, lease: Any) -> dict[str, Any]:
-        from warden.logical.clock import to_rfc3339
-
-        now = self.core.clock.time()
-        return {
-            "id": lease.lease_id,
-            "issue_time": to_rfc3339(lease.issue_time),
-            "expire_time": to_rfc3339(lease.expire_time),
-            "last_renewal": to_rfc3339(lease.last_renewal_time) if lease.last_renewal_time else None,
-            "renewable": lease.renewable,
-            "ttl": max(0, int(lease.expire_time - now)),
-        }
-
-    async def lease_lookup(self, req: Request, data: FieldData) -> Response:
-        return Response(data=self._lease_view(await self.core.leases.lookup(self._lease_id(data))))
-
-    async def lease_list(self, req: Request, data: FieldData) -> Response:
-        prefix = data.get("prefix").strip("/")
-        ids = await self.core.leases.list_prefix(prefix)
-        base = prefix + "/" if prefix else ""
-        names = sorted({i[len(base):].split("/", 1)[0] + ("/" if "/" in i[len(base):] else "")
-                        for i in ids})
-        return Response.listing(names)
-
-    async def lease_renew(self, req: Request, data: FieldData) -> Response:
-        lease = await self.core.leases.renew(self._lease_id(data), data.get("increment"))
-        return Response(secret=lease.secret(self.core.clock.time()))
-
-    async def lease_revoke(self, req: Request, data: FieldData) -> None:
-        await self.core.leases.revoke(self._lease_id(data))
-
-    async def lease_revoke_prefix(self, req: Request, data: FieldData) -> None:
-        # Vault: leases, and tokens (by their creation path), generated under the prefix.
-        prefix = data.get("prefix").strip("/")
-        await self.core.leases.revoke_prefix(prefix)
-        if prefix.startswith("auth/"):
-            await self.core.tokens.revoke_by_path_prefix(prefix)
 
     # -- metrics ----------------------------------------------------------------------------
 
