@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from support.system import FakeSystem
 from warden.engines.pki.backend import KEYPOOL_SERVICE, PkiBackend
 from warden.engines.pki.keypool import KeyPool
 from warden.logical.backend import BackendConfig
@@ -32,28 +32,6 @@ DEFAULT_TTL = 768 * HOUR
 
 
 @dataclass
-class FakeSystem:
-    clock: FrozenClock
-    default_ttl: int = DEFAULT_TTL
-    max_ttl: int = DEFAULT_TTL
-
-    def default_lease_ttl(self) -> int:
-        return self.default_ttl
-
-    def max_lease_ttl(self) -> int:
-        return self.max_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return os.urandom(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        return True
-
-    @property
-    def token_store(self) -> None:
-        return None
-
-
 @dataclass
 class PkiKit:
     """A PKI backend over in-memory storage; requests go straight to ``handle_request``."""
@@ -65,7 +43,7 @@ class PkiKit:
 
     def __post_init__(self) -> None:
         self.storage = MemoryBackend()
-        self.system = FakeSystem(self.clock, max_ttl=self.max_ttl)
+        self.system = FakeSystem(self.clock, DEFAULT_TTL, self.max_ttl, sudo=True)
         # By default no background refills: unit tests generate keys on demand.
         pool = self.pool or KeyPool(capacity=lambda spec: 0, warm=())
         services = {KEYPOOL_SERVICE: pool}

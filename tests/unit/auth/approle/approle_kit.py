@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from typing import Any
 
+from support.system import FakeSystem
 from warden.auth.approle import factory
 from warden.framework import Backend
 from warden.logical.backend import BackendConfig
-from warden.logical.clock import Clock, FrozenClock
+from warden.logical.clock import FrozenClock
 from warden.logical.operation import Operation
 from warden.logical.request import Connection, MountInfo, Request
 from warden.logical.response import Auth, Response
@@ -19,31 +19,6 @@ from warden.storage.memory import MemoryBackend
 
 MOUNT = MountInfo(path="auth/approle/", type="approle", accessor="auth_approle_test",
                   default_lease_ttl=3600, max_lease_ttl=86400)
-
-
-class FakeSystem:
-    def __init__(self) -> None:
-        self.frozen = FrozenClock()
-
-    @property
-    def clock(self) -> Clock:
-        return self.frozen
-
-    def default_lease_ttl(self) -> int:
-        return MOUNT.default_lease_ttl
-
-    def max_lease_ttl(self) -> int:
-        return MOUNT.max_lease_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return os.urandom(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        return False
-
-    @property
-    def token_store(self) -> None:
-        return None
 
 
 class YieldingStorage(MemoryBackend):
@@ -65,7 +40,7 @@ class YieldingStorage(MemoryBackend):
 class AppRole:
     def __init__(self) -> None:
         self.storage = YieldingStorage()
-        self.system = FakeSystem()
+        self.system = FakeSystem(default_ttl=MOUNT.default_lease_ttl, max_ttl=MOUNT.max_lease_ttl)
         self.backend: Backend = factory(BackendConfig(
             mount_path=MOUNT.path, mount_type="approle", mount_accessor=MOUNT.accessor,
             storage=self.storage, system=self.system))

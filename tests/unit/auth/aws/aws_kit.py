@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from support.system import FakeSystem
 from warden.auth.aws import SERVICE_NAME, InstanceDetails, factory
 from warden.framework import Backend
 from warden.logical.backend import BackendConfig
-from warden.logical.clock import Clock, FrozenClock
+from warden.logical.clock import FrozenClock
 from warden.logical.operation import Operation
 from warden.logical.request import Connection, MountInfo, Request
 from warden.logical.response import Auth, Response
@@ -17,31 +17,6 @@ from warden.storage.memory import MemoryBackend
 
 MOUNT = MountInfo(path="auth/aws/", type="aws", accessor="auth_aws_test",
                   default_lease_ttl=3600, max_lease_ttl=86400)
-
-
-class FakeSystem:
-    def __init__(self) -> None:
-        self.frozen = FrozenClock()
-
-    @property
-    def clock(self) -> Clock:
-        return self.frozen
-
-    def default_lease_ttl(self) -> int:
-        return MOUNT.default_lease_ttl
-
-    def max_lease_ttl(self) -> int:
-        return MOUNT.max_lease_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return os.urandom(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        return False
-
-    @property
-    def token_store(self) -> None:
-        return None
 
 
 @dataclass
@@ -61,7 +36,7 @@ class AwsAuth:
     def __init__(self, *, describer: FakeDescriber | None = None,
                  storage: MemoryBackend | None = None) -> None:
         self.storage = storage or MemoryBackend()
-        self.system = FakeSystem()
+        self.system = FakeSystem(default_ttl=MOUNT.default_lease_ttl, max_ttl=MOUNT.max_lease_ttl)
         self.describer = describer
         services = {SERVICE_NAME: describer} if describer is not None else {}
         self.backend: Backend = factory(BackendConfig(

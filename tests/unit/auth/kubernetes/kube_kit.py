@@ -6,17 +6,17 @@ The fake answers with the stand-in API server's own TokenReview logic
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from support.fake_kube import FakeKubeAPI
+from support.system import FakeSystem
 from warden.auth.kubernetes import SERVICE_NAME, factory
 from warden.framework import Backend
 from warden.logical.backend import BackendConfig
-from warden.logical.clock import Clock, FrozenClock
+from warden.logical.clock import FrozenClock
 from warden.logical.operation import Operation
 from warden.logical.request import Connection, MountInfo, Request
 from warden.logical.response import Auth, Response
@@ -24,32 +24,6 @@ from warden.storage.memory import MemoryBackend
 
 MOUNT = MountInfo(path="auth/kubernetes/", type="kubernetes", accessor="auth_kubernetes_test",
                   default_lease_ttl=3600, max_lease_ttl=86400)
-
-
-class FakeSystem:
-    def __init__(self) -> None:
-        # Real time: the stand-in's TokenReview checks expiry against the wall clock.
-        self.frozen = FrozenClock(float(int(time.time())))
-
-    @property
-    def clock(self) -> Clock:
-        return self.frozen
-
-    def default_lease_ttl(self) -> int:
-        return MOUNT.default_lease_ttl
-
-    def max_lease_ttl(self) -> int:
-        return MOUNT.max_lease_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return os.urandom(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        return False
-
-    @property
-    def token_store(self) -> None:
-        return None
 
 
 @dataclass
@@ -75,7 +49,9 @@ class FakeReviewer:
 class KubeAuth:
     def __init__(self, *, with_reviewer: bool = True, key_type: str = "rsa") -> None:
         self.storage = MemoryBackend()
-        self.system = FakeSystem()
+        # Real time: the stand-in's TokenReview checks expiry against the wall clock.
+        self.system = FakeSystem(FrozenClock(float(int(time.time()))), MOUNT.default_lease_ttl,
+                                 MOUNT.max_lease_ttl)
         self.api = FakeKubeAPI(key_type=key_type)
         self.reviewer = FakeReviewer(self.api)
         services = {SERVICE_NAME: self.reviewer} if with_reviewer else {}

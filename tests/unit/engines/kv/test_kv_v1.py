@@ -7,10 +7,11 @@ from typing import Any
 import orjson
 import pytest
 
+from support.system import FakeSystem
 from warden.engines.kv import factory
 from warden.framework import Backend
 from warden.logical.backend import BackendConfig
-from warden.logical.clock import Clock, FrozenClock
+from warden.logical.clock import FrozenClock
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
 from warden.logical.request import MountInfo, Request
@@ -22,36 +23,17 @@ MOUNT = MountInfo(path="kv/", type="kv", accessor="kv_test", default_lease_ttl=2
                   max_lease_ttl=3 * 2_764_800)
 
 
-class FakeSystem:
-    def __init__(self) -> None:
-        self._clock = FrozenClock()
 
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    def default_lease_ttl(self) -> int:
-        return MOUNT.default_lease_ttl
-
-    def max_lease_ttl(self) -> int:
-        return MOUNT.max_lease_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return bytes(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        return False
-
-    @property
-    def token_store(self) -> None:
-        return None
+def fake_system(clock: FrozenClock | None = None) -> FakeSystem:
+    return FakeSystem(clock or FrozenClock(), MOUNT.default_lease_ttl, MOUNT.max_lease_ttl,
+                      randbytes=bytes)
 
 
 class KvV1:
     def __init__(self, options: dict[str, str] | None = None) -> None:
         self.storage = MemoryBackend()
         conf = BackendConfig(mount_path="kv/", mount_type="kv", mount_accessor="kv_test",
-                             storage=self.storage, system=FakeSystem(),
+                             storage=self.storage, system=fake_system(),
                              options={"version": "1"} if options is None else options)
         self.backend: Backend = factory(conf)
 

@@ -9,13 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
+from support.system import FakeSystem
 from warden.engines.kv import factory
 from warden.engines.kv.v2.shapes import merge_patch, subkeys
 from warden.engines.kv.v2.store import CorruptRecord, metadata_key, version_key
 from warden.engines.kv.v2.views import rfc3339_nano
 from warden.framework import Backend
 from warden.logical.backend import BackendConfig
-from warden.logical.clock import Clock, FrozenClock
+from warden.logical.clock import FrozenClock
 from warden.logical.errors import InvalidRequest, NotFound, UnsupportedPath
 from warden.logical.operation import Operation
 from warden.logical.request import MountInfo, Request
@@ -30,29 +31,10 @@ MOUNT = MountInfo(path="secret/", type="kv", accessor="kv_test", default_lease_t
                   max_lease_ttl=7200)
 
 
-class FakeSystem:
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
 
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    def default_lease_ttl(self) -> int:
-        return MOUNT.default_lease_ttl
-
-    def max_lease_ttl(self) -> int:
-        return MOUNT.max_lease_ttl
-
-    def random_bytes(self, n: int) -> bytes:
-        return bytes(n)
-
-    async def sudo_privilege(self, path: str, policies: tuple[str, ...]) -> bool:
-        return False
-
-    @property
-    def token_store(self) -> None:
-        return None
+def fake_system(clock: FrozenClock | None = None) -> FakeSystem:
+    return FakeSystem(clock or FrozenClock(), MOUNT.default_lease_ttl, MOUNT.max_lease_ttl,
+                      randbytes=bytes)
 
 
 class Kv:
@@ -63,7 +45,7 @@ class Kv:
         self.storage: Any = storage if storage is not None else MemoryBackend()
         self.clock = clock or FrozenClock(START)
         conf = BackendConfig(mount_path="secret/", mount_type="kv", mount_accessor="kv_test",
-                             storage=self.storage, system=FakeSystem(self.clock),
+                             storage=self.storage, system=fake_system(self.clock),
                              options={"version": version})
         self.backend: Backend = factory(conf)
 
