@@ -126,3 +126,8 @@ def test_list_method_split_across_packets(dev_server: ServerProcess) -> None:
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200"), reply[:100]
     assert b"split-role" in reply
+
+
+def test_invalid_utf8_in_the_path_is_400_not_500(dev_server: ServerProcess) -> None:
+    resp = raw_request(dev_server.url, "GET", "/v1/secret/data/%FF%FE", token=dev_server.root_token)
+    assert resp.status == 400 and "not valid UTF-8" in _errors(resp)[0]

@@ -34,8 +34,10 @@ def normalize_path(raw: str) -> str:
     is. ``.``/``..`` segments and control characters in the decoded path are refused
     outright, so no spelling reaches a backend in a form the ACL check did not see.
     """
-    path = urllib.parse.unquote("/".join(s for s in raw.split("/") if s),
-                                errors="strict")
+    try:
+        path = urllib.parse.unquote("/".join(s for s in raw.split("/") if s), errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest("invalid request path: percent-encoding is not valid UTF-8") from None
     if raw.endswith("/") and path:
         path += "/"
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):

@@ -28,7 +28,8 @@ def test_paths_normalise(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["a/../b", "a/%2e%2e/b", "a%2F..%2Fb", "./a", "a/.", "a/%00", "a/%0Ab", "a/%7F"],
+    ["a/../b", "a/%2e%2e/b", "a%2F..%2Fb", "./a", "a/.", "a/%00", "a/%0Ab", "a/%7F", "a/%FF",
+     "a/%C3"],
 )
 def test_dot_segments_and_control_characters_are_refused(raw: str) -> None:
     with pytest.raises(InvalidRequest, match="invalid request path"):
