@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from warden.logical.errors import InvalidRequest
 from warden.logical.storage import BatchOp, Delete, Put, Storage
 
 
@@ -24,8 +25,11 @@ class StorageView:
         return StorageView(self._storage, self._prefix + prefix)
 
     def _key(self, key: str) -> str:
-        if key.startswith("/") or "/../" in f"/{key}/":
-            raise ValueError("storage keys may not be absolute or contain '..'")
+        # Keys usually carry user input (names, paths, ids): refuse, as bad input,
+        # anything that could climb out of the view.
+        if key.startswith("/") or "/../" in f"/{key}/" or "/./" in f"/{key}/":
+            raise InvalidRequest("invalid path: it may not start with '/' or contain '.' or "
+                                 "'..' segments")
         return self._prefix + key
 
     async def get(self, key: str) -> bytes | None:

@@ -14,6 +14,8 @@ _UNITS = {
     "h": 3600.0,
     "d": 86400.0,
 }
+# Go's time.Duration (int64 nanoseconds), which is what Vault's durations are.
+MAX_SECONDS = (2**63 - 1) // 1_000_000_000
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
 
 
@@ -31,6 +33,8 @@ def parse_duration(value: object, *, signed: bool = False) -> int:
         raise ValueError('expected a duration such as "72h" or a number of seconds')
     if seconds < 0 and not signed:
         raise ValueError("duration must not be negative")
+    if abs(seconds) > MAX_SECONDS:
+        raise ValueError("duration is too large (the limit is about 292 years)")
     return seconds
 
 

@@ -61,16 +61,21 @@ def _to_str(v: Any) -> str:
     raise ValueError("expected a string")
 
 
+_INT64 = 2**63
+
+
 def _to_int(v: Any) -> int:
     if isinstance(v, bool):
         raise ValueError("expected an integer, got a boolean")
-    if isinstance(v, int):
-        return v
     if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip()):
-        return int(v.strip())
-    raise ValueError("expected an integer")
+        v = int(v)
+    elif isinstance(v, str) and re.fullmatch(r"[+-]?\d{1,20}", v.strip()):
+        v = int(v.strip())
+    if not isinstance(v, int):
+        raise ValueError("expected an integer")
+    if not -_INT64 <= v < _INT64:
+        raise ValueError("integer out of range (64-bit)")
+    return v
 
 
 def _to_bool(v: Any) -> bool:

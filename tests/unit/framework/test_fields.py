@@ -94,3 +94,13 @@ def test_null_means_not_given() -> None:
     data.validate()
     assert data.get_ok("ttl") == (3600, False)
     assert not data.supplied("name") and data.unknown_fields() == []
+
+
+@pytest.mark.parametrize(
+    ("ftype", "raw"),
+    [(FieldType.INT, 2**70), (FieldType.INT, "1" * 25), (FieldType.DURATION, 2**70),
+     (FieldType.DURATION, "999999999999h"), (FieldType.SIGNED_DURATION, -(2**70))],
+)
+def test_numbers_beyond_64_bits_are_refused(ftype: FieldType, raw: object) -> None:
+    with pytest.raises(InvalidRequest, match="range|too large|integer"):
+        FieldData({"n": raw}, {"n": Field(ftype)}).validate()
