@@ -102,5 +102,5 @@ def test_null_means_not_given() -> None:
      (FieldType.DURATION, "999999999999h"), (FieldType.SIGNED_DURATION, -(2**70))],
 )
 def test_numbers_beyond_64_bits_are_refused(ftype: FieldType, raw: object) -> None:
-    with pytest.raises(InvalidRequest, match="range|too large|integer"):
+    with pytest.raises(InvalidRequest, match=r"range|too large|integer"):
         FieldData({"n": raw}, {"n": Field(ftype)}).validate()
