@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 import pytest
+
 from support.server import ServerProcess
 
 PATHS = [
