@@ -10,7 +10,7 @@ from __future__ import annotations
 import grp
 import pwd
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,29 +76,26 @@ def parse_fraction(value: Any, where: str) -> float:
 
 
 def resolve_user(value: Any, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, str) and value:
-        try:
-            return pwd.getpwnam(value).pw_uid
-        except KeyError:
-            raise ConfigError(f"{where}: no such user {value!r}") from None
-    raise ConfigError(f"{where}: expected a user name or uid, got {value!r}")
+    return _resolve_id(value, where, "user", "uid", lambda name: pwd.getpwnam(name).pw_uid)
 
 
 def resolve_group(value: Any, where: str) -> int:
+    return _resolve_id(value, where, "group", "gid", lambda name: grp.getgrnam(name).gr_gid)
+
+
+def _resolve_id(value: Any, where: str, kind: str, id_name: str,
+                lookup: Callable[[str], int]) -> int:
+    """A numeric id as given, or the id of a user/group name; a ConfigError otherwise."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
     if isinstance(value, str) and value:
         try:
-            return grp.getgrnam(value).gr_gid
+            return lookup(value)
         except KeyError:
-            raise ConfigError(f"{where}: no such group {value!r}") from None
-    raise ConfigError(f"{where}: expected a group name or gid, got {value!r}")
+            raise ConfigError(f"{where}: no such {kind} {value!r}") from None
+    raise ConfigError(f"{where}: expected a {kind} name or {id_name}, got {value!r}")
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from warden.framework import Field, FieldData, FieldType
 from warden.logical.errors import InvalidRequest
@@ -244,3 +244,26 @@ def cidrs_subset(inner: Iterable[str], outer: Iterable[str]) -> bool:
         if not any(net.version == o.version and net.subnet_of(o) for o in outer_nets):  # type: ignore[arg-type]
             return False
     return True
+
+
+RoleT = TypeVar("RoleT")
+
+
+def role_to_json(role: Any) -> dict[str, Any]:
+    """A stored role (a dataclass with a ``token: TokenParams`` field) as JSON."""
+    data = asdict(role)
+    data["token"] = role.token.to_json()
+    return data
+
+
+def role_from_json(cls: type[RoleT], data: Mapping[str, Any], *, tuples: Iterable[str],
+                   schema_version: int) -> RoleT:
+    """The role back from JSON: unknown keys dropped (older or newer writers), the named
+    list fields as tuples, the token parameters decoded, upgraded to ``schema_version``."""
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    values = {k: v for k, v in data.items() if k in fields}
+    for name in tuples:
+        values[name] = tuple(values.get(name) or ())
+    values["token"] = TokenParams.from_json(values.get("token") or {})
+    values["schema_version"] = schema_version
+    return cls(**values)

@@ -7,11 +7,11 @@ comparing the presented role id against stored ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from warden.auth.mountkey import MountKey
-from warden.auth.tokenutil import TokenParams
+from warden.auth.tokenutil import TokenParams, role_from_json, role_to_json
 from warden.logical.request import Request
 from warden.logical.storage import Delete, Put, Storage, encode_json, get_json
 
@@ -32,17 +32,13 @@ class RoleEntry:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["token"] = self.token.to_json()
-        return data
+        return role_to_json(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RoleEntry:
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        values["secret_id_bound_cidrs"] = tuple(values.get("secret_id_bound_cidrs") or ())
-        values["token"] = TokenParams.from_json(values.get("token") or {})
-        values["schema_version"] = SCHEMA_VERSION
-        return cls(**values)
+        return role_from_json(
+            cls, data, schema_version=SCHEMA_VERSION,
+            tuples=("secret_id_bound_cidrs",))
 
 
 async def load_role(storage: Storage, name: str) -> RoleEntry | None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from warden.auth.aws.describer import InstanceDetails
 from warden.auth.aws.identity import IdentityDocument
-from warden.auth.tokenutil import TokenParams, token_fields
+from warden.auth.tokenutil import TokenParams, role_from_json, role_to_json, token_fields
 from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
@@ -106,18 +106,13 @@ class AwsRole:
         return ""
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["token"] = self.token.to_json()
-        return data
+        return role_to_json(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AwsRole:
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in (*DOCUMENT_BINDINGS, *DESCRIBED_BINDINGS):
-            values[name] = tuple(values.get(name) or ())
-        values["token"] = TokenParams.from_json(values.get("token") or {})
-        values["schema_version"] = SCHEMA_VERSION
-        return cls(**values)
+        return role_from_json(
+            cls, data, schema_version=SCHEMA_VERSION,
+            tuples=(*DOCUMENT_BINDINGS, *DESCRIBED_BINDINGS))
 
 
 def _arn_matches(pattern: str, arn: str) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from warden.auth.kubernetes.serviceaccount import ServiceAccount, matches_any
-from warden.auth.tokenutil import TokenParams, token_fields
+from warden.auth.tokenutil import TokenParams, role_from_json, role_to_json, token_fields
 from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
@@ -62,18 +62,13 @@ class KubeRole:
         return ""
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["token"] = self.token.to_json()
-        return data
+        return role_to_json(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KubeRole:
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("bound_service_account_names", "bound_service_account_namespaces"):
-            values[key] = tuple(values.get(key) or ())
-        values["token"] = TokenParams.from_json(values.get("token") or {})
-        values["schema_version"] = SCHEMA_VERSION
-        return cls(**values)
+        return role_from_json(
+            cls, data, schema_version=SCHEMA_VERSION,
+            tuples=("bound_service_account_names", "bound_service_account_namespaces"))
 
 
 def _storage(req: Request) -> Storage:
