@@ -46,7 +46,3 @@ def write_token_file(path: Path, token: str) -> None:
             tmp.unlink()
         raise
 
-
-def erase_token_file(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -114,6 +114,3 @@ class MountTable:
 
     def get(self, path: str) -> MountEntry | None:
         return self._entries.get(path)
-
-    def find_by_accessor(self, accessor: str) -> MountEntry | None:
-        return next((e for e in self._entries.values() if e.accessor == accessor), None)

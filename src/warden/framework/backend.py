@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from warden.framework.field_data import FieldData
-from warden.framework.fields import Field
 from warden.framework.path import Handler, Path
 from warden.logical.backend import BackendType, SpecialPaths
 from warden.logical.errors import InvalidRequest, UnsupportedOperation, UnsupportedPath
@@ -167,7 +166,3 @@ def _help_response(path: Path, backend_help: str) -> Response:
     text = "\n".join(lines).strip()
     return Response(data={"help": text or backend_help, "see_also": []})
 
-
-def with_fields(path: Path, extra: Mapping[str, Field]) -> Path:
-    """The same path with more fields (Vault's addCommonFields helpers)."""
-    return replace(path, fields={**path.fields, **extra})

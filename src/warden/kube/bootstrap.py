@@ -88,8 +88,6 @@ class Imported:
     issuers: tuple[str, ...]
 
 
-def pending_mounts(api: Api, spec: ClusterSpec) -> list[str]:
-    return [spec.mount(ca.key) for ca in cas_in_use(spec) if not read_ca(api, spec.mount(ca.key)).certificate]
 
 
 def signed_file(spec: ClusterSpec, ca_key: str, directory: Path, explicit: Mapping[str, Path]) -> Path | None:

@@ -16,8 +16,6 @@ from warden.kube.identity import LOCAL_DNS, LOCAL_IPS
 from warden.kube.inventory import NODE, CertSpec, Sans, expand
 from warden.kube.x509info import CertInfo
 
-NODE_PREFIX = "system:node:"
-
 
 @dataclass(frozen=True, slots=True)
 class CheckOptions:

@@ -72,12 +72,6 @@ class PayloadTooLarge(WardenError):
         return "request body too large"
 
 
-class RateLimited(WardenError):
-    status = 429
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "too many requests"
 
 
 class Sealed(WardenError):
