@@ -25,7 +25,7 @@ from warden.core.policy_store import PolicyStore
 from warden.core.registry import Registry
 from warden.core.router import Route, Router
 from warden.core.seal import SealStatus, ShamirSeal
-from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits, random_id
+from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits
 from warden.core.view import StorageView
 from warden.core.wrapping import Wrapper
 from warden.logical.backend import BackendConfig, LogicalBackend
@@ -41,7 +41,6 @@ from warden.logical.errors import (
 from warden.logical.operation import Operation
 from warden.logical.request import Caller, Request
 from warden.logical.response import Auth, Response, Secret
-from warden.logical.storage import Storage
 from warden.logical.tokens import TokenEntry, TokenSpec
 from warden.storage.base import PhysicalBackend
 
@@ -87,7 +86,6 @@ class Core:
         self.seal = ShamirSeal(physical, self.barrier, randbytes=randbytes)
         self.router = Router()
         sys_view = StorageView(self.barrier, "sys/")
-        self.sys_storage: Storage = sys_view
         self.policies = PolicyStore(sys_view.sub_view("policy/"))
         self.tokens = CoreTokenStore(
             sys_view.sub_view("token/"),
@@ -308,16 +306,11 @@ class Core:
         if not self._active:
             raise Sealed()
         try:
-            route, backend_req, entry = await self._admit(req, ctx)
+            route, backend_req, entry, last_use = await self._admit(req, ctx)
         except WardenError as exc:
             await ctx.refused(exc)
             raise
         await ctx.log_request()
-        last_use = False
-        if entry is not None and entry.num_uses:
-            used, last_use = await self.tokens.use(req.client_token)
-            if used is None:
-                raise PermissionDenied()
         try:
             response = await route.backend.handle_request(backend_req)
             if response is not None:
@@ -331,8 +324,12 @@ class Core:
         await ctx.log_response(response)
         return response
 
-    async def _admit(self, req: Request, ctx: AuditTrail) -> tuple[Route, Request, TokenEntry | None]:
-        """Route, authenticate and authorize: everything that happens before a backend runs."""
+    async def _admit(
+        self, req: Request, ctx: AuditTrail
+    ) -> tuple[Route, Request, TokenEntry | None, bool]:
+        """Route, authenticate, authorize and spend a use of a limited-use token: everything
+        that happens before a backend runs. The bool says whether that was the token's last
+        use (the caller revokes it once the request is done)."""
         found = self.router.match(req.path)
         if found is None:
             # Authenticate first, as Vault does: an anonymous caller must not
@@ -346,7 +343,7 @@ class Core:
         token = req.client_token if route.mount.type in ("token", "system") else ""
         if route.unauthenticated.matches(relative):
             return route, replace(req, path=relative, storage=route.storage, mount=mount,
-                                  client_token=token), None
+                                  client_token=token), None, False
         entry = ctx.entry = await self._authenticate(req)
         op = req.operation
         if op is Operation.UPDATE:
@@ -355,6 +352,11 @@ class Core:
             if await route.backend.existence_check(probe) is False:
                 op = Operation.CREATE
         await self._check_acl(req, entry, op, needs_sudo=route.root.matches(relative))
+        last_use = False
+        if entry.num_uses:
+            used, last_use = await self.tokens.use(req.client_token)
+            if used is None:
+                raise PermissionDenied()  # a concurrent request took the last use
         caller = Caller(accessor=entry.accessor, policies=entry.policies,
                         display_name=entry.display_name, metadata=entry.meta,
                         entity_id=entry.entity_id, path=entry.path)
@@ -362,7 +364,7 @@ class Core:
             operation=op, path=relative, data=req.data, id=req.id, client_token=token,
             caller=caller, storage=route.storage, mount=mount, connection=req.connection,
             headers=req.headers, wrap_ttl=req.wrap_ttl,
-        ), entry
+        ), entry, last_use
 
     async def _finish(
         self, req: Request, route: Route, response: Response, entry: TokenEntry | None
@@ -454,11 +456,6 @@ class Core:
         acl = await self.policies.acl(entry.policies)
         return sorted(acl.capabilities(path))
 
-    def new_request_id(self) -> str:
-        return str(uuid.uuid4())
-
-    def random_token_id(self) -> str:
-        return random_id(self.randbytes)
 
 
 def _addr_in(addr: str, cidrs: tuple[str, ...]) -> bool:

@@ -130,3 +130,18 @@ async def test_bad_device_options_are_refused(kit: Kit, tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest, match="already enabled"):
         await kit.call(U, "sys/audit/file", type="file",
                        options={"file_path": str(tmp_path / "y.log")})
+
+
+async def test_a_race_for_a_tokens_last_use_is_logged_for_both_requests(
+        kit: Kit, tmp_path: Path) -> None:
+    token = await kit.token(num_uses=1, policies=["default"])
+    before = len(lines(tmp_path))
+    results = await asyncio.gather(
+        kit.call(R, "auth/token/lookup-self", as_token=token),
+        kit.call(R, "auth/token/lookup-self", as_token=token), return_exceptions=True)
+    assert sum(isinstance(r, PermissionDenied) for r in results) == 1
+    entries = lines(tmp_path)[before:]
+    kinds = [e["type"] for e in entries]
+    assert kinds.count("request") == kinds.count("response") == 2
+    refused = [e for e in entries if e["type"] == "response" and e["error"]]
+    assert len(refused) == 1 and refused[0]["error"].startswith("permission denied")
