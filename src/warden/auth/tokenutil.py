@@ -227,13 +227,7 @@ def check_cidrs(values: Iterable[str], field: str) -> list[str]:
     return out
 
 
-def addr_in_cidrs(addr: str, cidrs: Iterable[str]) -> bool:
-    """Whether ``addr`` falls in any block; an unparsable or empty address never does."""
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)
+
 
 
 def cidrs_subset(inner: Iterable[str], outer: Iterable[str]) -> bool:

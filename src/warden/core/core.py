@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import logging
 import secrets
 import time
@@ -28,6 +27,7 @@ from warden.core.seal import SealStatus, ShamirSeal
 from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits
 from warden.core.view import StorageView
 from warden.core.wrapping import Wrapper
+from warden.framework.net import addr_in_cidrs
 from warden.logical.backend import BackendConfig, LogicalBackend
 from warden.logical.clock import Clock, SystemClock
 from warden.logical.errors import (
@@ -396,7 +396,7 @@ class Core:
         entry = await self.tokens.lookup(req.client_token)
         if entry is None or entry.num_uses < 0:
             raise PermissionDenied()
-        if entry.bound_cidrs and not _addr_in(req.connection.remote_addr, entry.bound_cidrs):
+        if entry.bound_cidrs and not addr_in_cidrs(req.connection.remote_addr, entry.bound_cidrs):
             raise PermissionDenied()
         return entry
 
@@ -457,10 +457,3 @@ class Core:
         return sorted(acl.capabilities(path))
 
 
-
-def _addr_in(addr: str, cidrs: tuple[str, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs)

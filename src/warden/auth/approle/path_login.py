@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from warden.auth.approle.roles import RoleEntry, load_role, role_name_for_id, storage_of
 from warden.auth.approle.secret_ids import SecretIdEntry, SecretIdStore
-from warden.auth.tokenutil import addr_in_cidrs, cidrs_subset
+from warden.auth.tokenutil import cidrs_subset
 from warden.framework import Field, FieldData, FieldType, Path
+from warden.framework.net import addr_in_cidrs
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
 from warden.logical.request import Request

@@ -12,8 +12,8 @@ from warden.auth.aws.accesslist import AccessListEntry, load_entry, save_entry
 from warden.auth.aws.identity import IdentityDocument, IdentityDocumentError, parse_time
 from warden.auth.aws.path_config_cert import pkcs7_certificates
 from warden.auth.aws.path_role import AwsRole, load_role
-from warden.auth.tokenutil import addr_in_cidrs
 from warden.framework import Field, FieldData, FieldType, Path
+from warden.framework.net import addr_in_cidrs
 from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
 from warden.logical.request import Request

@@ -12,8 +12,8 @@ from warden.auth.kubernetes.path_config import KubeConfig, load_config
 from warden.auth.kubernetes.path_role import KubeRole, load_role
 from warden.auth.kubernetes.review import ReviewResult
 from warden.auth.kubernetes.serviceaccount import ServiceAccount, from_claims, from_username
-from warden.auth.tokenutil import addr_in_cidrs
 from warden.framework import Field, FieldData, FieldType, Path
+from warden.framework.net import addr_in_cidrs
 from warden.logical.errors import CodedError, InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
 from warden.logical.request import Request
