@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from warden.framework.field_data import FieldData
 from warden.framework.path import Handler, Path
@@ -19,6 +20,8 @@ AuthRenew = Callable[[Request], Awaitable[Auth]]
 SecretCallback = Callable[[Request], Awaitable[Response | None]]
 
 
+_ROUTE_CACHE_SIZE = 4096
+_ROUTE_CACHE_PATH_MAX = 256
 _WRITES = frozenset({Operation.CREATE, Operation.UPDATE, Operation.PATCH})
 
 
@@ -62,6 +65,7 @@ class Backend:
         self._auth_renew = auth_renew
         self._secrets: Mapping[str, SecretType] = {s.name: s for s in secrets}
         self._paths = [_compile(p) for p in paths]
+        self._routes: dict[str, tuple[Path, Mapping[str, str]] | None] = {}
 
     @property
     def paths(self) -> list[Path]:
@@ -79,14 +83,26 @@ class Backend:
         if self._cleanup:
             await self._cleanup()
 
-    def route(self, path: str) -> tuple[Path, dict[str, str]] | None:
-        """The first declared path whose pattern matches, and its captures."""
+    def route(self, path: str) -> tuple[Path, Mapping[str, str]] | None:
+        """The first declared path whose pattern matches, and its (read-only) captures.
+
+        Memoised per path string: an update is routed twice (existence check, then the
+        handler) and hot paths such as ``issue/<role>`` repeat; the table never changes.
+        """
+        if path in self._routes:
+            return self._routes[path]
+        found: tuple[Path, Mapping[str, str]] | None = None
         for compiled in self._paths:
             match = compiled.regex.match(path)
             if match:
                 groups = {k: v for k, v in match.groupdict().items() if v is not None}
-                return compiled.path, groups
-        return None
+                found = compiled.path, MappingProxyType(groups)
+                break
+        if len(path) <= _ROUTE_CACHE_PATH_MAX:  # keys are client input: bound their size
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[path] = found
+        return found
 
     async def handle_request(self, req: Request) -> Response | None:
         if req.operation in (Operation.RENEW, Operation.REVOKE):

@@ -68,3 +68,16 @@ async def test_help_is_generated_from_the_schema() -> None:
     resp = await make().handle_request(Request(Operation.HELP, "roles/web"))
     assert resp is not None and resp.data is not None
     assert "Manage roles." in resp.data["help"] and "name (string)" in resp.data["help"]
+
+
+async def test_routing_answers_the_same_every_time_and_for_long_paths() -> None:
+    b = make()
+    long_name = "a" * 300
+    for _ in range(2):
+        found = b.route("roles/web")
+        assert found is not None and dict(found[1]) == {"name": "web"}
+        long_found = b.route(f"roles/{long_name}")
+        assert long_found is not None and long_found[1]["name"] == long_name
+        assert b.route("nothing/here") is None
+    resp = await b.handle_request(Request(Operation.UPDATE, f"roles/{long_name}", data={"n": 2}))
+    assert resp is not None and resp.data == {"name": long_name, "n": 2}
