@@ -131,3 +131,27 @@ def test_list_method_split_across_packets(dev_server: ServerProcess) -> None:
 def test_invalid_utf8_in_the_path_is_400_not_500(dev_server: ServerProcess) -> None:
     resp = raw_request(dev_server.url, "GET", "/v1/secret/data/%FF%FE", token=dev_server.root_token)
     assert resp.status == 400 and "not valid UTF-8" in _errors(resp)[0]
+
+
+@pytest.mark.parametrize("header", ["soon", "0", "-5s"])
+def test_a_bad_wrap_ttl_header_is_400(dev_server: ServerProcess, header: str) -> None:
+    resp = dev_server.http().post("/v1/auth/token/create", json={"policies": ["default"]},
+                                  headers={"X-Vault-Wrap-TTL": header})
+    assert resp.status_code == 400 and "X-Vault-Wrap-TTL" in _errors(resp)[0]
+
+
+def test_seal_endpoint_refusals_are_400(dev_server: ServerProcess) -> None:
+    http = dev_server.http()
+    resp = http.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1,
+                                          "pgp_keys": ["-----BEGIN PGP..."]})
+    assert resp.status_code == 400 and "PGP" in _errors(resp)[0]
+    resp = http.put("/v1/sys/unseal", json={})
+    assert resp.status_code == 400 and "'key'" in _errors(resp)[0]
+    resp = http.put("/v1/sys/unseal", json={"key": 5})
+    assert resp.status_code == 400
+    assert http.get("/v1/sys/seal-status").json()["sealed"] is False
+
+
+def test_an_unknown_metrics_format_is_400(dev_server: ServerProcess) -> None:
+    resp = dev_server.http().get("/v1/sys/metrics?format=xml")
+    assert resp.status_code == 400 and "prometheus" in _errors(resp)[0]
