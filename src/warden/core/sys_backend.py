@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from warden.core.mounting import normalize_mount_path
 from warden.core.mounts import MountConfig, MountEntry
 from warden.core.sys_audit import AuditPaths
 from warden.core.sys_leases import LeasePaths
@@ -205,7 +206,7 @@ class SystemBackend:
         return self._read_mount("auth", data.get("path"))
 
     def _read_mount(self, table: str, path: str) -> Response:
-        entry = self.core.mounts.table(table).get(path.strip("/") + "/")
+        entry = self.core.mounts.table(table).get(normalize_mount_path(path))
         if entry is None:
             raise NotFound(f'no mount at "{path}"')
         return Response(data=mount_view(entry))
@@ -217,7 +218,7 @@ class SystemBackend:
         return self._read_tune("auth", data.get("path"))
 
     def _read_tune(self, table: str, path: str) -> Response:
-        entry = self.core.mounts.table(table).get(path.strip("/") + "/")
+        entry = self.core.mounts.table(table).get(normalize_mount_path(path))
         if entry is None:
             raise NotFound(f'no mount at "{path}"')
         info = self.core.mounts.info(entry)
