@@ -58,6 +58,8 @@ GROUP = Group(
               "Which file and which CA stand behind every certificate flag"),
         Entry("check", "warden.cli.cmd_k8s_files:check_cmd",
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
+        Entry("rotate", "warden.cli.cmd_k8s_rotate:rotate_cmd",
+              "Rotate a CA or the service-account key pair, staged and resumable"),
     ),
 )
 
