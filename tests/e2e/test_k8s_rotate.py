@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from cryptography import x509
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from support.server import WARDEN, ServerProcess
 from warden.api import Client
-from warden.kube import rotate
+from warden.kube import rotate, rotate_begin
 from warden.kube.rotation_state import Conflict, RotationStore
 from warden.kube.state import read_cluster
 
@@ -98,6 +99,12 @@ def test_a_full_rotation_moves_trust_then_leaves_then_drops_the_old_ca(dev_serve
     assert kubeconfig_cas(tree / "admin.conf") == cas and kubeconfig_cas(tree / "kubelet.conf") == cas
     assert openssl_verify(tree / "pki/ca.crt", tree / "pki/apiserver.crt").returncode == 0
     assert len(bundle(tree / "pki/etcd/ca.crt")) == 1  # other CAs are not touched
+    raw = httpx.get(f"{server.url}/v1/r1/pki/k8s/trust_bundle", timeout=10)  # no token: public
+    assert raw.status_code == 200 and x509.load_pem_x509_certificates(raw.content) == cas
+    view = httpx.get(f"{server.url}/v1/r1/pki/k8s/cert/trust_bundle", timeout=10).json()["data"]
+    assert view["issuer_ids"] == [st["old_issuer"], st["new_issuer"]]
+    assert [(i["issuer_id"], i["default"], i["issuing"]) for i in view["issuers"]] == [
+        (st["old_issuer"], True, True), (st["new_issuer"], False, True)]
 
     ok(rot(server, "r1", "k8s", "switch"))
     st = state(server, "r1", "k8s")
@@ -205,7 +212,7 @@ def test_two_begins_at_once_one_wins_the_others_are_refused(dev_server: ServerPr
         with GatedClient(server, barrier, f"secret/data/{name}/k8s/rotation/k8s") as api:
             env = rotate.Env(api, spec, time.time, f"operator-{n}")
             try:
-                results.append("began" if rotate.begin(env, "k8s").changed else "unchanged")
+                results.append("began" if rotate_begin.begin(env, "k8s").changed else "unchanged")
             except Conflict as exc:
                 results.append("refused: " + str(exc))
 

@@ -27,7 +27,7 @@ from warden.cli.common import (
     parse,
 )
 from warden.cli.output import key_value_table, render_data, table
-from warden.kube import rotate, rotate_plan, rotate_sa, rotate_status, tree
+from warden.kube import rotate, rotate_begin, rotate_plan, rotate_sa, rotate_status, tree
 from warden.kube.cluster import ClusterSpec, SpecError, parse_duration
 from warden.kube.desired import cas_in_use
 from warden.kube.issue import IssueError
@@ -187,7 +187,7 @@ def _phase(env: rotate.Env, args: argparse.Namespace, ca: str, phase: str) -> ro
         return rotate_sa.finish(env, force=args.force)
     if phase == "begin":
         signed = _read_file(args.import_file) if args.import_file else ""
-        return rotate.begin(env, ca, csr=args.csr, signed_pem=signed)
+        return rotate_begin.begin(env, ca, csr=args.csr, signed_pem=signed)
     if phase == "switch":
         return rotate.switch(env, ca, force=args.force)
     return rotate.finish(env, ca, force=args.force)

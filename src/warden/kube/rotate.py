@@ -11,6 +11,7 @@
 
 Every phase is idempotent (state in ``rotation_state``, written with check-and-set, engine
 changes before the state that records them) and refused out of order with the next command.
+``begin`` lives in ``rotate_begin``; this module has what the phases share, switch and finish.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from warden.api import InvalidRequest
 from warden.kube.cluster import ClusterSpec
@@ -105,7 +103,7 @@ def next_command(spec: ClusterSpec, state: RotationState) -> str:
 # -- reading the mount --------------------------------------------------------------------------
 
 
-def _default_issuer(api: Api, mount: str) -> str:
+def default_issuer(api: Api, mount: str) -> str:
     found = str((data_of(api.read(f"{mount}/config/issuers")) or {}).get("default") or "")
     if not found:
         raise RotationError(f"{mount} has no CA yet: run 'warden k8s bootstrap' (and, for an offline "
@@ -113,7 +111,7 @@ def _default_issuer(api: Api, mount: str) -> str:
     return found
 
 
-def _find(api: Api, path: str) -> dict[str, Any] | None:
+def find(api: Api, path: str) -> dict[str, Any] | None:
     """A PKI issuer or key by reference; None when the mount has no such thing."""
     try:
         return data_of(api.read(path))
@@ -123,11 +121,11 @@ def _find(api: Api, path: str) -> dict[str, Any] | None:
         raise
 
 
-def _anchors(api: Api, mount: str) -> list[dict[str, Any]]:
+def anchors(api: Api, mount: str) -> list[dict[str, Any]]:
     return list((data_of(api.read(f"{mount}/cert/trust_bundle")) or {}).get("issuers") or [])
 
 
-def _ca_data(spec: ClusterSpec, mount: str) -> dict[str, Any]:
+def ca_data(spec: ClusterSpec, mount: str) -> dict[str, Any]:
     """The body that made the cluster's CA at bootstrap (same CN, OU, key type and lifetime)."""
     for ca in desired(spec, kv_version=2).cas:
         if ca.mount == mount:
@@ -135,184 +133,16 @@ def _ca_data(spec: ClusterSpec, mount: str) -> dict[str, Any]:
     raise RotationError(f"{mount} is not a CA of cluster {spec.name}")
 
 
-# -- begin --------------------------------------------------------------------------------------
-
-
-def begin(env: Env, ca: str, *, csr: bool = False, signed_pem: str = "") -> Outcome:
-    store = env.store
-    store.check_mount()
-    state = store.read(ca)
-    spec = env.spec
-    if state.phase == SWITCHED:
-        raise RotationError(f"the rotation of the {ca} CA was switched at {state.switched_at}, so begin "
-                            f"is behind it; next: {command(spec, ca, 'finish')}")
-    if state.phase == BEGUN and not state.pending:
-        return Outcome(state, False, f"the rotation of the {ca} CA began at {state.begun_at} (new issuer "
-                                     f"{state.new_issuer}); nothing to do", command(spec, ca, "switch"))
-    if state.pending == PENDING_SIGNED:
-        return _waiting_for_signature(env, state, csr=csr, signed_pem=signed_pem)
-    if signed_pem:
-        raise RotationError(f"nothing waits for a signed certificate of the {ca} CA; to rotate to a CA "
-                            f"signed by an offline root, start with {command(spec, ca, 'begin', ' -csr')}")
-    if state.pending == PENDING_BEGIN:
-        claimed = _take_over(env, state)
-    else:
-        claimed = _claim(env, state, csr=csr)
-    if claimed.pending == PENDING_SIGNED:
-        return _make_csr(env, claimed)
-    return _finish_begin(env, claimed, _create_or_adopt_root(env, claimed))
-
-
-def _claim(env: Env, state: RotationState, *, csr: bool) -> RotationState:
-    spec, mount, now = env.spec, env.spec.mount(state.ca), env.now()
-    if spec.intermediate and not csr:
-        raise RotationError(f"the CAs of cluster {spec.name} are intermediates of an offline root: "
-                            f"begin with {command(spec, state.ca, 'begin', ' -csr')} and sign the CSR there")
-    old = _default_issuer(env.api, mount)
-    extra = [a["issuer_id"] for a in _anchors(env.api, mount) if a.get("issuer_id") != old]
-    if extra:
-        raise RotationError(f"{mount} already trusts other issuers that hold keys ({', '.join(extra)}): "
-                            "a rotation outside 'warden k8s rotate' is under way; finish it or delete them "
-                            f"(warden delete {mount}/issuer/ID) first")
-    stamp = rfc3339(now).replace(":", "").replace("-", "").rstrip("Z").lower()
-    fresh = RotationState(
-        state.ca, mount, old_issuer=old, pending=PENDING_SIGNED if csr else PENDING_BEGIN,
-        pending_since=rfc3339(now), pending_by=env.who, new_issuer_name=f"{state.ca}-{stamp}",
-        version=state.version)
-    try:
-        return env.store.write(fresh)
-    except Conflict:
-        raise _busy(env, state.ca) from None
-
-
-def _busy(env: Env, ca: str) -> Conflict:
-    now = env.store.read(ca)
-    who = now.pending_by or now.begun_by or "another operator"
-    doing = f"is {('beginning', 'waiting for a signed CSR')[now.pending == PENDING_SIGNED]}" if now.pending \
-        else f"has moved it to {now.phase or 'a new state'}"
-    return Conflict(f"refused: another begin of the {ca} CA ran at the same time ({who} {doing} the "
-                    f"rotation); check with {command(env.spec, ca, 'status')}")
-
-
-def _take_over(env: Env, state: RotationState) -> RotationState:
-    since = _parse_time(state.pending_since)
-    if env.now() - since < env.stale_after:
-        raise Conflict(f"refused: {state.pending_by or 'another operator'} is beginning the rotation of the "
-                       f"{state.ca} CA (since {state.pending_since}); wait for it and check with "
-                       f"{command(env.spec, state.ca, 'status')}, or, if that run crashed, run begin again "
-                       f"after {rfc3339(since + env.stale_after)}")
-    env.progress(f"continuing the begin {state.pending_by or 'someone'} started at {state.pending_since}")
-    try:
-        return env.store.write(state.replace(pending_since=rfc3339(env.now()), pending_by=env.who))
-    except Conflict:
-        raise _busy(env, state.ca) from None
-
-
-def _parse_time(text: str) -> float:
+def parse_time(text: str) -> float:
     return parse_rfc3339(text) if text else 0.0
 
 
-def _create_or_adopt_root(env: Env, state: RotationState) -> str:
-    mount, name = state.mount, state.new_issuer_name
-    found = _find(env.api, f"{mount}/issuer/{name}")
-    if found is not None:
-        env.progress(f"{mount}: adopting the issuer {name} an earlier run made")
-        return str(found["issuer_id"])
-    _keep_default(env, mount, state.old_issuer)
-    body = {**_ca_data(env.spec, mount), "issuer_name": name, "key_name": name}
-    key = _find(env.api, f"{mount}/key/{name}")
-    kind = "existing" if key is not None else "internal"
-    if key is not None:
-        body["key_ref"] = name
-        body.pop("key_name")
-    made = data_of(env.api.write(f"{mount}/root/rotate/{kind}", body)) or {}
-    env.progress(f"{mount}: new root CA {made.get('issuer_id')} ({name}) next to the old one")
-    return str(made["issuer_id"])
-
-
-def _keep_default(env: Env, mount: str, old: str) -> None:
+def keep_default(env: Env, mount: str, old: str) -> None:
     """A mount whose default follows the latest issuer would switch at once: stop that."""
     config = data_of(env.api.read(f"{mount}/config/issuers")) or {}
     if config.get("default_follows_latest_issuer"):
         env.api.write(f"{mount}/config/issuers", {"default": old, "default_follows_latest_issuer": False})
         env.progress(f"{mount}: the default issuer no longer follows the latest one (it stays {old})")
-
-
-def _finish_begin(env: Env, claimed: RotationState, issuer_id: str) -> Outcome:
-    done = claimed.replace(phase=BEGUN, new_issuer=issuer_id, begun_at=rfc3339(env.now()),
-                           begun_by=env.who, pending="", pending_since="", pending_by="", csr="")
-    try:
-        stored = env.store.write(done)
-    except Conflict:
-        raise _busy(env, claimed.ca) from None
-    return Outcome(stored, True, f"began the rotation of the {claimed.ca} CA: {claimed.mount} now trusts "
-                                 f"old ({claimed.old_issuer}) and new ({issuer_id}); leaves still come from "
-                                 "the old issuer", command(env.spec, claimed.ca, "switch"))
-
-
-# -- begin -csr / -import: a CA signed by an offline root ---------------------------------------
-
-
-def _make_csr(env: Env, state: RotationState) -> Outcome:
-    mount, name = state.mount, state.new_issuer_name
-    _keep_default(env, mount, state.old_issuer)
-    body = {**_ca_data(env.spec, mount)}
-    body.pop("ttl", None)
-    key = _find(env.api, f"{mount}/key/{name}")
-    if key is None:
-        made = data_of(env.api.write(f"{mount}/intermediate/generate/internal", {**body, "key_name": name}))
-    else:
-        made = data_of(env.api.write(f"{mount}/intermediate/generate/existing", {**body, "key_ref": name}))
-    made = made or {}
-    stored = env.store.write(state.replace(csr=str(made["csr"]).strip() + "\n", new_key=str(made["key_id"])))
-    env.progress(f"{mount}: new key {name}; its CSR waits for the offline root's signature")
-    message = f"made the CSR of the new {state.ca} CA: sign it with the offline root, then import it"
-    return Outcome(stored, True, message, next_command(env.spec, stored), csr=stored.csr)
-
-
-def _waiting_for_signature(env: Env, state: RotationState, *, csr: bool, signed_pem: str) -> Outcome:
-    if not state.csr:  # the run that claimed crashed before it stored its CSR
-        return _make_csr(env, state)
-    if signed_pem:
-        return _import_signed(env, state, signed_pem)
-    if csr:
-        message = f"the CSR of the new {state.ca} CA (made {state.pending_since}) waits for its signature"
-        return Outcome(state, False, message, next_command(env.spec, state), csr=state.csr)
-    raise RotationError(f"begin of the {state.ca} CA waits for the signed certificate of its CSR (made "
-                        f"{state.pending_since}); next: {next_command(env.spec, state)} (the CSR again: "
-                        f"{command(env.spec, state.ca, 'begin', ' -csr')})")
-
-
-def _public_der(key: Any) -> bytes:
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    return bytes(key.public_bytes(serialization.Encoding.DER, spki))
-
-
-def _import_signed(env: Env, state: RotationState, signed_pem: str) -> Outcome:
-    try:
-        cert = x509.load_pem_x509_certificates(signed_pem.encode())[0]
-    except ValueError:
-        raise RotationError("the file given to -import holds no PEM certificate") from None
-    request = x509.load_pem_x509_csr(state.csr.encode())
-    if _public_der(cert.public_key()) != _public_der(request.public_key()):
-        raise RotationError("the certificate given to -import was not made from the CSR begin -csr printed "
-                            "(its public key differs); sign that CSR (begin -csr prints it again)")
-    mount = state.mount
-    body = data_of(env.api.write(f"{mount}/intermediate/set-signed", {"certificate": signed_pem})) or {}
-    mapping = body.get("mapping") or {}
-    issuer = next((i for i, k in mapping.items() if k == state.new_key), "")
-    if not issuer:  # imported by an earlier run: find it by its key
-        listing = data_of(env.api.list(f"{mount}/issuers")) or {}
-        for candidate in listing.get("keys") or ():
-            found = _find(env.api, f"{mount}/issuer/{candidate}") or {}
-            if found.get("key_id") == state.new_key:
-                issuer = str(candidate)
-    if not issuer:
-        raise RotationError(f"{mount} did not take the certificate as the new issuer")
-    env.api.patch(f"{mount}/issuer/{issuer}", {"issuer_name": state.new_issuer_name})
-    _keep_default(env, mount, state.old_issuer)
-    env.progress(f"{mount}: imported the signed CA as issuer {issuer}")
-    return _finish_begin(env, state, issuer)
 
 
 # -- switch ------------------------------------------------------------------------------------
@@ -342,18 +172,18 @@ def switch(env: Env, ca: str, *, force: bool = False) -> Outcome:
         return Outcome(state, False, f"the {ca} CA switched at {state.switched_at}; nothing to do",
                        command(spec, ca, "finish"))
     _refuse_out_of_order(env, state, "switch")
-    if _find(env.api, f"{mount}/issuer/{state.new_issuer}") is None:
+    if find(env.api, f"{mount}/issuer/{state.new_issuer}") is None:
         raise RotationError(f"the new issuer {state.new_issuer} of {mount} is gone; rotate again from "
                             f"{command(spec, ca, 'begin')} after deleting {env.store.logical_path(ca)}")
-    stale = tuple(stale_since(read_leaves(env.api, mount), _parse_time(state.begun_at), env.now(),
+    stale = tuple(stale_since(read_leaves(env.api, mount), parse_time(state.begun_at), env.now(),
                               holders(spec, mount)))
     if stale and not force:
         raise RotationError(_stale_message(env, state, stale))
-    new_key = str((_find(env.api, f"{mount}/issuer/{state.new_issuer}") or {}).get("key_id") or "")
+    new_key = str((find(env.api, f"{mount}/issuer/{state.new_issuer}") or {}).get("key_id") or "")
     env.api.write(f"{mount}/config/issuers", {"default": state.new_issuer})
     if new_key:
         env.api.write(f"{mount}/config/keys", {"default": new_key})
-    if _find(env.api, f"{mount}/issuer/{state.old_issuer}") is not None:
+    if find(env.api, f"{mount}/issuer/{state.old_issuer}") is not None:
         env.api.patch(f"{mount}/issuer/{state.old_issuer}", {"usage": RETIRED_USAGE})
     env.progress(f"{mount}: {state.new_issuer} is the default issuer; {state.old_issuer} no longer issues "
                  "(it still signs CRLs and OCSP)")
@@ -395,11 +225,11 @@ def finish(env: Env, ca: str, *, force: bool = False) -> Outcome:
     broken = tuple((holder_of(spec_holders, leaf), leaf) for leaf in live)
     if broken and not force:
         raise RotationError(_live_message(env, state, broken))
-    old = _find(env.api, f"{mount}/issuer/{state.old_issuer}")
+    old = find(env.api, f"{mount}/issuer/{state.old_issuer}")
     if old is not None:
         env.api.delete(f"{mount}/issuer/{state.old_issuer}")
         key = str(old.get("key_id") or "")
-        if key and _find(env.api, f"{mount}/key/{key}") is not None:
+        if key and find(env.api, f"{mount}/key/{key}") is not None:
             env.api.delete(f"{mount}/key/{key}")
         env.progress(f"{mount}: deleted the old issuer {state.old_issuer} and its key; bundles hold only the "
                      "new CA")

@@ -80,7 +80,7 @@ def read_leaves(api: Api, mount: str) -> list[Leaf]:
 
 def current_leaves(leaves: Iterable[Leaf]) -> dict[Key, Leaf]:
     """Identity -> its newest unrevoked leaf (expired ones included: the caller decides)."""
-    out: dict[tuple[str, str], Leaf] = {}
+    out: dict[Key, Leaf] = {}
     for leaf in leaves:
         if leaf.revoked:
             continue

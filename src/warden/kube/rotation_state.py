@@ -71,7 +71,7 @@ class RotationState:
     @classmethod
     def from_json(cls, ca: str, data: Mapping[str, Any], version: int) -> RotationState:
         known = {f.name for f in dataclasses.fields(cls)} - {"version", "ca", "v"}
-        values = {k: str(v) for k, v in data.items() if k in known and v is not None}
+        values: dict[str, Any] = {k: str(v) for k, v in data.items() if k in known and v is not None}
         return cls(ca=ca, version=version, **values)
 
     def replace(self, **changes: Any) -> RotationState:
