@@ -134,8 +134,7 @@ def _bind(listener: ListenerConfig) -> socket.socket:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
             hint = " (another server is listening there: stop it or choose another address)"
-        raise ListenError(exc.errno, f"Error initializing listener of type tcp: listen tcp {shown}: "
-                                     f"{reason}{hint}") from None
+        raise ListenError(exc.errno, f"cannot listen on {shown}: {reason}{hint}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -282,11 +281,9 @@ def run_server(argv: list[str]) -> int:
 def _config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.dev:
         storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
-        return ServerConfig(
-            storage_type="sqlite",
-            storage=storage,
-            listeners=(ListenerConfig(address=args.dev_listen_address, tls_disable=True),),
-        )
+        listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+        listener.host_port  # noqa: B018 - a bad -dev-listen-address is refused before anything starts
+        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,))
     if not args.config:
         raise ConfigError("a configuration file is required: warden server -config=FILE "
                           "(or -dev for a dev server)")

@@ -23,6 +23,7 @@ from warden.cli.common import (
     new_parser,
     output_format,
     parse,
+    read_text_file,
 )
 from warden.cli.dispatch import Entry, Group
 from warden.cli.output import render_data, table
@@ -262,14 +263,14 @@ def import_signed_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s
         if not sep:
             raise UsageError(f"-cert takes CA=FILE, got {item!r}", prog)
         explicit[key] = Path(path)
-    root_pem = Path(args.root).read_text() if args.root else ""
+    root_pem = read_text_file(args.root, "the root certificate") if args.root else ""
     with make_client(args, streams) as client:
         spec = load_spec(client, args.args[0], args.kv_mount)
         with api_errors("importing the signed certificates"):
             try:
                 done = bootstrap.import_signed(client, spec, Path(args.csr_dir), explicit, root_pem,
                                                streams.out)
-            except FileNotFoundError as exc:
+            except OSError as exc:
                 raise CommandError(str(exc)) from None
     streams.out(f"Success! Imported {len(done)} CA certificate(s) for cluster {spec.name}.")
     return EXIT_OK

@@ -209,6 +209,20 @@ def _unique(values: Iterable[str], what: str) -> None:
         seen.add(value)
 
 
+def _check_endpoint(endpoint: str) -> None:
+    """-control-plane-endpoint is HOST[:PORT] (an https:// prefix is tolerated)."""
+    if not endpoint:
+        return
+    try:
+        parsed = urllib.parse.urlsplit("//" + endpoint.removeprefix("https://"))
+        parsed.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise SpecError(f"invalid -control-plane-endpoint {endpoint!r}: {exc}; use HOST[:PORT]") from None
+    if not parsed.hostname or parsed.path or "://" in endpoint.removeprefix("https://"):
+        raise SpecError(f"invalid -control-plane-endpoint {endpoint!r}: use HOST[:PORT], e.g. "
+                        "k8s.example.net:6443")
+
+
 def validate(spec: ClusterSpec) -> ClusterSpec:
     """The spec, or SpecError naming the first problem."""
     if not _CLUSTER_NAME.match(spec.name):
@@ -223,6 +237,7 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
         spec.service_ips()
     except ValueError as exc:
         raise SpecError(f"invalid service CIDR {spec.service_cidr!r}: {exc}") from None
+    _check_endpoint(spec.control_plane_endpoint)
     for name in ("ca_ttl", "cert_ttl", "admin_ttl", "user_ttl", "token_period"):
         if parse_duration(getattr(spec, name)) <= 0:
             raise SpecError(f"{name.replace('_', '-')} must be positive")
