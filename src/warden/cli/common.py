@@ -127,6 +127,11 @@ def add_format_flag(parser: argparse.ArgumentParser) -> None:
                              "$VAULT_FORMAT, table).")
 
 
+def add_wrap_ttl_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wrap-ttl", metavar="DURATION",
+                        help="Wrap the response in a single-use token valid this long.")
+
+
 def add_field_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field", metavar="NAME", default="",
                         help="Print only this field, raw (no trailing newline unless the "
