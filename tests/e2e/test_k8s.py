@@ -76,10 +76,38 @@ def test_a_second_bootstrap_changes_nothing_and_says_so(c1: ServerProcess) -> No
 
 
 def test_bootstrap_explains_bad_input(c1: ServerProcess) -> None:
-    result = c1.cli("k8s", "bootstrap", "c9")
-    assert result.returncode == 1 and "at least one control-plane node" in result.stderr
     result = c1.cli("k8s", "bootstrap", "c9", "-control-plane", "cp1")
     assert result.returncode == 1 and "-control-plane cp1=IP" in result.stderr
+
+
+def test_bootstrap_without_nodes_then_nodes_later(c1: ServerProcess, tmp_path: Path) -> None:
+    """The PKI first (CAs, roles, policies, token role, SA key), machines when they exist (issue 15)."""
+    ok(c1.cli("k8s", "bootstrap", "n0"))
+    first = _state(c1, "n0")
+    assert set(first["mounts"]) == {"n0/pki/k8s/", "n0/pki/etcd/", "n0/pki/front-proxy/"}
+    assert all(first["cas"].values()) and first["sa"] == ["private_key", "public_key"]
+    assert "n0/pki/k8s/apiserver" in first["roles"] and "n0/k8s/kube-apiserver" in first["policies"]
+    assert not any(r.startswith(("n0/pki/etcd/etcd-server", "n0/pki/k8s/kubelet-")) for r in first["roles"])
+    assert first["token_role"]["period"] == 720 * 3600 and first["settings"]["nodes"] == []
+    ca_before = c1.http().get("/v1/n0/pki/k8s/cert/ca").json()["data"]["certificate"]
+    sa_before = c1.http().get("/v1/secret/data/n0/k8s/sa").json()["data"]["data"]
+
+    no_node = c1.cli("k8s", "certs", "n0", "-out", str(tmp_path / "none"))
+    assert no_node.returncode == 1 and "bootstrap n0 -control-plane NAME=IP" in no_node.stderr
+
+    added = ok(c1.cli("k8s", "bootstrap", "n0", "-control-plane", CP1))
+    assert "create role n0/pki/etcd/roles/etcd-server-cp1" in added
+    ok(c1.cli("k8s", "bootstrap", "n0", "-worker", W1))
+    later = _state(c1, "n0")
+    assert [n["name"] for n in later["settings"]["nodes"]] == ["cp1", "w1"]
+    assert "n0/pki/k8s/kubelet-serving-w1" in later["roles"] and "n0/k8s/etcd-cp1" in later["policies"]
+    assert c1.http().get("/v1/n0/pki/k8s/cert/ca").json()["data"]["certificate"] == ca_before
+    assert c1.http().get("/v1/secret/data/n0/k8s/sa").json()["data"]["data"] == sa_before
+    assert "No changes" in ok(c1.cli("k8s", "bootstrap", "n0"))
+    ok(c1.cli("k8s", "certs", "n0", "-node", "cp1", "-out", str(tmp_path / "cp1")))
+    apiserver = x509.load_pem_x509_certificate((tmp_path / "cp1/pki/apiserver.crt").read_bytes())
+    sans = apiserver.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "10.0.0.10" in [str(i) for i in sans.get_values_for_type(x509.IPAddress)]
 
 
 def _state(server: ServerProcess, cluster: str) -> dict[str, Any]:

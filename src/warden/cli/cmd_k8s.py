@@ -100,9 +100,11 @@ O, SANs and usages (per node for etcd and kubelets); a policy per component
 service-account key for kube-apiserver and kube-controller-manager); the periodic orphan
 token role k8s-CLUSTER; the service-account key pair in KV; the cluster's settings in KV.
 
-A second run changes nothing and says so; a CA or the service-account key is never made
-again. Without -control-plane the settings stored by the first run are used; nodes given
-are added to them. -dry-run prints the equivalent generic commands instead.
+Nodes are optional: without any, bootstrap makes everything that does not name a machine
+(CAs, cluster-wide roles and policies, the token role, the service-account key); nodes
+given on a later run (-control-plane, -worker) are added to the stored settings with their
+own roles and policies. A second run changes nothing and says so; a CA or the
+service-account key is never made again. -dry-run prints the equivalent generic commands.
 
 Defaults follow kubeadm: RSA-2048, CAs 10 years, leaves 1 year, service CIDR
 {DEFAULT_SERVICE_CIDR}, domain {DEFAULT_CLUSTER_DOMAIN}. The admin certificate is short-lived

@@ -69,6 +69,10 @@ def certs_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s certs")
     with make_client(args, streams) as client:
         spec = load_spec(client, args.args[0], args.kv_mount)
         node = _node(spec, args.node, prog)
+        if not (spec.control_planes or spec.control_plane_endpoint or args.server):
+            raise UsageError(f"cluster {spec.name} has no control-plane node and no -control-plane-endpoint, "
+                             "so its kubeconfigs would point nowhere: add one with 'warden k8s bootstrap "
+                             f"{spec.name} -control-plane NAME=IP', or pass -server URL", prog)
         with api_errors(f"issuing the certificates of {node.name}"):
             try:
                 files = tree.build(client, spec, node, server=args.server, progress=streams.err)
@@ -85,6 +89,9 @@ def certs_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s certs")
 
 
 def _node(spec: ClusterSpec, name: str, prog: str) -> Node:
+    if not spec.nodes:
+        raise UsageError(f"cluster {spec.name} has no nodes yet: add them with 'warden k8s bootstrap "
+                         f"{spec.name} -control-plane NAME=IP' (or -worker NAME=IP)", prog)
     if not name:
         if len(spec.control_planes) == 1 and not spec.workers:
             return spec.control_planes[0]

@@ -228,8 +228,6 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
     if not _CLUSTER_NAME.match(spec.name):
         raise SpecError(f"invalid cluster name {spec.name!r}: use lower case letters, digits and '-' "
                         "(it becomes part of mount paths)")
-    if not spec.control_planes:
-        raise SpecError("a cluster needs at least one control-plane node: -control-plane NAME=IP")
     _unique((n.name for n in spec.nodes), "node")
     if spec.key_type not in KEY_BITS:
         raise SpecError(f"unsupported key type {spec.key_type!r}: use rsa or ec")
