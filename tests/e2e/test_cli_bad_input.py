@@ -311,3 +311,11 @@ def test_status_of_a_server_that_is_not_vault_fails(dev_server: ServerProcess, n
     assert "Sealed" not in done.stdout
     as_json = dev_server.cli("status", "-format=json", env={"WARDEN_ADDR": not_vault})
     assert as_json.returncode == 1 and as_json.stdout == ""
+
+
+def test_a_reader_that_goes_away_is_not_an_error_message(tmp_path: Path) -> None:
+    """`warden k8s explain c1 | head -1`: the closed pipe ends the command quietly. (`true`
+    exits long before Python has started, so the first write meets a closed pipe.)"""
+    done = subprocess.run(f"'{WARDEN}' k8s explain c1 | true", shell=True, capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, check=False)
+    assert done.stderr == "", done.stderr

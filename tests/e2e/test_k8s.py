@@ -396,3 +396,37 @@ def test_check_reports_an_expired_certificate(c1: ServerProcess, broken: Path) -
     (broken / "pki/front-proxy-client.key").write_text(body["private_key"])
     time.sleep(max(0.0, body["expiration"] - time.time() + 1.1))
     _check_fails(c1, broken, "pki/front-proxy-client.crt", "expired on")
+
+
+def test_bootstrap_says_what_existing_things_it_adopts_or_changes(dev_server: ServerProcess) -> None:
+    """The README's old order (issue 15): a hand-made mount, CA, role and token role under the
+    same cluster name, then bootstrap. Nothing is adopted or changed silently."""
+    cli = dev_server.cli
+    ok(cli("policy", "write", "h1/pki/etcd/member", "-", input='path "h1/pki/etcd/issue/member" '
+                                                              '{ capabilities = ["update"] }\n'))
+    ok(cli("write", "auth/token/roles/k8s-h1", "period=720h", "orphan=true",
+           "allowed_policies=h1/pki/etcd/member"))
+    ok(cli("secrets", "enable", "-path=h1/pki/etcd", "pki"))
+    ok(cli("write", "h1/pki/etcd/root/generate/internal", "common_name=h1/pki/etcd", "ttl=87600h"))
+    ok(cli("write", "h1/pki/etcd/roles/member", "allow_any_name=true", "max_ttl=720h"))
+    ok(cli("policy", "write", "h1/k8s/admin", "-", input='path "secret/*" { capabilities = ["read"] }\n'))
+
+    script = ok(cli("k8s", "bootstrap", "h1", "-control-plane", CP1, "-dry-run"))
+    out = ok(cli("k8s", "bootstrap", "h1", "-control-plane", CP1))
+    adopted = out[:out.index("[1/")]  # said before anything is changed
+    for expected in (
+        "adopts mount h1/pki/etcd/ (pki), which 'warden k8s bootstrap' did not make",
+        "adopts the CA of h1/pki/etcd as it is: CN 'h1/pki/etcd', not 'etcd-ca'",
+        "changes token role k8s-h1: allowed_policies loses h1/pki/etcd/member",
+        "replaces policy h1/k8s/admin, which 'warden k8s bootstrap' did not write",
+        "leaves role h1/pki/etcd/roles/member alone",
+    ):
+        assert expected in adopted, out
+        assert expected in script, script
+    report = json.loads(ok(cli("k8s", "bootstrap", "h1", "-format=json")))
+    assert report["changed"] is False  # what was changed is bootstrap's own now; what it adopted stays
+    assert [e.split(":")[0] for e in report["existing"]] == [
+        "adopts mount h1/pki/etcd/ (pki), which 'warden k8s bootstrap' did not make",
+        "adopts the CA of h1/pki/etcd as it is"]
+    again = ok(cli("k8s", "bootstrap", "h1"))
+    assert "No changes" in again and "changes token role" not in again

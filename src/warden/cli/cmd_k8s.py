@@ -209,10 +209,20 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
         if args.dry_run:
             streams.out(render.script(plan), newline=False)
             return EXIT_OK
+        if fmt == "table":
+            _report_existing(streams, plan)
         with api_errors(f"bootstrapping cluster {spec.name}"):
             bootstrap.apply(client, plan, streams.err if fmt != "table" else streams.out)
     _report_bootstrap(streams, plan, fmt, args.csr_dir)
     return EXIT_OK
+
+
+def _report_existing(streams: Streams, plan: Plan) -> None:
+    """Before anything changes: what exists that bootstrap did not make, and what it does with it."""
+    lines = [*plan.existing, *plan.notes]
+    if lines:
+        streams.out(f"Cluster {plan.cluster}: found what 'warden k8s bootstrap' did not make. Bootstrap")
+        streams.out("\n".join(f"  - {line}" for line in lines))
 
 
 def _report_bootstrap(streams: Streams, plan: Plan, fmt: str, csr_dir: str) -> None:
@@ -222,10 +232,8 @@ def _report_bootstrap(streams: Streams, plan: Plan, fmt: str, csr_dir: str) -> N
             "changes": [{"kind": s.kind.value, "method": s.method, "path": s.path, "summary": s.summary}
                         for s in plan.steps],
             "unchanged": list(plan.unchanged), "pending_cas": list(plan.pending_cas),
-            "notes": list(plan.notes)}, fmt))
+            "existing": list(plan.existing), "notes": list(plan.notes)}, fmt))
         return
-    for note in plan.notes:
-        streams.out(f"Note: {note}")
     if plan.empty:
         streams.out(f"No changes: cluster {plan.cluster} is already bootstrapped as requested "
                     f"({len(plan.unchanged)} items checked).")

@@ -84,6 +84,8 @@ def run(argv: Sequence[str], streams: Streams) -> int:
     except KeyboardInterrupt:
         streams.err("Interrupted")
         return 130
+    except BrokenPipeError:
+        raise  # main() handles it: the reader went away, nothing to report
     except Exception as exc:  # a bug, but the user gets one line, never a traceback
         streams.err(f"Error: {UNEXPECTED} ({type(exc).__name__}: {exc}); please report it")
         return EXIT_ERROR
