@@ -99,7 +99,8 @@ def test_roles_outside_the_plan_are_reported_not_deleted() -> None:
     api.roles[("c1/pki/k8s", "legacy")] = {}
     _, plan = bootstrap.prepare(api, SPEC)
     assert plan.empty
-    assert plan.notes == ("leaves role c1/pki/k8s/roles/legacy alone ('warden k8s bootstrap' did not make it)",)
+    assert plan.notes == (
+        "leaves role c1/pki/k8s/roles/legacy alone ('warden k8s bootstrap' did not make it)",)
 
 
 def test_a_mount_of_another_type_is_refused() -> None:
