@@ -430,3 +430,24 @@ def test_bootstrap_says_what_existing_things_it_adopts_or_changes(dev_server: Se
         "adopts the CA of h1/pki/etcd as it is"]
     again = ok(cli("k8s", "bootstrap", "h1"))
     assert "No changes" in again and "changes token role" not in again
+
+
+def test_kubeconfig_says_when_the_ttl_is_capped_and_how_to_add_a_group(c1: ServerProcess,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "alice.conf"
+    capped = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "dev", "-ttl", "48h",
+                    "-out", str(out))
+    assert capped.returncode == 0, capped.stderr
+    assert "WARNING!" in capped.stderr
+    assert "TTL of 172800s is longer than the maximum of 28800s" in capped.stderr
+    lifetime = client_cert(yaml.safe_load(out.read_text())).not_valid_after_utc.timestamp() - time.time()
+    assert 28000 < lifetime <= 28800
+    within = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "dev", "-ttl", "2h",
+                    "-out", str(out))
+    assert within.returncode == 0 and "WARNING" not in within.stderr
+
+    unknown = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "ops",
+                     "-out", str(out))
+    assert unknown.returncode == 2
+    assert "cluster c1 has no group 'ops'" in unknown.stderr
+    assert "warden k8s bootstrap c1 -user-group ops" in unknown.stderr

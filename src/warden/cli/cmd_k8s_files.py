@@ -23,7 +23,7 @@ from warden.cli.common import (
     output_format,
     parse,
 )
-from warden.cli.output import render_data, table
+from warden.cli.output import render_data, table, warnings_text
 from warden.kube import people, tree
 from warden.kube.check import NothingToCheck, Report, check_tree
 from warden.kube.check_rules import CheckOptions
@@ -138,8 +138,10 @@ def kubeconfig_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s ku
                 made = people.user_kubeconfig(client, request)
             except ValueError as exc:
                 raise UsageError(str(exc), prog) from None
-            except people.Refused as exc:
+            except (people.Refused, people.UnknownGroup) as exc:
                 raise CommandError(str(exc)) from None
+    if made.warnings:
+        streams.err(warnings_text({"warnings": list(made.warnings)}) + "\n")
     if args.out == "-":
         streams.out(made.text, newline=False)
         return EXIT_OK
