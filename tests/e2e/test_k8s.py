@@ -340,8 +340,19 @@ def test_a_user_domain_keeps_people_out_of_component_names(c1: ServerProcess, tm
 
 def test_explain_as_table_and_json(c1: ServerProcess) -> None:
     text = ok(c1.cli("k8s", "explain", "c1"))
-    assert text.splitlines()[0].split() == ["Component", "Flag", "File", "Backed", "by", "Identity"]
-    line = next(x for x in text.splitlines() if "--etcd-cafile" in x)
+    assert max(len(line) for line in text.splitlines()) <= 100, text  # issue 15: 250 columns before
+    section = text[text.index("\nkube-apiserver\n"):]
+    line = next(x for x in section.splitlines() if "--etcd-cafile" in x)
+    assert line.split() == ["--etcd-cafile", "etcd/ca.crt", "etcd", "CA"]
+    line = next(x for x in section.splitlines() if "--kubelet-client-certificate" in x)
+    assert line.split() == ["--kubelet-client-certificate", "apiserver-kubelet-client.crt",
+                            "k8s/apiserver-kubelet-client"]
+    assert "c1/pki/<ca>/issue/<role>" in text and "secret/c1/k8s/sa" in text
+    long_name = ok(c1.cli("k8s", "explain", "a-cluster-name-of-the-longest-kind-anyone-would-choose-here"))
+    assert max(len(line) for line in long_name.splitlines()) <= 100
+    wide = ok(c1.cli("k8s", "explain", "-wide", "c1"))
+    assert wide.splitlines()[0].split() == ["Component", "Flag", "File", "Backed", "by", "Identity"]
+    line = next(x for x in wide.splitlines() if "--etcd-cafile" in x)
     assert "/etc/kubernetes/pki/etcd/ca.crt" in line and "c1/pki/etcd (CA certificate)" in line
     rows = json.loads(ok(c1.cli("k8s", "explain", "c1", "-format=json", "-dir", "/srv/k8s")))
     flags = {(r["component"], r["flag"]): r for r in rows}
@@ -353,6 +364,13 @@ def test_explain_as_table_and_json(c1: ServerProcess) -> None:
 def test_check_is_clean_on_the_tree_from_certs(c1: ServerProcess, cp1_tree: Path) -> None:
     text = ok(c1.cli("k8s", "check", str(cp1_tree)))
     assert "17 files checked, 0 with problems." in text
+    assert max(len(line) for line in text.splitlines()) <= 100, text  # issue 15: 361 columns before
+    assert text.splitlines()[0].split() == ["File", "Subject", "Days", "Result"]
+    assert next(x for x in text.splitlines() if x.startswith("admin.conf")).split()[1:] == [
+        "CN=kubernetes-admin,O=kubeadm:cluster-admins", "0", "ok"]
+    wide = ok(c1.cli("k8s", "check", "-wide", str(cp1_tree)))
+    assert wide.splitlines()[0].split() == [
+        "File", "Subject", "Issuer", "SANs", "Usages", "Days", "Key", "Chain", "Identity"]
     report = json.loads(ok(c1.cli("k8s", "check", str(cp1_tree), "-format=json",
                                   "-service-cidr", "10.96.0.0/12")))
     assert report["ok"] is True and len(report["files"]) == 17
@@ -369,6 +387,8 @@ def _check_fails(server: ServerProcess, tree: Path, file: str, problem: str) -> 
     result = server.cli("k8s", "check", str(tree))
     assert result.returncode == 2, result.stdout
     assert f"  {file}: {problem}" in result.stdout, result.stdout
+    row = next(x for x in result.stdout.splitlines() if x.startswith(file + " "))
+    assert row.endswith("PROBLEM"), row
 
 
 def test_check_reports_a_swapped_ca(c1: ServerProcess, broken: Path) -> None:

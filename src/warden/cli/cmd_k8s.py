@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from warden.cli.common import (
     read_text_file,
 )
 from warden.cli.dispatch import Entry, Group
-from warden.cli.output import render_data, table
+from warden.cli.output import TABLE_WIDTH, render_data, table
 from warden.kube import bootstrap, explain, render
 from warden.kube.cluster import (
     DEFAULT_ADMIN_GROUP,
@@ -302,6 +303,7 @@ def explain_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s expla
     parser.add_argument("--kv-mount", default="secret", metavar="PATH", help="The KV mount (secret).")
     parser.add_argument("--admin-group", default=DEFAULT_ADMIN_GROUP, metavar="GROUP", help="Admin O.")
     add_format_flag(parser)
+    add_bool_flag(parser, "wide", "One table with every column (full paths, identities): wider than 100.")
     args = parse(parser, argv)
     expect_args(prog, args.args, 0, 1)
     fmt = output_format(args, streams)
@@ -310,8 +312,37 @@ def explain_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s expla
     found = explain.rows(opts)
     if fmt != "table":
         streams.out(render_data([r.to_json() for r in found], fmt))
-        return EXIT_OK
-    streams.out(table(("Component", "Flag", "File", "Backed by", "Identity"),
-                      [[r.component if r.program == r.component else f"{r.program} ({r.component})", r.flag,
-                        r.file or "(unset)", r.backed_by, r.identity] for r in found]))
+    elif args.wide:
+        rows = [[_component(r), r.flag, r.file or "(unset)", r.backed_by, r.identity] for r in found]
+        streams.out(table(("Component", "Flag", "File", "Backed by", "Identity"), rows))
+    else:
+        streams.out(_explain_sections(found, opts))
     return EXIT_OK
+
+
+def _component(row: explain.Row) -> str:
+    return row.component if row.program == row.component else f"{row.program} ({row.component})"
+
+
+def _explain_sections(found: list[explain.Row], opts: explain.Options) -> str:
+    """One short table per component, paths relative to the tree and the cluster's mounts, so
+    the whole fits 100 columns; the legend says what the short forms stand for."""
+    root = opts.root.rstrip("/")
+    legend = (f"Cluster {opts.cluster}. Files: under {root}/pki/ (certificates and keys) or {root}/ "
+              f"(kubeconfigs). From: '<ca> CA' is the CA certificate of the mount {opts.cluster}/pki/<ca>; "
+              f"'<ca>/<role>' is issued by {opts.cluster}/pki/<ca>/issue/<role> ('+ CA': with that CA); "
+              f"'KV <field>' is a field of {opts.kv_mount}/{opts.cluster}/k8s/sa. -wide shows full paths "
+              "and each certificate's identity; -format=json everything.")
+    out = [textwrap.fill(legend, width=TABLE_WIDTH)]
+    for name in dict.fromkeys(_component(r) for r in found):
+        rows = [[r.flag, _relative(r.file, root) or "(unset)", r.source]
+                for r in found if _component(r) == name]
+        out += ["", name, table(("Flag", "File", "From"), rows)]
+    return "\n".join(out)
+
+
+def _relative(file: str, root: str) -> str:
+    for prefix in (f"{root}/pki/", f"{root}/"):
+        if file.startswith(prefix):
+            return file.removeprefix(prefix)
+    return file

@@ -15,6 +15,7 @@ from warden.cli.common import (
     Streams,
     UsageError,
     add_args,
+    add_bool_flag,
     add_format_flag,
     api_errors,
     expect_args,
@@ -23,10 +24,10 @@ from warden.cli.common import (
     output_format,
     parse,
 )
-from warden.cli.output import render_data, table, warnings_text
+from warden.cli.output import render_data, table, warnings_text, wrap_column
 from warden.kube import people, tree
-from warden.kube.check import NothingToCheck, Report, check_tree
-from warden.kube.check_rules import CheckOptions
+from warden.kube.check import FileReport, NothingToCheck, Report, check_tree
+from warden.kube.check_rules import WARNING_RULE, CheckOptions
 from warden.kube.cluster import DEFAULT_CLUSTER_DOMAIN, ClusterSpec, Node, SpecError
 from warden.kube.files import KEY_MODE, write_atomic
 from warden.kube.issue import IssueError
@@ -171,6 +172,7 @@ def check_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s check")
               "component. Exits 2 when there are problems.",
         usage=f"{prog} [options] DIR", http=False,
         epilog="DIR holds pki/ and the kubeconfigs (like /etc/kubernetes), or is pki/ itself.\n\n"
+               f"{WARNING_RULE}\n\n"
                "Examples:\n  warden k8s check /etc/kubernetes\n  warden k8s check -format=json ./cp1")
     add_args(parser, "DIR", "The tree to check.")
     parser.add_argument("--cluster-domain", default=DEFAULT_CLUSTER_DOMAIN, metavar="DOMAIN",
@@ -178,7 +180,9 @@ def check_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s check")
     parser.add_argument("--service-cidr", default="", metavar="CIDR",
                         help="Also require the service CIDR's first IP among the API server's SANs.")
     parser.add_argument("--warn-days", type=int, default=30, metavar="N",
-                        help="Warn about certificates expiring within N days (30).")
+                        help="Warn about certificates expiring within N days (30); see below.")
+    add_bool_flag(parser, "wide", "Every column (issuer, SANs, usages, key, chain, identity); wider "
+                  "than 100.")
     add_format_flag(parser)
     args = parse(parser, argv)
     expect_args(prog, args.args, 1, 1)
@@ -191,7 +195,7 @@ def check_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s check")
     if fmt != "table":
         streams.out(render_data(report.to_json(), fmt))
     else:
-        streams.out(_check_table(report))
+        streams.out(_check_table(report, wide=args.wide))
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
@@ -202,12 +206,30 @@ def _usages(usages: tuple[str, ...]) -> str:
     return ",".join(shown)
 
 
-def _check_table(report: Report) -> str:
+def _days(f: FileReport) -> str:
+    return "" if f.days_left is None else str(f.days_left)
+
+
+def _result(f: FileReport) -> str:
+    return "PROBLEM" if f.problems else "warning" if f.warnings else "ok"
+
+
+def _wide_table(report: Report) -> str:
     rows = [[f.file, f.subject, f.issuer if f.kind != "ca" or f.issuer != f.subject else "(self)",
-             ", ".join(s.removeprefix("DNS:") for s in f.sans), _usages(f.usages),
-             "" if f.days_left is None else str(f.days_left), f.key, f.chain, f.identity]
-            for f in report.files]
-    lines = [table(("File", "Subject", "Issuer", "SANs", "Usages", "Days", "Key", "Chain", "Identity"), rows)]
+             ", ".join(s.removeprefix("DNS:") for s in f.sans), _usages(f.usages), _days(f), f.key, f.chain,
+             f.identity] for f in report.files]
+    return table(("File", "Subject", "Issuer", "SANs", "Usages", "Days", "Key", "Chain", "Identity"), rows)
+
+
+def _narrow_table(report: Report) -> str:
+    """File, subject, days left and the verdict (the reasons follow the table): 100 columns."""
+    header = ("File", "Subject", "Days", "Result")
+    rows = [[f.file, f.subject, _days(f), _result(f)] for f in report.files]
+    return table(header, wrap_column(rows, 1, header))
+
+
+def _check_table(report: Report, *, wide: bool = False) -> str:
+    lines = [_wide_table(report) if wide else _narrow_table(report)]
     problems = [(f.file, p) for f in report.files for p in f.problems]
     warnings = [(f.file, w) for f in report.files for w in f.warnings]
     if problems:
