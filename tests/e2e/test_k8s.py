@@ -198,11 +198,11 @@ CONTROL_PLANE_FILES = {
     "pki/etcd/healthcheck-client.crt", "pki/etcd/healthcheck-client.key",
     "pki/kubelet.crt", "pki/kubelet.key",
     "pki/sa.key", "pki/sa.pub", "admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf",
-    "kube-proxy.conf",
+    "kube-proxy.conf", "super-admin.conf",
 }
 CP1_POLICIES = ("c1/k8s/etcd-cp1", "c1/k8s/etcd-healthcheck-client", "c1/k8s/kube-apiserver",
                 "c1/k8s/kube-controller-manager", "c1/k8s/kube-scheduler", "c1/k8s/kubelet-cp1",
-                "c1/k8s/kube-proxy", "c1/k8s/admin", "c1/k8s/cluster-info")
+                "c1/k8s/kube-proxy", "c1/k8s/admin", "c1/k8s/super-admin", "c1/k8s/cluster-info")
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +363,7 @@ def test_explain_as_table_and_json(c1: ServerProcess) -> None:
 
 def test_check_is_clean_on_the_tree_from_certs(c1: ServerProcess, cp1_tree: Path) -> None:
     text = ok(c1.cli("k8s", "check", str(cp1_tree)))
-    assert "17 files checked, 0 with problems." in text
+    assert "18 files checked, 0 with problems." in text
     assert max(len(line) for line in text.splitlines()) <= 100, text  # issue 15: 361 columns before
     assert text.splitlines()[0].split() == ["File", "Subject", "Days", "Result"]
     assert next(x for x in text.splitlines() if x.startswith("admin.conf")).split()[1:] == [
@@ -373,7 +373,7 @@ def test_check_is_clean_on_the_tree_from_certs(c1: ServerProcess, cp1_tree: Path
         "File", "Subject", "Issuer", "SANs", "Usages", "Days", "Key", "Chain", "Identity"]
     report = json.loads(ok(c1.cli("k8s", "check", str(cp1_tree), "-format=json",
                                   "-service-cidr", "10.96.0.0/12")))
-    assert report["ok"] is True and len(report["files"]) == 17
+    assert report["ok"] is True and len(report["files"]) == 18
 
 
 @pytest.fixture
@@ -471,3 +471,12 @@ def test_kubeconfig_says_when_the_ttl_is_capped_and_how_to_add_a_group(c1: Serve
     assert unknown.returncode == 2
     assert "cluster c1 has no group 'ops'" in unknown.stderr
     assert "warden k8s bootstrap c1 -user-group ops" in unknown.stderr
+
+
+def test_super_admin_conf_can_be_left_out(c1: ServerProcess, tmp_path: Path) -> None:
+    without = token(c1, *[p for p in CP1_POLICIES if p != "c1/k8s/super-admin"])
+    refused = c1.cli("k8s", "certs", "c1", "-node", "cp1", "-out", str(tmp_path / "a"), token=without)
+    assert refused.returncode == 2
+    assert "needs the policy c1/k8s/super-admin (or pass -no-super-admin)" in refused.stderr
+    ok(c1.cli("k8s", "certs", "c1", "-node", "cp1", "-no-super-admin", "-out", str(tmp_path / "b"), token=without))
+    assert set(_files(tmp_path / "b")) == CONTROL_PLANE_FILES - {"super-admin.conf"}

@@ -110,7 +110,9 @@ service-account key is never made again. -dry-run prints the equivalent generic 
 Defaults follow kubeadm: RSA-2048, CAs 10 years, leaves 1 year, service CIDR
 {DEFAULT_SERVICE_CIDR}, domain {DEFAULT_CLUSTER_DOMAIN}. The admin certificate is short-lived
 (24h) and in the group {DEFAULT_ADMIN_GROUP} (kubeadm >= 1.29, bound to cluster-admin and
-revocable through RBAC); -admin-group={LEGACY_ADMIN_GROUP} for older clusters.
+revocable through RBAC); -admin-group={LEGACY_ADMIN_GROUP} for older clusters. As kubeadm
+>= 1.29 does, a super-admin certificate (O={LEGACY_ADMIN_GROUP}, 1h) exists only to create
+that binding once on a fresh cluster (see 'warden k8s certs -help').
 
 Examples:
   warden k8s bootstrap c1 -control-plane cp1=10.0.0.10 -worker w1=10.0.0.21
@@ -138,6 +140,8 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
     add("--ca-ttl", default=None, metavar="DURATION", help="CA lifetime and mounts' max TTL (87600h).")
     add("--cert-ttl", default=None, metavar="DURATION", help="Leaf lifetime (8760h).")
     add("--admin-ttl", default=None, metavar="DURATION", help="admin.conf's certificate lifetime (24h).")
+    add("--super-admin-ttl", default=None, metavar="DURATION",
+        help="super-admin.conf's certificate lifetime (1h): O=system:masters, which RBAC cannot revoke.")
     add("--user-ttl", default=None, metavar="DURATION", help="Maximum lifetime of people's certs (8h).")
     add("--token-period", default=None, metavar="DURATION", help="Period of the token role (720h).")
     add("--admin-group", default=None, metavar="GROUP", help=f"O of admin certs ({DEFAULT_ADMIN_GROUP}).")
@@ -158,7 +162,8 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
 
 
 _OPTION_FIELDS = ("service_cidr", "cluster_domain", "control_plane_endpoint", "key_type", "key_bits",
-                  "ca_ttl", "cert_ttl", "admin_ttl", "user_ttl", "token_period", "admin_group",
+                  "ca_ttl", "cert_ttl", "admin_ttl", "super_admin_ttl", "user_ttl", "token_period",
+                  "admin_group",
                   "kubelet_serving_ca", "intermediate", "kv_mount", "user_domain")
 
 

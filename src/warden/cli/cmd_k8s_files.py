@@ -28,21 +28,32 @@ from warden.cli.output import render_data, table, warnings_text, wrap_column
 from warden.kube import people, tree
 from warden.kube.check import FileReport, NothingToCheck, Report, check_tree
 from warden.kube.check_rules import WARNING_RULE, CheckOptions
-from warden.kube.cluster import DEFAULT_CLUSTER_DOMAIN, ClusterSpec, Node, SpecError
+from warden.kube.cluster import DEFAULT_CLUSTER_DOMAIN, LEGACY_ADMIN_GROUP, ClusterSpec, Node, SpecError
 from warden.kube.files import KEY_MODE, write_atomic
+from warden.kube.inventory import SUPER_ADMIN
 from warden.kube.issue import IssueError
 from warden.kube.state import read_cluster
 
 # -- certs ------------------------------------------------------------------------------------
 
+SUPER_ADMIN_FILE = SUPER_ADMIN.certs[0].path
+
 CERTS_EPILOG = """\
 Control-plane nodes get kubeadm's whole tree: pki/ca.crt, apiserver.*, apiserver-kubelet-client.*,
 apiserver-etcd-client.*, front-proxy-ca.crt, front-proxy-client.*, etcd/ca.crt, etcd/server.*,
 etcd/peer.*, etcd/healthcheck-client.*, kubelet.* (serving), sa.key, sa.pub, and admin.conf,
-controller-manager.conf, scheduler.conf, kubelet.conf, kube-proxy.conf. Workers get
-pki/ca.crt, pki/kubelet.*, kubelet.conf and kube-proxy.conf. CA private keys are never
-written: they stay inside warden. Keys and kubeconfigs are 0600, certificates 0644.
+super-admin.conf, controller-manager.conf, scheduler.conf, kubelet.conf, kube-proxy.conf.
+Workers get pki/ca.crt, pki/kubelet.*, kubelet.conf and kube-proxy.conf. CA private keys are
+never written: they stay inside warden. Keys and kubeconfigs are 0600, certificates 0644.
 Existing files are replaced (this is also how to renew).
+
+admin.conf's group (kubeadm:cluster-admins) gets its rights from a ClusterRoleBinding that a
+fresh cluster does not have yet; as kubeadm >= 1.29 does, super-admin.conf (O=system:masters,
+which RBAC cannot take away, so valid 1h by default) exists to create it, once:
+  kubectl --kubeconfig DIR/super-admin.conf create clusterrolebinding kubeadm:cluster-admins \\
+    --clusterrole=cluster-admin --group=kubeadm:cluster-admins
+then use admin.conf and delete super-admin.conf. -no-super-admin skips it (clusters that have
+the binding, or bootstrapped with -admin-group=system:masters).
 
 The token needs the node's policies (CLUSTER/k8s/<component>[-<node>]) and
 CLUSTER/k8s/cluster-info, e.g. one made with 'warden token create -role=k8s-CLUSTER ...'.
@@ -61,6 +72,8 @@ def certs_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s certs")
     parser.add_argument("--server", default="", metavar="URL",
                         help="API server URL for every kubeconfig (default: the control-plane endpoint; "
                              "the node's own address for controller-manager and scheduler).")
+    add_bool_flag(parser, "super-admin", "Write super-admin.conf on a control plane (default; "
+                  "-no-super-admin skips it).", default=True)
     add_kv_flag(parser)
     add_format_flag(parser)
     args = parse(parser, argv)
@@ -76,7 +89,8 @@ def certs_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s certs")
                              f"{spec.name} -control-plane NAME=IP', or pass -server URL", prog)
         with api_errors(f"issuing the certificates of {node.name}"):
             try:
-                files = tree.build(client, spec, node, server=args.server, progress=streams.err)
+                files = tree.build(client, spec, node, server=args.server, super_admin=args.super_admin,
+                                   progress=streams.err)
             except IssueError as exc:
                 raise CommandError(f"Error issuing the certificates of {node.name}: {exc}") from None
     tree.write(root, files)
@@ -86,7 +100,18 @@ def certs_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s certs")
         return EXIT_OK
     streams.out(table(("File", "Mode", "What"), [[f.path, f"{f.mode:04o}", f.what] for f in files]))
     streams.out(f"\nSuccess! Wrote {len(files)} files for {node.name} of cluster {spec.name} under {root}")
+    if any(f.path == SUPER_ADMIN_FILE for f in files) and spec.admin_group != LEGACY_ADMIN_GROUP:
+        streams.out(super_admin_hint(spec, root))
     return EXIT_OK
+
+
+def super_admin_hint(spec: ClusterSpec, root: Path) -> str:
+    """What super-admin.conf is for: the one binding kubeadm init makes with it."""
+    group = spec.admin_group
+    return (f"\nOn a fresh cluster nothing binds admin.conf's group {group} yet. Create the binding "
+            f"once\nwith super-admin.conf (O={LEGACY_ADMIN_GROUP}, valid {spec.super_admin_ttl}), then use "
+            f"admin.conf:\n  kubectl --kubeconfig {root / SUPER_ADMIN_FILE} create clusterrolebinding "
+            f"{group} --clusterrole=cluster-admin --group={group}")
 
 
 def _node(spec: ClusterSpec, name: str, prog: str) -> Node:

@@ -96,6 +96,7 @@ class ClusterSpec:
     ca_ttl: str = "87600h"
     cert_ttl: str = "8760h"
     admin_ttl: str = "24h"
+    super_admin_ttl: str = "1h"  # super-admin.conf: system:masters, used once to bind the admin group
     user_ttl: str = "8h"
     admin_group: str = DEFAULT_ADMIN_GROUP
     kubelet_serving_ca: bool = False
@@ -236,7 +237,7 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
     except ValueError as exc:
         raise SpecError(f"invalid service CIDR {spec.service_cidr!r}: {exc}") from None
     _check_endpoint(spec.control_plane_endpoint)
-    for name in ("ca_ttl", "cert_ttl", "admin_ttl", "user_ttl", "token_period"):
+    for name in ("ca_ttl", "cert_ttl", "admin_ttl", "super_admin_ttl", "user_ttl", "token_period"):
         if parse_duration(getattr(spec, name)) <= 0:
             raise SpecError(f"{name.replace('_', '-')} must be positive")
     if parse_duration(spec.cert_ttl) > parse_duration(spec.ca_ttl):

@@ -37,7 +37,7 @@ def bad_files(report: Report) -> set[str]:
 def test_a_valid_tree_is_clean(tree: TreeBuilder) -> None:
     report = check_tree(tree.root)
     assert report.ok, [(f.file, f.problems) for f in report.files if f.problems]
-    assert len(report.files) == 17
+    assert len(report.files) == 18
     files = by_file(report)
     assert files["pki/apiserver.crt"].chain == "ok (pki/ca.crt)"  # type: ignore[attr-defined]
     assert files["pki/etcd/peer.crt"].chain == "ok (pki/etcd/ca.crt)"  # type: ignore[attr-defined]

@@ -117,4 +117,4 @@ def test_roles_and_node_trees() -> None:
     worker = {i.cert.name for i in node_identities(SPEC, W1)}
     assert worker == {"kubelet-client", "kubelet-serving", "kube-proxy"}
     control = {i.cert.name for i in node_identities(SPEC, CP1)}
-    assert len(control) == 13
+    assert len(control) == 14  # with super-admin.conf

@@ -33,7 +33,7 @@ def kinds(plan: Plan) -> dict[str, int]:
 def test_a_fresh_server_gets_everything() -> None:
     api = FakeApi()
     plan = apply(api)
-    assert kinds(plan) == {"mount": 3, "root": 3, "role": 16, "sa-key": 1, "kv": 1, "policy": 11,
+    assert kinds(plan) == {"mount": 3, "root": 3, "role": 17, "sa-key": 1, "kv": 1, "policy": 12,
                            "token-role": 1}
     assert set(api.mounts) == {"secret", "c1/pki/k8s", "c1/pki/etcd", "c1/pki/front-proxy"}
     assert api.mounts["c1/pki/etcd"]["max_lease_ttl"] == 87600 * 3600
