@@ -478,5 +478,6 @@ def test_super_admin_conf_can_be_left_out(c1: ServerProcess, tmp_path: Path) -> 
     refused = c1.cli("k8s", "certs", "c1", "-node", "cp1", "-out", str(tmp_path / "a"), token=without)
     assert refused.returncode == 2
     assert "needs the policy c1/k8s/super-admin (or pass -no-super-admin)" in refused.stderr
-    ok(c1.cli("k8s", "certs", "c1", "-node", "cp1", "-no-super-admin", "-out", str(tmp_path / "b"), token=without))
+    ok(c1.cli("k8s", "certs", "c1", "-node", "cp1", "-no-super-admin", "-out", str(tmp_path / "b"),
+              token=without))
     assert set(_files(tmp_path / "b")) == CONTROL_PLANE_FILES - {"super-admin.conf"}
