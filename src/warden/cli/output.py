@@ -109,13 +109,13 @@ def wrap_column(rows: Sequence[Sequence[str]], column: int, header: Sequence[str
                 width: int = TABLE_WIDTH) -> list[list[str]]:
     """Wrap the cells of one column onto continuation lines (after a comma where there is
     one) so the table fits ``width``; nothing is cut off."""
-    rows = [list(r) for r in rows]
-    widths = [max(len(str(r[i])) for r in [list(header), *rows]) for i in range(len(header))]
+    cells = [list(r) for r in rows]
+    widths = [max(len(str(r[i])) for r in [list(header), *cells]) for i in range(len(header))]
     budget = width - (sum(widths) - widths[column]) - len(GLUE) * (len(header) - 1)
     if widths[column] <= budget or budget < 8:
-        return rows
+        return cells
     out: list[list[str]] = []
-    for row in rows:
+    for row in cells:
         pieces = _wrapped(row[column], budget)
         out.append([*row[:column], pieces[0], *row[column + 1:]])
         out += [[" "] * column + [piece] + [" "] * (len(row) - column - 1) for piece in pieces[1:]]

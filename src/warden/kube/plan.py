@@ -250,8 +250,8 @@ def existing(desired: Desired, current: CurrentState) -> tuple[str, ...]:
             out.append(f"adopts the CA of {ca.mount} as it is: CN {state.common_name!r}, not {wanted!r} as "
                        f"{MADE_BY} makes it (a CA is never replaced; certificates chain to this one)")
     for name, text in desired.policies.items():
-        found = current.policies.get(name)
-        if found is not None and found.strip() != text.strip() and not found.startswith(POLICY_MARK):
+        policy = current.policies.get(name)
+        if policy is not None and policy.strip() != text.strip() and not policy.startswith(POLICY_MARK):
             out.append(f"replaces policy {name}, which {MADE_BY} did not write")
     if current.token_role is not None:
         allowed = set(desired.token_role_data.get("allowed_policies") or ())
