@@ -12,9 +12,9 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 import uvicorn
 
@@ -23,6 +23,7 @@ from warden.auth import approle, aws, kubernetes
 from warden.auth.token import factory as token_factory
 from warden.cli.flags import parse as parse_flags
 from warden.core.core import Core, CoreConfig
+from warden.core.ha import HAConfig
 from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
@@ -36,8 +37,10 @@ from warden.server.config import (
     ServerConfig,
     load_config,
 )
+from warden.server.forwarding import first_certificate
 from warden.server.protocol import VaultHttpToolsProtocol
-from warden.storage.base import PhysicalBackend
+from warden.server.storage_config import etcd_config
+from warden.storage.base import HABackend, PhysicalBackend
 from warden.storage.memory import MemoryBackend
 from warden.storage.sqlite import SQLiteBackend
 
@@ -54,12 +57,23 @@ def build_registry() -> Registry:
 
 
 def open_physical(config: ServerConfig) -> PhysicalBackend:
-    if config.storage_type == "inmem":
+    return open_storage(config.storage_type, config.storage)
+
+
+def open_storage(kind: str, body: Mapping[str, Any]) -> PhysicalBackend:
+    """The physical backend a (validated) storage block describes."""
+    if kind == "inmem":
         return MemoryBackend()
-    return SQLiteBackend(str(config.storage["path"]))
+    if kind == "etcd":
+        from warden.storage.etcd import EtcdBackend  # gRPC is loaded only for etcd
+
+        etcd = etcd_config(body)
+        return EtcdBackend(etcd.settings, etcd.options)
+    return SQLiteBackend(str(body["path"]))
 
 
 def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
+    ha = cast(HABackend, physical) if config.ha_enabled and hasattr(physical, "lock_with") else None
     return Core(
         physical,
         build_registry(),
@@ -70,7 +84,19 @@ def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
             storage_type=config.storage_type,
             cluster_name=config.cluster_name,
         ),
+        ha_backend=ha,
+        ha_config=_ha_config(config) if ha is not None else None,
     )
+
+
+def _ha_config(config: ServerConfig) -> HAConfig:
+    certificate = ""
+    tls = next((lst for lst in config.listeners if not lst.tls_disable), None)
+    if tls is not None:
+        with open(tls.tls_cert_file, encoding="ascii") as fh:
+            certificate = first_certificate(fh.read())
+    return HAConfig(api_addr=config.api_addr, cluster_addr=config.cluster_addr,
+                    forwarding=not config.disable_clustering, tls_certificate=certificate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +180,10 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     physical = open_physical(config)
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
-    servers = [
-        _Server(_uvicorn_config(WardenApp(core, AppConfig(
-            lst.max_request_size, lst.unauthenticated_metrics_access)), lst))
-        for lst in config.listeners
-    ]
+    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access))
+            for lst in config.listeners]
+    servers = [_Server(_uvicorn_config(app, lst))
+               for app, lst in zip(apps, config.listeners, strict=True)]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _request_exit, servers)
@@ -175,7 +200,12 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         banner = [f"           Api Address: {_address(lst, s)}"
                   for lst, s in zip(config.listeners, sockets, strict=True)]
         banner.append(f"               Storage: {config.storage_type}"
-                      + (f" ({config.storage.get('path')})" if config.storage.get("path") else ""))
+                      + (f" ({config.storage.get('path')})" if config.storage.get("path") else "")
+                      + (" (HA available)" if core.ha is not None else ""))
+        if core.ha is not None:
+            banner.append(f"   Advertised Api Addr: {config.api_addr}")
+            if config.cluster_addr:
+                banner.append(f"       Cluster Address: {config.cluster_addr}")
         banner.append(f"               Version: warden v{__version__}")
         print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
         if dev is not None:
@@ -186,6 +216,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         await asyncio.gather(*(srv.serve(sockets=[s]) for srv, s in zip(servers, sockets, strict=True)))
     finally:
         await core.shutdown()
+        for app in apps:
+            await app.aclose()
         await physical.close()
         for s in sockets:
             s.close()

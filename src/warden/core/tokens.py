@@ -117,6 +117,11 @@ class CoreTokenStore:
         self._cache_size = cache_size
         self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
 
+    def forget_cache(self) -> None:
+        """Drop every cached entry (this node stood down: others may change the store)."""
+        self._cache.clear()
+        self._accessors.clear()
+
     def set_renew_policy(self, policy: RenewPolicy) -> None:
         """Consulted on every renewal: the issuing auth method may change or refuse it."""
         self._renew_policy = policy

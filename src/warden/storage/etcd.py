@@ -33,8 +33,9 @@ from warden.storage.base import (
     checked_key,
     checked_op,
 )
-from warden.storage.etcd_client import Ambiguous, EtcdClient, EtcdSettings
+from warden.storage.etcd_client import Ambiguous, EtcdClient
 from warden.storage.etcd_lock import EtcdLock, Fence
+from warden.storage.etcd_settings import REQUEST_OVERHEAD, EtcdOptions, EtcdSettings
 from warden.storage.etcd_values import (
     CHUNKED,
     INLINE,
@@ -48,33 +49,8 @@ from warden.storage.etcd_values import (
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_PATH: Final = "/warden/"
-DEFAULT_MAX_REQUEST_BYTES: Final = 1536 * 1024  # etcd's --max-request-bytes default
-DEFAULT_MAX_VALUE_BYTES: Final = 64 * 1024 * 1024
-DEFAULT_MAX_TXN_OPS: Final = 128  # etcd's --max-txn-ops default
-_REQUEST_OVERHEAD: Final = 64 * 1024  # keys, compares and framing, kept free in every request
 _LIST_PAGE: Final = 512
 _READ_ATTEMPTS: Final = 4
-
-
-@dataclass(frozen=True, slots=True)
-class EtcdOptions:
-    path: str = DEFAULT_PATH
-    ha_enabled: bool = False
-    lock_ttl: float = 3.0
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
-    max_txn_ops: int = DEFAULT_MAX_TXN_OPS
-
-    def __post_init__(self) -> None:
-        if not self.path.startswith("/") or not self.path.endswith("/"):
-            raise ValueError('etcd: path must start and end with "/", e.g. "/warden/"')
-        if self.max_request_bytes < 2 * _REQUEST_OVERHEAD:
-            raise ValueError("etcd: max_request_bytes is too small")
-        if self.max_txn_ops < 4:
-            raise ValueError("etcd: max_txn_ops must be at least 4")
-        if self.lock_ttl < 1:
-            raise ValueError("etcd: lock_timeout must be at least 1s")
 
 
 @dataclass(slots=True)
@@ -90,11 +66,12 @@ class _Txn:
 class EtcdBackend:
     """A physical backend and HA lock provider on an etcd v3 cluster."""
 
-    def __init__(self, settings: EtcdSettings, options: EtcdOptions = EtcdOptions()) -> None:
+    def __init__(self, settings: EtcdSettings, options: EtcdOptions | None = None) -> None:
+        options = options or EtcdOptions()
         self._client = EtcdClient(settings)
         self._options = options
         self._layout = Layout(options.path)
-        self._budget = options.max_request_bytes - _REQUEST_OVERHEAD
+        self._budget = options.max_request_bytes - REQUEST_OVERHEAD
         self._chunk_size = min(1024 * 1024, self._budget)
         self.fence: Fence | None = None  # set by the HA lock while this node holds it
 

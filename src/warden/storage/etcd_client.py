@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ import grpc
 from aetcd import rpc  # type: ignore[import-untyped]
 
 from warden.storage.base import StorageError, StorageUnavailable
+from warden.storage.etcd_settings import EtcdSettings
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -40,41 +41,6 @@ _NOT_APPLIED: Final = ("no leader", "not capable", "too many requests", "failed 
 
 class Ambiguous(StorageUnavailable):
     """A write was sent but its answer was lost: it may or may not have been applied."""
-
-
-@dataclass(frozen=True, slots=True)
-class EtcdSettings:
-    """How to reach etcd; Vault's ``storage "etcd"`` keys, parsed."""
-
-    endpoints: tuple[str, ...] = ("http://127.0.0.1:2379",)
-    tls_ca_file: str = ""
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    tls_server_name: str = ""
-    username: str = ""
-    password: str = field(default="", repr=False)
-    request_timeout: float = 5.0
-
-    def __post_init__(self) -> None:
-        if not self.endpoints:
-            raise ValueError("etcd: at least one address is required")
-        schemes = {urlsplit(e).scheme for e in self.endpoints}
-        if not schemes <= {"http", "https"} or len(schemes) != 1:
-            raise ValueError("etcd: addresses must all be http:// or all be https:// URLs")
-        for endpoint in self.endpoints:
-            parts = urlsplit(endpoint)
-            if not parts.hostname or not parts.port:
-                raise ValueError(f'etcd: address "{endpoint}" must be scheme://host:port')
-        if bool(self.username) != bool(self.password):
-            raise ValueError("etcd: username and password must be given together")
-        if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise ValueError("etcd: tls_cert_file and tls_key_file must be given together")
-        if self.request_timeout <= 0:
-            raise ValueError("etcd: request_timeout must be positive")
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.endpoints[0]).scheme == "https"
 
 
 @dataclass(slots=True)
