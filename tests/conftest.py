@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from support.etcd_cluster import EtcdCluster, issue_tree
 from support.server import ServerProcess
+
+# Members of the session's etcd cluster and their addresses (SANs of their certificates).
+ETCD_NODES = {"etcd-1": "127.0.0.31", "etcd-2": "127.0.0.32", "etcd-3": "127.0.0.33"}
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +41,20 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    """A 3-member etcd cluster with peer and client mutual TLS, every certificate issued by a
+    dev warden server (``warden k8s certs``), started once per test session (per worker)."""
+    work = tmp_path_factory.mktemp("etcd-cluster")
+    dev = ServerProcess(work / "issuer" if (work / "issuer").mkdir() is None else work).start()
+    try:
+        pki = issue_tree(dev, work / "pki", "warden-ha", ETCD_NODES)
+    finally:
+        dev.stop()
+    cluster = EtcdCluster(work, pki, ETCD_NODES).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.framework.durations import parse_duration
-from warden.storage.etcd_settings import DEFAULT_PATH, EtcdOptions, EtcdSettings
+from warden.storage.etcd_settings import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_TXN_OPS,
+    DEFAULT_MAX_VALUE_BYTES,
+    DEFAULT_PATH,
+    EtcdOptions,
+    EtcdSettings,
+)
 
 STORAGE_TYPES = ("sqlite", "inmem", "etcd")
 _ETCD_KEYS = frozenset({
@@ -74,9 +81,9 @@ def etcd_config(body: Mapping[str, Any], env: Mapping[str, str] | None = None) -
             path=str(body.get("path", DEFAULT_PATH)),
             ha_enabled=_bool(env.get("ETCD_HA_ENABLED", body.get("ha_enabled", False))),
             lock_ttl=_seconds(body, "lock_timeout", 3.0),
-            max_request_bytes=_int(body, "max_request_bytes", EtcdOptions.max_request_bytes),
-            max_value_bytes=_int(body, "max_value_bytes", EtcdOptions.max_value_bytes),
-            max_txn_ops=_int(body, "max_txn_ops", EtcdOptions.max_txn_ops),
+            max_request_bytes=_int(body, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
+            max_value_bytes=_int(body, "max_value_bytes", DEFAULT_MAX_VALUE_BYTES),
+            max_txn_ops=_int(body, "max_txn_ops", DEFAULT_MAX_TXN_OPS),
         )
     except ValueError as exc:
         raise StorageConfigError(f'storage "etcd": {exc}') from None

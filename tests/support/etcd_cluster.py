@@ -1,0 +1,198 @@
+"""A real etcd cluster (Debian's etcd 3.4) with peer and client TLS from warden's own PKI.
+
+``issue_tree`` runs ``warden k8s bootstrap`` and ``warden k8s certs`` against a dev warden
+server (exactly as an operator would) and also issues a TLS certificate for warden's own
+listeners from a PKI mount of the same server. ``EtcdCluster`` starts one etcd process per
+member on ephemeral ports and can kill (SIGKILL) and restart members.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from support.server import ServerProcess
+
+START_TIMEOUT = 30.0
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed: apt-get install etcd-server etcd-client (.ci/run does)"
+    return path
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Pki:
+    """Files issued by warden: per-member etcd trees, a client identity, listener certs."""
+
+    trees: dict[str, Path]
+    ca: Path  # the etcd CA
+    client_cert: Path  # the API server's etcd client certificate: any etcd client may use it
+    client_key: Path
+    listener_ca: Path  # CA of warden's own listener certificates
+    listener_cert: Path
+    listener_key: Path
+
+
+def issue_tree(dev: ServerProcess, work: Path, cluster: str, nodes: dict[str, str]) -> Pki:
+    args = [arg for name, ip in nodes.items() for arg in ("-control-plane", f"{name}={ip}")]
+    done = dev.cli("k8s", "bootstrap", cluster, "-key-type", "ec", *args)
+    assert done.returncode == 0, done.stderr
+    trees = {}
+    for name in nodes:
+        trees[name] = work / name
+        done = dev.cli("k8s", "certs", cluster, "-node", name, "-out", str(trees[name]))
+        assert done.returncode == 0, done.stderr
+    pki = trees[next(iter(nodes))] / "pki"
+    listener = _listener_certificate(dev, work / "listener")
+    return Pki(trees, pki / "etcd/ca.crt", pki / "apiserver-etcd-client.crt",
+               pki / "apiserver-etcd-client.key", *listener)
+
+
+def _listener_certificate(dev: ServerProcess, out: Path) -> tuple[Path, Path, Path]:
+    """A CA and a 127.0.0.1/localhost server certificate for warden's listeners."""
+    out.mkdir(parents=True)
+    client = dev.client()
+    client.sys.enable_secrets_engine("pki", path="listener-pki")
+    root = client.write("listener-pki/root/generate/internal", common_name="warden listeners",
+                        key_type="ec", ttl="24h")
+    client.write("listener-pki/roles/node", allow_any_name=True, allow_ip_sans=True,
+                 key_type="ec", max_ttl="24h", server_flag=True, client_flag=True)
+    leaf = client.write("listener-pki/issue/node", common_name="localhost", ip_sans="127.0.0.1",
+                        alt_names="localhost", ttl="12h")["data"]
+    ca, cert, key = out / "ca.pem", out / "node.pem", out / "node-key.pem"
+    ca.write_text(root["data"]["certificate"] + "\n")
+    cert.write_text(leaf["certificate"] + "\n" + leaf["issuing_ca"] + "\n")
+    key.write_text(leaf["private_key"] + "\n")
+    key.chmod(0o600)
+    return ca, cert, key
+
+
+@dataclass
+class Member:
+    name: str
+    ip: str
+    tree: Path
+    data_dir: Path
+    client_port: int = 0
+    peer_port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def client_url(self) -> str:
+        return f"https://{self.ip}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"https://{self.ip}:{self.peer_port}"
+
+    def command(self, cluster: str) -> list[str]:
+        pki = self.tree / "pki/etcd"
+        return [
+            tool("etcd"), "--name", self.name, "--data-dir", str(self.data_dir),
+            "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
+            "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--initial-cluster-token", "warden-ha",
+            "--cert-file", str(pki / "server.crt"), "--key-file", str(pki / "server.key"),
+            "--trusted-ca-file", str(pki / "ca.crt"), "--client-cert-auth",
+            "--peer-cert-file", str(pki / "peer.crt"), "--peer-key-file", str(pki / "peer.key"),
+            "--peer-trusted-ca-file", str(pki / "ca.crt"), "--peer-client-cert-auth",
+            "--listen-metrics-urls", "", "--log-level", "error", "--logger", "zap",
+        ]
+
+
+class EtcdCluster:
+    def __init__(self, work: Path, pki: Pki, nodes: dict[str, str]) -> None:
+        self.work = work
+        self.pki = pki
+        self.members = [Member(name, ip, pki.trees[name], work / f"{name}.data",
+                               free_port(ip), free_port(ip)) for name, ip in nodes.items()]
+        self._initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.client_url for m in self.members]
+
+    def start(self) -> EtcdCluster:
+        for member in self.members:
+            self.start_member(member)
+        self.wait_healthy()
+        return self
+
+    def start_member(self, member: Member) -> None:
+        member.log = open(self.work / f"{member.name}.log", "ab")  # noqa: SIM115 - closed in stop
+        member.proc = subprocess.Popen(member.command(self._initial), stdout=member.log,
+                                       stderr=subprocess.STDOUT)
+
+    def kill(self, member: Member) -> None:
+        """SIGKILL: no goodbye to its peers."""
+        if member.proc is not None:
+            member.proc.send_signal(signal.SIGKILL)
+            member.proc.wait()
+            member.proc = None
+        if member.log is not None:
+            member.log.close()
+            member.log = None
+
+    def stop(self) -> None:
+        for member in self.members:
+            if member.proc is not None:
+                member.proc.terminate()
+                try:
+                    member.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    member.proc.kill()
+                    member.proc.wait()
+                member.proc = None
+            if member.log is not None:
+                member.log.close()
+
+    def etcdctl(self, *args: str, member: Member | None = None,
+                timeout: str = "3s") -> subprocess.CompletedProcess[str]:
+        endpoints = member.client_url if member else ",".join(self.endpoints)
+        env = {**os.environ, "ETCDCTL_API": "3"}
+        return subprocess.run(
+            [tool("etcdctl"), "--endpoints", endpoints, "--cacert", str(self.pki.ca),
+             "--cert", str(self.pki.client_cert), "--key", str(self.pki.client_key),
+             "--dial-timeout", timeout, "--command-timeout", timeout, *args],
+            capture_output=True, text=True, env=env, timeout=60, check=False)
+
+    def healthy(self, member: Member) -> bool:
+        return self.etcdctl("endpoint", "health", member=member, timeout="1s").returncode == 0
+
+    def wait_healthy(self, members: list[Member] | None = None) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        wanted = members or self.members
+        while time.monotonic() < deadline:
+            if all(self.healthy(m) for m in wanted):
+                return
+            time.sleep(0.2)
+        logs = "\n".join((self.work / f"{m.name}.log").read_text(errors="replace")[-2000:]
+                         for m in wanted)
+        raise AssertionError(f"etcd did not become healthy:\n{logs}")
+
+    def storage_block(self, path: str, **extra: str) -> str:
+        """An HCL ``storage "etcd"`` block for warden, with the client identity above."""
+        settings = {
+            "address": ",".join(self.endpoints), "path": path,
+            "tls_ca_file": str(self.pki.ca), "tls_cert_file": str(self.pki.client_cert),
+            "tls_key_file": str(self.pki.client_key), **extra,
+        }
+        body = "\n".join(f'  {k} = "{v}"' for k, v in settings.items())
+        return f'storage "etcd" {{\n{body}\n}}\n'
