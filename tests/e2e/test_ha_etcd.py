@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from support.etcd_cluster import EtcdCluster
-from support.ha_cluster import HACluster, Node
+from support.ha_cluster import HACluster
 
 pytestmark = pytest.mark.interop
 

@@ -153,7 +153,7 @@ async def test_without_quorum_requests_fail_with_503_and_resume(etcd_cluster: Et
         for member in victims:
             etcd_cluster.kill(member)
         started = time.monotonic()
-        with pytest.raises(StorageUnavailable, match="no quorum|unavailable"):
+        with pytest.raises(StorageUnavailable, match=r"no quorum|unavailable"):
             await store.put("during", b"lost")
         with pytest.raises(StorageUnavailable):
             await store.get("before")  # linearizable reads need quorum too: never stale

@@ -136,7 +136,7 @@ class EtcdCluster:
         return self
 
     def start_member(self, member: Member) -> None:
-        member.log = open(self.work / f"{member.name}.log", "ab")  # noqa: SIM115 - closed in stop
+        member.log = open(self.work / f"{member.name}.log", "ab")
         member.proc = subprocess.Popen(member.command(self._initial), stdout=member.log,
                                        stderr=subprocess.STDOUT)
 
