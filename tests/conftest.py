@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from support.envtest import ControlPlane
 from support.etcd_cluster import EtcdCluster, issue_tree
 from support.server import ServerProcess
 
@@ -48,7 +49,8 @@ def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdClust
     """A 3-member etcd cluster with peer and client mutual TLS, every certificate issued by a
     dev warden server (``warden k8s certs``), started once per test session (per worker)."""
     work = tmp_path_factory.mktemp("etcd-cluster")
-    dev = ServerProcess(work / "issuer" if (work / "issuer").mkdir() is None else work).start()
+    (work / "issuer").mkdir()
+    dev = ServerProcess(work / "issuer").start()
     try:
         pki = issue_tree(dev, work / "pki", "warden-ha", ETCD_NODES)
     finally:
@@ -58,3 +60,16 @@ def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdClust
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A real etcd + kube-apiserver v1.36 (own PKI) shared by the whole session (per xdist worker).
+
+    Tests must leave it usable for others: create their own namespaces/objects with unique names.
+    """
+    plane = ControlPlane.start(tmp_path_factory.mktemp("envtest"))
+    try:
+        yield plane
+    finally:
+        plane.stop()
