@@ -45,6 +45,7 @@ from warden.storage.memory import MemoryBackend
 from warden.storage.sqlite import SQLiteBackend
 
 log = logging.getLogger("warden")
+SHUTDOWN_GRACE_S = 10.0  # requests still running then are cut off
 
 
 def build_registry() -> Registry:
@@ -139,6 +140,17 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # An idle keep-alive TLS connection would be closed gracefully: close_notify, then
+        # a wait for the peer's, which a client that is not reading (a pooled connection)
+        # never sends. Idle connections have nothing left to say: drop them at once.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets)
+
 
 def _bind(listener: ListenerConfig) -> socket.socket:
     host, port = listener.host_port
@@ -162,7 +174,8 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
                                     else ssl.CERT_OPTIONAL)
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
-        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30, **tls,
+        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
     )
 
 
@@ -186,7 +199,7 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
                for app, lst in zip(apps, config.listeners, strict=True)]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _request_exit, servers)
+        loop.add_signal_handler(sig, _request_exit, servers, apps)
     reopening: set[asyncio.Task[None]] = set()
 
     def reopen_audit() -> None:
@@ -225,7 +238,11 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
             shutil.rmtree(tempdir, ignore_errors=True)
 
 
-def _request_exit(servers: list[_Server]) -> None:
+def _request_exit(servers: list[_Server], apps: list[WardenApp]) -> None:
+    busy = [r for app in apps for r in app.in_flight()]
+    if busy:
+        log.info("shutting down; waiting for %d requests in flight: %s", len(busy),
+                 ", ".join(busy[:10]))
     for srv in servers:
         srv.should_exit = True
 
@@ -278,6 +295,7 @@ def run_server(argv: list[str]) -> int:
         level=getattr(logging, level.replace("TRACE", "DEBUG"), logging.INFO), stream=sys.stderr,
         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per forwarded request
     dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path)
            if args.dev else None)
     try:

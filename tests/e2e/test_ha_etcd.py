@@ -9,6 +9,7 @@ nothing, two down give clear 503s and the service comes back with quorum.
 from __future__ import annotations
 
 import itertools
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ import httpx
 import pytest
 
 from support.etcd_cluster import EtcdCluster
-from support.ha_cluster import HACluster
+from support.ha_cluster import HACluster, Node
+from support.server import WARDEN
 
 pytestmark = pytest.mark.interop
 
@@ -128,6 +130,13 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def cli(cluster: HACluster, node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"WARDEN_ADDR": node.url, "WARDEN_TOKEN": cluster.root_token, "HOME": str(cluster.workdir),
+           "WARDEN_CACERT": str(cluster.etcd.pki.listener_ca), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([WARDEN, *args], capture_output=True, text=True, env=env, timeout=60,
+                          check=False)
 
 
 def bound_token(client: httpx.Client, cidr: str) -> str:
@@ -300,7 +309,13 @@ def test_a_rotated_keyring_is_followed_by_the_next_active_node(cluster: HACluste
         assert client.put("/v1/sys/rotate").status_code == 204
         term = client.get("/v1/sys/key-status").json()["data"]["term"]
         assert client.post("/v1/secret/data/after-rotate", json={"data": {"v": 1}}).status_code == 200
-        assert client.put("/v1/sys/step-down").status_code == 204
+    standby = cluster.standbys()[0]
+    status = cli(cluster, standby, "status")
+    assert status.returncode == 0, status.stderr
+    assert "HA Mode                standby" in status.stdout
+    assert f"Active Node Address    {active.url}" in status.stdout
+    stepped = cli(cluster, standby, "operator", "step-down")  # forwarded to the active node
+    assert stepped.returncode == 0 and "Success!" in stepped.stdout, stepped.stderr
     wait_until(lambda: cluster.health(active) == 429, 15, "the active node did not step down")
     successor = cluster.active()
     with cluster.http(successor) as client:
@@ -315,3 +330,13 @@ def test_restarted_nodes_start_sealed_and_rejoin(cluster: HACluster, tmp_path: P
     assert cluster.health(standby) == 503
     cluster.unseal(standby)
     wait_until(lambda: cluster.health(standby) == 429, 10, "the restarted node did not stand by")
+
+
+def test_migration_refuses_a_source_with_an_active_node(cluster: HACluster, tmp_path: Path) -> None:
+    config = tmp_path / "migrate.hcl"
+    source = cluster.etcd.storage_block(cluster.path).replace('storage "etcd"', 'storage_source "etcd"')
+    config.write_text(source + f'storage_destination "sqlite" {{\n  path = "{tmp_path / "d.db"}"\n}}\n')
+    done = subprocess.run([WARDEN, "operator", "migrate", f"-config={config}"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "a warden node is active on the source" in done.stderr

@@ -70,6 +70,12 @@ class WardenApp:
         self._config = config
         self._ids = RequestIds()
         self._forwarder = forwarding.Forwarder()
+        self._in_flight: dict[str, tuple[str, str, float]] = {}
+
+    def in_flight(self) -> list[str]:
+        """The requests being served, for the shutdown log (method, path, seconds)."""
+        now = time.monotonic()
+        return [f"{m} {p} ({now - t:.1f}s)" for m, p, t in self._in_flight.values()]
 
     async def aclose(self) -> None:
         await self._forwarder.close()
@@ -82,12 +88,15 @@ class WardenApp:
             return
         request_id = self._ids.next()
         head = scope["method"] == "HEAD"
+        self._in_flight[request_id] = (scope["method"], scope["path"], time.monotonic())
         try:
             answer = await self._handle(scope, receive, request_id)
         except Exception as exc:  # the single exception boundary of the server
             status, messages = error_status_and_messages(exc)
             extra = {forwarding.STANDBY_ANSWER: "1"} if isinstance(exc, StandbyNode) else {}
             answer = status, JSON, error_body(messages), extra
+        finally:
+            self._in_flight.pop(request_id, None)
         if isinstance(answer, forwarding.Relayed):
             await _send_relayed(send, answer, head=head)
             return

@@ -33,6 +33,7 @@ _T = TypeVar("_T")
 
 MAX_MESSAGE_BYTES: Final = 256 * 1024 * 1024  # responses of chunked values and listings
 _RETRY_PAUSE_S: Final = 0.05
+_MIN_ATTEMPT_S: Final = 0.5
 # Answers that prove the request was refused before etcd proposed it: safe to send again.
 _NOT_APPLIED: Final = ("no leader", "not capable", "too many requests", "failed to connect",
                        "connection refused", "dns resolution failed", "name resolution",
@@ -83,7 +84,11 @@ class EtcdClient:
         """
         if self._closed:
             raise StorageUnavailable("storage backend is closed")
-        deadline = time.monotonic() + (timeout or self.settings.request_timeout)
+        total = timeout or self.settings.request_timeout
+        deadline = time.monotonic() + total
+        # A member that hangs (no leader, partitioned) must not take the whole budget: an
+        # idempotent call moves on to the next member after a share of it.
+        per_attempt = total if not idempotent else max(_MIN_ATTEMPT_S, total / 3)
         last: grpc.aio.AioRpcError | None = None
         reauthenticated = False
         while True:
@@ -93,12 +98,13 @@ class EtcdClient:
                 raise _unavailable(last)
             try:
                 stubs = await self._stubs_for(index, left)
-                return await asyncio.wait_for(fn(stubs), left)
+                return await asyncio.wait_for(fn(stubs), min(left, per_attempt))
             except TimeoutError:
                 if not idempotent:
                     raise Ambiguous("etcd did not answer in time; the write may or may not "
                                     "have been applied") from None
-                raise _unavailable(last) from None
+                self._rotate(index)
+                continue
             except grpc.aio.AioRpcError as exc:
                 last = exc
                 if _token_expired(exc) and not reauthenticated:

@@ -1,6 +1,6 @@
 """The HA lock on etcd: one key, created only if absent, bound to this node's lease.
 
-``acquire`` grants a lease of ``ttl`` seconds, keeps it alive (every ttl/3), and creates
+``acquire`` grants a lease of ``ttl`` seconds, keeps it alive (every ttl/4), and creates
 the lock key with that lease in a transaction that succeeds only if the key does not
 exist; until then it retries every ``POLL_S``. If the node dies, its lease expires after
 ``ttl`` and etcd deletes the key, so a standby takes over within about ``ttl`` plus one
@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+import grpc
 from aetcd import rpc  # type: ignore[import-untyped]
 
 from warden.storage.base import StorageError, StorageUnavailable
@@ -137,9 +138,13 @@ class EtcdLock:
         return True
 
     async def _keep_alive(self, lease: int) -> None:
-        """Renew every ttl/3; give up (set lost) before the lease can have expired."""
-        interval = self._ttl / 3
-        margin = min(1.0, interval)
+        """Renew every ttl/4; give up (set lost) before the lease can have expired.
+
+        Frequent renewals let a renewal land between two failures (an etcd leader election
+        takes a second or two; etcd extends leases when it elects a leader).
+        """
+        interval = self._ttl / 4
+        margin = min(0.5, interval)
         renewed = time.monotonic()
         while True:
             sent = time.monotonic()
@@ -159,10 +164,14 @@ class EtcdLock:
 
     async def _renew(self, lease: int, *, timeout: float) -> int:
         async def once(s: Any) -> int:
-            async for reply in s.lease.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=lease)]),
-                                                      metadata=s.metadata):
-                return int(reply.TTL)
-            return 0
+            call = s.lease.LeaseKeepAlive(metadata=s.metadata)
+            try:
+                await call.write(rpc.LeaseKeepAliveRequest(ID=lease))
+                await call.done_writing()
+                reply = await call.read()
+            finally:
+                call.cancel()
+            return 0 if reply is grpc.aio.EOF else int(reply.TTL)
 
         return await self._backend.client.call(once, timeout=timeout)
 
