@@ -86,7 +86,7 @@ def etcd_config(body: Mapping[str, Any], env: Mapping[str, str] | None = None) -
             max_txn_ops=_int(body, "max_txn_ops", DEFAULT_MAX_TXN_OPS),
         )
     except ValueError as exc:
-        raise StorageConfigError(f'storage "etcd": {exc}') from None
+        raise StorageConfigError(f'storage "etcd": {str(exc).removeprefix("etcd: ")}') from None
     if settings.tls:
         for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
             path = getattr(settings, name)

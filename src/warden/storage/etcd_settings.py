@@ -29,13 +29,13 @@ class EtcdSettings:
     def __post_init__(self) -> None:
         if not self.endpoints:
             raise ValueError("etcd: at least one address is required")
-        schemes = {urlsplit(e).scheme for e in self.endpoints}
-        if not schemes <= {"http", "https"} or len(schemes) != 1:
-            raise ValueError("etcd: addresses must all be http:// or all be https:// URLs")
         for endpoint in self.endpoints:
             parts = urlsplit(endpoint)
-            if not parts.hostname or not parts.port:
-                raise ValueError(f'etcd: address "{endpoint}" must be scheme://host:port')
+            if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+                raise ValueError(f'etcd: address "{endpoint}" must be scheme://host:port, '
+                                 'e.g. https://10.0.0.1:2379')
+        if len({urlsplit(e).scheme for e in self.endpoints}) != 1:
+            raise ValueError("etcd: addresses must all be http:// or all be https:// URLs")
         if bool(self.username) != bool(self.password):
             raise ValueError("etcd: username and password must be given together")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
