@@ -47,12 +47,12 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 @pytest.fixture(scope="session")
 def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     """A 3-member etcd cluster with peer and client mutual TLS, every certificate issued by a
-    dev warden server (``warden k8s certs``), started once per test session (per worker)."""
+    dev warden server's PKI, started once per test session (per xdist worker)."""
     work = tmp_path_factory.mktemp("etcd-cluster")
     (work / "issuer").mkdir()
     dev = ServerProcess(work / "issuer").start()
     try:
-        pki = issue_tree(dev, work / "pki", "warden-ha", ETCD_NODES)
+        pki = issue_tree(dev, work / "pki", ETCD_NODES)
     finally:
         dev.stop()
     cluster = EtcdCluster(work, pki, ETCD_NODES).start()

@@ -66,6 +66,9 @@ def open_storage(kind: str, body: Mapping[str, Any]) -> PhysicalBackend:
     if kind == "inmem":
         return MemoryBackend()
     if kind == "etcd":
+        # gRPC's own C-core log lines (one per failed TLS handshake) would flood stderr; its
+        # errors reach warden's log as exceptions anyway.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         from warden.storage.etcd import EtcdBackend  # gRPC is loaded only for etcd
 
         etcd = etcd_config(body)

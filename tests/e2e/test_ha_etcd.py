@@ -221,8 +221,8 @@ def test_a_large_value_through_a_standby(cluster: HACluster) -> None:
 
 
 def test_kill_9_of_the_active_node_under_an_issue_storm(cluster: HACluster) -> None:
-    storm = Storm(cluster).run(seconds=12)
-    time.sleep(3)
+    storm = Storm(cluster).run(seconds=9)
+    time.sleep(2)
     victim = cluster.active()
     cluster.kill(victim)
     killed_at = time.monotonic()
@@ -240,8 +240,8 @@ def test_kill_9_of_the_active_node_under_an_issue_storm(cluster: HACluster) -> N
 
 
 def test_step_down_moves_the_active_role_without_a_failed_request(cluster: HACluster) -> None:
-    storm = Storm(cluster, threads=4, retry=False).run(seconds=6)
-    time.sleep(2)
+    storm = Storm(cluster, threads=4, retry=False).run(seconds=5)
+    time.sleep(1.5)
     before = cluster.active()
     with cluster.http(cluster.standbys()[0]) as client:  # forwarded to the active node
         assert client.put("/v1/sys/step-down").status_code == 204
@@ -255,8 +255,8 @@ def test_step_down_moves_the_active_role_without_a_failed_request(cluster: HAClu
 
 def test_one_etcd_member_down_costs_no_request(cluster: HACluster) -> None:
     member = cluster.etcd.members[0]
-    storm = Storm(cluster, threads=4).run(seconds=7)
-    time.sleep(2)
+    storm = Storm(cluster, threads=4).run(seconds=5)
+    time.sleep(1.5)
     cluster.etcd.kill(member)
     try:
         storm.join()

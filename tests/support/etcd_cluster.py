@@ -1,9 +1,10 @@
 """A real etcd cluster (Debian's etcd 3.4) with peer and client TLS from warden's own PKI.
 
-``issue_tree`` runs ``warden k8s bootstrap`` and ``warden k8s certs`` against a dev warden
-server (exactly as an operator would) and also issues a TLS certificate for warden's own
-listeners from a PKI mount of the same server. ``EtcdCluster`` starts one etcd process per
-member on ephemeral ports and can kill (SIGKILL) and restart members.
+``issue_tree`` issues every certificate from PKI mounts of a dev warden server (an etcd CA
+with a member role, as an operator would; ``tests/interop/test_etcd_mtls.py`` covers the
+``warden k8s certs`` tree itself) and a TLS certificate for warden's own listeners from
+another CA. ``EtcdCluster`` starts one etcd process per member on ephemeral ports and can
+kill (SIGKILL) and restart members.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from support.server import ServerProcess
 
@@ -37,30 +38,36 @@ def free_port(host: str) -> int:
 
 @dataclass
 class Pki:
-    """Files issued by warden: per-member etcd trees, a client identity, listener certs."""
+    """Files issued by warden: each member's certificate, a client identity, listener certs."""
 
-    trees: dict[str, Path]
+    members: dict[str, tuple[Path, Path]]  # name -> (certificate, key): serving and peering
     ca: Path  # the etcd CA
-    client_cert: Path  # the API server's etcd client certificate: any etcd client may use it
+    client_cert: Path  # warden's etcd client certificate
     client_key: Path
-    listener_ca: Path  # CA of warden's own listener certificates
+    listener_ca: Path  # CA of warden's own listener certificates (another CA)
     listener_cert: Path
     listener_key: Path
 
 
-def issue_tree(dev: ServerProcess, work: Path, cluster: str, nodes: dict[str, str]) -> Pki:
-    args = [arg for name, ip in nodes.items() for arg in ("-control-plane", f"{name}={ip}")]
-    done = dev.cli("k8s", "bootstrap", cluster, "-key-type", "ec", *args)
-    assert done.returncode == 0, done.stderr
-    trees = {}
-    for name in nodes:
-        trees[name] = work / name
-        done = dev.cli("k8s", "certs", cluster, "-node", name, "-out", str(trees[name]))
-        assert done.returncode == 0, done.stderr
-    pki = trees[next(iter(nodes))] / "pki"
+def issue_tree(dev: ServerProcess, work: Path, nodes: dict[str, str]) -> Pki:
+    """An etcd CA in a PKI mount of the dev server, and every certificate etcd and warden need:
+    a member certificate per node (server and client use: it serves clients and peers), and a
+    client certificate for warden."""
+    work.mkdir(parents=True)
+    client = dev.client()
+    client.sys.enable_secrets_engine("pki", path="etcd-pki", config={"max_lease_ttl": "48h"})
+    root = client.write("etcd-pki/root/generate/internal", common_name="etcd CA", key_type="ec",
+                        ttl="48h")["data"]
+    client.write("etcd-pki/roles/member", allow_any_name=True, allow_ip_sans=True, key_type="ec",
+                 max_ttl="24h", server_flag=True, client_flag=True)
+    ca = work / "etcd-ca.pem"
+    ca.write_text(root["certificate"] + "\n")
+    members = {name: _issue(client, "etcd-pki/issue/member", work / name, common_name=name,
+                            ip_sans=f"{ip},127.0.0.1", alt_names="localhost")
+               for name, ip in nodes.items()}
+    cert, key = _issue(client, "etcd-pki/issue/member", work / "warden-client", common_name="warden")
     listener = _listener_certificate(dev, work / "listener")
-    return Pki(trees, pki / "etcd/ca.crt", pki / "apiserver-etcd-client.crt",
-               pki / "apiserver-etcd-client.key", *listener)
+    return Pki(members, ca, cert, key, *listener)
 
 
 def _listener_certificate(dev: ServerProcess, out: Path) -> tuple[Path, Path, Path]:
@@ -69,24 +76,33 @@ def _listener_certificate(dev: ServerProcess, out: Path) -> tuple[Path, Path, Pa
     client = dev.client()
     client.sys.enable_secrets_engine("pki", path="listener-pki")
     root = client.write("listener-pki/root/generate/internal", common_name="warden listeners",
-                        key_type="ec", ttl="24h")
+                        key_type="ec", ttl="24h")["data"]
     client.write("listener-pki/roles/node", allow_any_name=True, allow_ip_sans=True,
                  key_type="ec", max_ttl="24h", server_flag=True, client_flag=True)
-    leaf = client.write("listener-pki/issue/node", common_name="localhost", ip_sans="127.0.0.1",
-                        alt_names="localhost", ttl="12h")["data"]
-    ca, cert, key = out / "ca.pem", out / "node.pem", out / "node-key.pem"
-    ca.write_text(root["data"]["certificate"] + "\n")
-    cert.write_text(leaf["certificate"] + "\n" + leaf["issuing_ca"] + "\n")
+    cert, key = _issue(client, "listener-pki/issue/node", out / "node", common_name="localhost",
+                       ip_sans="127.0.0.1", alt_names="localhost")
+    cert.write_text(cert.read_text() + root["certificate"] + "\n")  # leaf, then its CA
+    ca = out / "ca.pem"
+    ca.write_text(root["certificate"] + "\n")
+    return ca, cert, key
+
+
+def _issue(client: Any, path: str, stem: Path, **fields: str) -> tuple[Path, Path]:
+    leaf = client.write(path, ttl="12h", **fields)["data"]
+    cert, key = stem.with_suffix(".crt"), stem.with_suffix(".key")
+    cert.write_text(leaf["certificate"] + "\n")
     key.write_text(leaf["private_key"] + "\n")
     key.chmod(0o600)
-    return ca, cert, key
+    return cert, key
 
 
 @dataclass
 class Member:
     name: str
     ip: str
-    tree: Path
+    cert: Path
+    key: Path
+    ca: Path
     data_dir: Path
     client_port: int = 0
     peer_port: int = 0
@@ -102,17 +118,16 @@ class Member:
         return f"https://{self.ip}:{self.peer_port}"
 
     def command(self, cluster: str) -> list[str]:
-        pki = self.tree / "pki/etcd"
         return [
             tool("etcd"), "--name", self.name, "--data-dir", str(self.data_dir),
             "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
             "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
             "--initial-cluster", cluster, "--initial-cluster-state", "new",
             "--initial-cluster-token", "warden-ha",
-            "--cert-file", str(pki / "server.crt"), "--key-file", str(pki / "server.key"),
-            "--trusted-ca-file", str(pki / "ca.crt"), "--client-cert-auth",
-            "--peer-cert-file", str(pki / "peer.crt"), "--peer-key-file", str(pki / "peer.key"),
-            "--peer-trusted-ca-file", str(pki / "ca.crt"), "--peer-client-cert-auth",
+            "--cert-file", str(self.cert), "--key-file", str(self.key),
+            "--trusted-ca-file", str(self.ca), "--client-cert-auth",
+            "--peer-cert-file", str(self.cert), "--peer-key-file", str(self.key),
+            "--peer-trusted-ca-file", str(self.ca), "--peer-client-cert-auth",
             "--listen-metrics-urls", "", "--log-level", "error", "--logger", "zap",
         ]
 
@@ -121,7 +136,7 @@ class EtcdCluster:
     def __init__(self, work: Path, pki: Pki, nodes: dict[str, str]) -> None:
         self.work = work
         self.pki = pki
-        self.members = [Member(name, ip, pki.trees[name], work / f"{name}.data",
+        self.members = [Member(name, ip, *pki.members[name], pki.ca, work / f"{name}.data",
                                free_port(ip), free_port(ip)) for name, ip in nodes.items()]
         self._initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
