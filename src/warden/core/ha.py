@@ -30,7 +30,7 @@ import orjson
 from warden.logical.clock import Clock
 from warden.logical.errors import WardenError
 from warden.logical.storage import Storage
-from warden.storage.base import HABackend, Lock, StorageError
+from warden.storage.base import HABackend, Lock, LockLost, StorageError
 
 log = logging.getLogger("warden.core.ha")
 
@@ -174,7 +174,7 @@ class HighAvailability:
         finally:
             await self._lock.release()
 
-    async def _serve_while_held(self, lost: asyncio.Event) -> bool:
+    async def _serve_while_held(self, lost: LockLost) -> bool:
         """Be the active node until the lock is lost or a step-down; True for a step-down."""
         self._step_down.clear()
         try:

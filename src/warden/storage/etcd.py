@@ -18,7 +18,7 @@ they, like writes, fail with ``StorageUnavailable`` (503) after ``request_timeou
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,7 +33,7 @@ from warden.storage.base import (
     checked_key,
     checked_op,
 )
-from warden.storage.etcd_client import Ambiguous, EtcdClient
+from warden.storage.etcd_client import Ambiguous, EtcdClient, Stubs
 from warden.storage.etcd_lock import EtcdLock, Fence
 from warden.storage.etcd_settings import REQUEST_OVERHEAD, EtcdOptions, EtcdSettings
 from warden.storage.etcd_values import (
@@ -49,6 +49,7 @@ from warden.storage.etcd_values import (
 
 _log = logging.getLogger(__name__)
 
+_Names = list[str]  # inside the class, ``list`` names the method
 _LIST_PAGE: Final = 512
 _READ_ATTEMPTS: Final = 4
 
@@ -135,12 +136,12 @@ class EtcdBackend:
         all read at the revision of the first page (one consistent snapshot)."""
         base = self._layout.key(checked_key(prefix))
         end = prefix_end(base)
-        names: list[str] = []
+        names: _Names = []
         start, revision = base, 0
         while start:
-            page = await self._client.call(lambda s, start=start, revision=revision: s.kv.Range(
-                rpc.RangeRequest(key=start, range_end=end, limit=_LIST_PAGE, keys_only=True,
-                                 revision=revision), metadata=s.metadata))
+            request = rpc.RangeRequest(key=start, range_end=end, limit=_LIST_PAGE, keys_only=True,
+                                       revision=revision)
+            page = await self._client.call(_ranger(request))
             revision = revision or page.header.revision
             start = _collect(page.kvs, base, names, more=page.more)
         return names
@@ -190,7 +191,7 @@ class EtcdBackend:
         await self._clean_replaced(answer)
         return True
 
-    def _compile(self, checks: list[Check], ops: list[BatchOp]) -> _Txn:
+    def _compile(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> _Txn:
         txn = _Txn(compares=[_compare(self._layout.key(c.key), c.version) for c in checks],
                    success=[], chunks=[], first_put=None)
         to_chunk = self._too_big_for_one_request(ops)
@@ -214,7 +215,7 @@ class EtcdBackend:
                                f"max_txn_ops ({self._options.max_txn_ops})")
         return txn
 
-    def _too_big_for_one_request(self, ops: list[BatchOp]) -> set[str]:
+    def _too_big_for_one_request(self, ops: Sequence[BatchOp]) -> set[str]:
         """The keys to chunk: every value above a chunk, then the largest until the rest fit."""
         puts = sorted((op for op in ops if isinstance(op, Put)), key=lambda p: -len(p.value))
         total = sum(len(p.value) + len(p.key) for p in puts)
@@ -238,12 +239,11 @@ class EtcdBackend:
         txn.success.append(_delete_range(prefix_end(own), prefix_end(every)))
         return manifest.encode()
 
-    async def _write_chunks(self, chunks: list[tuple[bytes, bytes]]) -> None:
+    async def _write_chunks(self, chunks: Sequence[tuple[bytes, bytes]]) -> None:
         for key, part in chunks:  # one request each: together they exceed the request limit
-            await self._client.call(lambda s, key=key, part=part: s.kv.Put(
-                rpc.PutRequest(key=key, value=part), metadata=s.metadata))
+            await self._client.call(_putter(rpc.PutRequest(key=key, value=part)))
 
-    async def _discard_chunks(self, chunks: list[tuple[bytes, bytes]]) -> None:
+    async def _discard_chunks(self, chunks: Sequence[tuple[bytes, bytes]]) -> None:
         prefixes = {key[:key.rfind(b"/") + 1] for key, _ in chunks}
         for prefix in prefixes:
             await self._best_effort_delete(prefix)
@@ -278,6 +278,20 @@ class EtcdBackend:
         except StorageUnavailable:
             return False
         return bool(found.kvs) and found.kvs[0].value == head
+
+
+def _ranger(request: Any) -> Callable[[Stubs], Awaitable[Any]]:
+    async def call(s: Stubs) -> Any:
+        return await s.kv.Range(request, metadata=s.metadata)
+
+    return call
+
+
+def _putter(request: Any) -> Callable[[Stubs], Awaitable[Any]]:
+    async def call(s: Stubs) -> Any:
+        return await s.kv.Put(request, metadata=s.metadata)
+
+    return call
 
 
 def _final_ops(ops: list[BatchOp]) -> list[BatchOp]:

@@ -159,9 +159,10 @@ class MetadataHandlers:
         async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
             if meta is None:
                 raise NotFound("no metadata at this path: PATCH only changes existing metadata")
-            custom = ({"custom_metadata": merged_custom(meta.custom_metadata, changes)}
-                      if changes else {})
-            return [put_metadata(replace(meta, **settings, **custom))], None
+            changed = dict(settings)
+            if changes:
+                changed["custom_metadata"] = merged_custom(meta.custom_metadata, changes)
+            return [put_metadata(replace(meta, **changed))], None
 
         async with self.b.locks.for_path(path):
             await change_secret(storage, path, decide)
@@ -172,7 +173,8 @@ class MetadataHandlers:
         storage = storage_of(req)
 
         async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
-            return ([] if meta is None else await delete_secret_ops(storage, path)), None
+            ops: list[BatchOp] = [] if meta is None else [*await delete_secret_ops(storage, path)]
+            return ops, None
 
         async with self.b.locks.for_path(path):
             await change_secret(storage, path, decide)
