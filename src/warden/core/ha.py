@@ -167,7 +167,12 @@ class HighAvailability:
     async def _run(self) -> None:
         try:
             while True:
-                lost = await self._lock.acquire()
+                try:
+                    lost = await self._lock.acquire()
+                except StorageError as exc:  # no quorum, unreachable: keep trying
+                    log.warning("cannot contend for the HA lock (%s); retrying", exc)
+                    await asyncio.sleep(_RETRY_S)
+                    continue
                 manual = await self._serve_while_held(lost)
                 if manual:
                     await asyncio.sleep(STEP_DOWN_PAUSE_S)
@@ -179,8 +184,9 @@ class HighAvailability:
         self._step_down.clear()
         try:
             await self._activate()
-        except (TimeoutError, StorageError) as exc:
-            log.error("could not become the active node (%s); standing by", exc)
+        except Exception as exc:  # storage trouble, a keyring this node cannot open, ...
+            log.error("could not become the active node (%s); standing by", exc,
+                      exc_info=not isinstance(exc, StorageError))
             await self._stand_down(drain=0.0)
             await self._lock.release()
             await asyncio.sleep(_RETRY_S)
