@@ -126,7 +126,7 @@ async def test_step_down_hands_over_and_the_old_active_forgets_its_caches() -> N
 
 async def test_a_lost_lock_stops_the_active_node_at_once() -> None:
     store = SharedStore()
-    cores, root = await cluster(store)
+    cores, _ = await cluster(store)
     active, standby = sorted(cores, key=lambda c: not c.active)
     store.cut_off.add(active.ha.node_id)  # type: ignore[union-attr]
     store.expire()
