@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from support.envtest import ControlPlane
 from support.etcd_cluster import EtcdCluster, issue_tree
 from support.server import ServerProcess
+
+# gRPC's C core logs each failed TLS handshake (tests provoke some) straight to stderr.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 # Members of the session's etcd cluster and their addresses (SANs of their certificates).
 ETCD_NODES = {"etcd-1": "127.0.0.31", "etcd-2": "127.0.0.32", "etcd-3": "127.0.0.33"}

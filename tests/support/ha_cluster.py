@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,8 @@ log_level = "info"
                             follow_redirects=False, **kwargs)
 
     def start(self) -> HACluster:
-        for node in self.nodes:
-            node.server.start()
+        with ThreadPoolExecutor(len(self.nodes)) as pool:  # start-ups overlap
+            list(pool.map(lambda node: node.server.start(), self.nodes))
         return self
 
     def initialize(self, shares: int = 3, threshold: int = 2) -> None:
