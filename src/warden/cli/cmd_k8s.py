@@ -58,6 +58,8 @@ GROUP = Group(
               "Which file and which CA stand behind every certificate flag"),
         Entry("check", "warden.cli.cmd_k8s_files:check_cmd",
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
+        Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
+              "Run the in-cluster controllers (CSR signer and approvers)"),
     ),
 )
 
