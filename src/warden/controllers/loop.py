@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx2
 
@@ -29,11 +29,14 @@ class ControllerLoop:
     controller: Controller
     ctx: Context
     metrics: RuntimeMetrics
+    queue: WorkQueue[ObjectKey] | None = None
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def run(self) -> None:
         c, ctx = self.controller, self.ctx
         await c.prepare()
         queue: WorkQueue[ObjectKey] = WorkQueue(ctx.uniform)
+        self.queue = queue
         self.metrics.queue_depth[c.name] = queue.__len__
         informers = [Informer(ctx.kube, w, queue.add, ctx.log, self.metrics, ctx.clock, ctx.uniform)
                      for w in c.watches]
@@ -48,11 +51,19 @@ class ControllerLoop:
                 await asyncio.gather(*(i.synced.wait() for i in informers))
                 ctx.log.info("watching", controller=c.name,
                              watches=", ".join(w.describe() for w in c.watches), workers=c.workers)
-                for _ in range(max(1, c.workers)):
-                    group.create_task(self._worker(queue))
+                self.workers = [group.create_task(self._worker(queue)) for _ in range(max(1, c.workers))]
         finally:
             queue.shutdown()
             self.metrics.queue_depth.pop(c.name, None)
+
+    async def drain(self, timeout: float) -> None:
+        """Take no new keys and let the reconciles under way finish (up to ``timeout``), so
+        that stopping never abandons a certificate signed but not yet written."""
+        if self.queue is not None:
+            self.queue.shutdown()
+        busy = [w for w in self.workers if not w.done()]
+        if busy:
+            await asyncio.wait(busy, timeout=timeout)
 
     async def _worker(self, queue: WorkQueue[ObjectKey]) -> None:
         while True:

@@ -156,9 +156,16 @@ class ControllerProcess:
         """Run the controllers while this process leads; a controller's failure, or None
         when the term ended because the Lease was lost."""
         hold = asyncio.ensure_future(elector.hold())
-        loops = {asyncio.ensure_future(ControllerLoop(c, ctx, self.metrics).run()): c for c in controllers}
+        runners = [ControllerLoop(c, ctx, self.metrics) for c in controllers]
+        loops = {asyncio.ensure_future(r.run()): r.controller for r in runners}
         try:
             await asyncio.wait({hold, *loops}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Stopping while leading: finish what is under way (the Lease is still renewed),
+            # then stop; the caller releases the Lease.
+            drain = self.config.leader_election.renew_deadline / 2
+            await asyncio.gather(*(r.drain(drain) for r in runners))
+            raise
         finally:
             for task in (hold, *loops):
                 task.cancel()
