@@ -9,6 +9,7 @@ each test starts its own controller processes with their own Lease, and stops th
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import signal
@@ -86,6 +87,8 @@ signer "{KUBELET_CLIENT}" {{ mount = "c1/pki/k8s"  role = "kubelet-client"  appr
 signer "{APPS}" {{ mount = "c1/pki/apps"  role = "apps" }}
 signer "{RACE}" {{ mount = "c1/pki/race"  role = "race" }}
 """
+DOWN = "warden.dev/c1-down"
+DOWN_SIGNER = f'signer "{DOWN}" {{ mount = "down/pki"  role = "down" }}'
 
 APPS_POLICY = """
 path "c1/pki/apps/sign/apps" { capabilities = ["update"] }
@@ -120,7 +123,7 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
     kubeconfig = controller_kubeconfig(plane, folder)
     made = Setup(plane, Cluster(plane), server, folder, kubeconfig, token_file)
     rbac = subprocess.run([WARDEN, "k8s", "controller",
-                           f"-config={made.config('rbac')}", "-print-rbac", f"-namespace={SA_NAMESPACE}",
+                           f"-config={made.config('rbac', signers=SIGNERS + DOWN_SIGNER)}", "-print-rbac", f"-namespace={SA_NAMESPACE}",
                            f"-service-account={SA_NAME}"], capture_output=True, text=True, check=True).stdout
     plane.kubectl("apply", "-f", "-", input=rbac)
     # the printed RBAC allows the one Lease named in the configuration; tests use one per test
@@ -478,3 +481,83 @@ def test_healthz_and_metrics(setup: Setup, controllers: Callable[..., Controller
     assert f'warden_controller_csr_seen_total{{signer="{APPS}"}}' in metrics
     assert f'warden_controller_csr_sign_seconds_count{{signer="{APPS}"}} 1.0' in metrics
     assert "warden_controller_leader 1.0" in metrics
+
+
+# -- outages ---------------------------------------------------------------------------------------
+
+def test_the_watch_resumes_after_an_apiserver_restart(
+        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+    slow = 'lease_duration = "20s"\n  renew_deadline = "15s"\n  retry_period = "2s"'
+    proc = leader(setup, controllers, lease_settings=slow)
+    assert setup.plane.apiserver is not None
+    setup.plane.apiserver.stop(signal.SIGKILL)  # abrupt: a graceful stop holds watches open for 20 s
+    setup.plane.apiserver = None
+    compact_etcd(setup.plane.etcd_url)  # the version the watch resumes from is gone for good
+    setup.plane.start_apiserver()
+    proc.wait_log("watch failed; resuming")
+    pem, _ = pkcs10("after-restart.c1.example")
+    name = unique("after-restart")
+    with setup.cluster.admin() as client:
+        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+    setup.cluster.approve(name)
+    setup.cluster.wait_csr(name, issued)
+    assert "watch expired; listing again" in proc.text()  # 410 Gone: listed again
+
+
+def compact_etcd(url: str) -> None:
+    """Write a key outside Kubernetes' prefix and compact etcd's history up to it (etcd's JSON
+    gateway), as the apiserver does every 5 minutes: every version before is gone."""
+    key = base64.b64encode(b"/warden-test/compaction-marker").decode()
+    put = httpx.post(f"{url}/v3/kv/put", json={"key": key, "value": key})
+    revision = put.json()["header"]["revision"]
+    answer = httpx.post(f"{url}/v3/kv/compaction", json={"revision": revision, "physical": True})
+    assert answer.status_code == 200, answer.text
+
+
+SQLITE_SERVER = """
+storage "sqlite" {{ path = "data/warden.db" }}
+listener "tcp" {{
+  address     = "127.0.0.1:{port}"
+  tls_disable = true
+}}
+"""
+DOWN_POLICY = """
+path "down/pki/sign/down" { capabilities = ["update"] }
+path "down/pki/roles/down" { capabilities = ["read"] }
+"""
+
+
+def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
+        setup: Setup, controllers: Callable[..., ControllerProcess],
+        server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = server_factory(dev=False, config_text=SQLITE_SERVER.format(port=free_port())).start()
+    client = server.client(token="")
+    init = client.sys.initialize(secret_shares=1, secret_threshold=1)
+    client.sys.submit_unseal_keys(init["keys"])
+    server.root_token = init["root_token"]
+    _custom_mount(server, "down/pki", "down")
+    ok(server.cli("policy", "write", "down-signer", "-", input=DOWN_POLICY))
+    token_file = tmp_path / "down-token"
+    token_file.write_text(ok(server.cli("token", "create", "-policy=down-signer", "-period=1h", "-field=token")))
+    config = setup.config(unique("down"), signers=DOWN_SIGNER, auth=token_file_auth(token_file),
+                          warden_address=server.url)
+    proc = controllers(config, "down")
+    proc.wait_log("watching")
+    before = serials(server, "down/pki")  # the CA's own
+    server.stop()
+    names_ = [unique("down") for _ in range(3)]
+    with setup.cluster.admin() as kube:
+        for name in names_:
+            pem, _ = pkcs10(f"{name}.c1.example")
+            setup.cluster.create_csr(kube, name, pem, DOWN, ["digital signature", "server auth"])
+    setup.plane.kubectl("certificate", "approve", *names_)
+    proc.wait_log("reconcile failed; will retry", count=3)
+    assert not any(issued(setup.cluster.csr(n)) for n in names_)
+    server.start()
+    proc.wait_log("503: Vault is sealed")  # up but sealed: still waiting
+    assert not any(issued(setup.cluster.csr(n)) for n in names_)
+    server.client(token="").sys.submit_unseal_keys(init["keys"])
+    done = [setup.cluster.wait_csr(n, issued, timeout=90) for n in names_]
+    new = serials(server, "down/pki") - before
+    assert len(new) == len(names_), f"{len(new)} certificates for {len(names_)} CSRs"
+    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {s.replace(":", "").lstrip("0") for s in new}
