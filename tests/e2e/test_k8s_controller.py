@@ -44,8 +44,10 @@ from support.envtest import ControlPlane, free_port
 from support.server import WARDEN, ServerProcess
 
 APPS = "warden.dev/c1-apps"
+SERVER = ["digital signature", "server auth"]
 RACE = "warden.dev/c1-race"
 UNKNOWN = "example.com/not-warden"
+Starter = Callable[..., ControllerProcess]
 FAST_LEASE = 'lease_duration = "5s"\n  renew_deadline = "2.5s"\n  retry_period = "1s"'
 
 
@@ -70,7 +72,8 @@ class Setup:
         listen = f'listener "tcp" {{ address = "127.0.0.1:{listener}" }}\n' if listener else ""
         text = (f'warden {{ address = "{warden_address or self.warden.url}" }}\n{auth}\n'
                 f'kubernetes {{ kubeconfig = "{self.kubeconfig}" }}\n'
-                f'leader_election {{\n  namespace = "{SA_NAMESPACE}"  name = "{lease}"\n  {lease_settings}\n}}\n'
+                f'leader_election {{ namespace = "{SA_NAMESPACE}"  name = "{lease}"\n'
+                f"  {lease_settings}\n}}\n"
                 f"{listen}{signers}\n")
         path = self.folder / f"{lease}.hcl"
         path.write_text(text)
@@ -82,7 +85,9 @@ def token_file_auth(path: Path) -> str:
 
 
 SIGNERS = f"""
-signer "{KUBELET_SERVING}" {{ mount = "c1/pki/kubelet"  role = "kubelet-serving"  approve = "node-addresses" }}
+signer "{KUBELET_SERVING}" {{
+  mount = "c1/pki/kubelet"  role = "kubelet-serving"  approve = "node-addresses"
+}}
 signer "{KUBELET_CLIENT}" {{ mount = "c1/pki/k8s"  role = "kubelet-client"  approve = "node-client" }}
 signer "{APPS}" {{ mount = "c1/pki/apps"  role = "apps" }}
 signer "{RACE}" {{ mount = "c1/pki/race"  role = "race" }}
@@ -122,9 +127,10 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
     token_file.write_text(token)
     kubeconfig = controller_kubeconfig(plane, folder)
     made = Setup(plane, Cluster(plane), server, folder, kubeconfig, token_file)
-    rbac = subprocess.run([WARDEN, "k8s", "controller",
-                           f"-config={made.config('rbac', signers=SIGNERS + DOWN_SIGNER)}", "-print-rbac", f"-namespace={SA_NAMESPACE}",
-                           f"-service-account={SA_NAME}"], capture_output=True, text=True, check=True).stdout
+    rbac_config = made.config("rbac", signers=SIGNERS + DOWN_SIGNER)
+    rbac = subprocess.run([WARDEN, "k8s", "controller", f"-config={rbac_config}", "-print-rbac",
+                           f"-namespace={SA_NAMESPACE}", f"-service-account={SA_NAME}"],
+                          capture_output=True, text=True, check=True).stdout
     plane.kubectl("apply", "-f", "-", input=rbac)
     # the printed RBAC allows the one Lease named in the configuration; tests use one per test
     plane.kubectl("create", "role", "test-any-lease", "-n", SA_NAMESPACE, "--verb=get,update,create",
@@ -139,7 +145,7 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
 
 
 @pytest.fixture
-def controllers(setup: Setup, tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
+def controllers(setup: Setup, tmp_path: Path) -> Iterator[Starter]:
     started: list[ControllerProcess] = []
 
     def start(config: Path, name: str = "") -> ControllerProcess:
@@ -154,7 +160,7 @@ def controllers(setup: Setup, tmp_path: Path) -> Iterator[Callable[..., Controll
             proc.stop()
 
 
-def leader(setup: Setup, controllers: Callable[..., ControllerProcess], **kwargs: object) -> ControllerProcess:
+def leader(setup: Setup, controllers: Starter, **kwargs: object) -> ControllerProcess:
     proc = controllers(setup.config(unique("lease"), **kwargs))  # type: ignore[arg-type]
     proc.wait_log("became the leader")
     proc.wait_log("watching")
@@ -186,7 +192,8 @@ def names(cert: x509.Certificate) -> tuple[str, list[str], list[str], list[str]]
     orgs = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns, ips = san.get_values_for_type(x509.DNSName), [str(i) for i in san.get_values_for_type(x509.IPAddress)]
+        dns = san.get_values_for_type(x509.DNSName)
+        ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
         dns, ips = [], []
     return cn, orgs, sorted(dns), sorted(ips)
@@ -194,6 +201,11 @@ def names(cert: x509.Certificate) -> tuple[str, list[str], list[str], list[str]]
 
 def ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier]:
     return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+
+
+def hexed(serial: str) -> str:
+    """warden's colon-separated serial as Python prints an int in hex."""
+    return serial.replace(":", "").lstrip("0")
 
 
 def serials(server: ServerProcess, mount: str) -> set[str]:
@@ -204,10 +216,10 @@ def serials(server: ServerProcess, mount: str) -> set[str]:
 # -- kubelet serving: node-addresses ---------------------------------------------------------------
 
 def test_kubelet_serving_csr_from_the_node_is_approved_and_signed(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     n = unique("n")
-    setup.cluster.create_node(n, [("Hostname", n), ("InternalIP", "10.1.0.5"), ("ExternalDNS", f"{n}.example.net"),
-                                  ("ExternalIP", "2001:db8::5")])
+    setup.cluster.create_node(n, [("Hostname", n), ("InternalIP", "10.1.0.5"),
+                                  ("ExternalDNS", f"{n}.example.net"), ("ExternalIP", "2001:db8::5")])
     proc = leader(setup, controllers)
     pem, key = pkcs10(f"system:node:{n}", ["system:nodes"], dns=[n, f"{n}.example.net"],
                       ips=["10.1.0.5", "2001:db8::5"])
@@ -225,7 +237,7 @@ def test_kubelet_serving_csr_from_the_node_is_approved_and_signed(
     assert leaf.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
     verify_chain(leaf, ca_of(setup.warden, "c1/pki/kubelet"))
     serial = f"{leaf.serial_number:x}"
-    assert any(s.replace(":", "").lstrip("0") == serial.lstrip("0") for s in serials(setup.warden, "c1/pki/kubelet"))
+    assert serial.lstrip("0") in {hexed(s) for s in serials(setup.warden, "c1/pki/kubelet")}
     proc.wait_log(f"csr={name}", count=2)
     log = proc.text()
     assert re.search(rf"decision: controller=csr-signer csr={name} .*decision=approved", log)
@@ -234,7 +246,7 @@ def test_kubelet_serving_csr_from_the_node_is_approved_and_signed(
 
 @pytest.mark.parametrize("case", ["foreign-ip", "extra-dns", "missing-node", "cn-not-requester", "email-san"])
 def test_kubelet_serving_csr_that_does_not_match_is_denied_with_the_reason(
-        setup: Setup, controllers: Callable[..., ControllerProcess], case: str) -> None:
+        setup: Setup, controllers: Starter, case: str) -> None:
     n = unique("n")
     if case != "missing-node":
         setup.cluster.create_node(n, [("Hostname", n), ("InternalIP", "10.2.0.7")])
@@ -273,7 +285,7 @@ def test_kubelet_serving_csr_that_does_not_match_is_denied_with_the_reason(
 # -- kubelet client: node-client -------------------------------------------------------------------
 
 def test_kubelet_client_renewal_by_the_node_is_approved_and_signed(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     n = unique("n")
     leader(setup, controllers)
     pem, _ = pkcs10(f"system:node:{n}", ["system:nodes"])
@@ -289,7 +301,7 @@ def test_kubelet_client_renewal_by_the_node_is_approved_and_signed(
 
 
 def test_kubelet_client_csr_from_someone_else_waits_for_a_human(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     proc = leader(setup, controllers)
     pem, _ = pkcs10("system:node:intruder", ["system:nodes"])
     name = unique("foreign-client")
@@ -303,7 +315,7 @@ def test_kubelet_client_csr_from_someone_else_waits_for_a_human(
 
 
 def test_an_approved_csr_that_breaks_the_signer_rules_fails_with_the_rule(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     leader(setup, controllers)
     pem, _ = pkcs10("system:node:w9", ["system:nodes"], dns=["w9.example.net"])
     name = unique("client-with-san")
@@ -320,12 +332,12 @@ def test_an_approved_csr_that_breaks_the_signer_rules_fails_with_the_rule(
 # -- custom and unknown signers, lifetimes ---------------------------------------------------------
 
 def test_custom_signer_waits_for_kubectl_certificate_approve_then_signs(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     proc = leader(setup, controllers)
     pem, _ = pkcs10("app.c1.example", dns=["app.c1.example"])
     name = unique("apps")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     proc.wait_log(f"csr={name} signer={APPS}")
     time.sleep(1)
     assert not issued(setup.cluster.csr(name))
@@ -335,7 +347,7 @@ def test_custom_signer_waits_for_kubectl_certificate_approve_then_signs(
     verify_chain(certificate(done)[0], ca_of(setup.warden, "c1/pki/apps"))
 
 
-def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Starter) -> None:
     proc = leader(setup, controllers)
     pem, _ = pkcs10("other.example")
     name = unique("unknown")
@@ -346,7 +358,7 @@ def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Callable[..
     marker_pem, _ = pkcs10("marker.example")
     marker = unique("marker")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, marker, marker_pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, marker, marker_pem, APPS, SERVER)
     setup.cluster.approve(marker)
     setup.cluster.wait_csr(marker, issued)  # the controller has seen everything created before
     after = setup.cluster.csr(name)
@@ -357,12 +369,12 @@ def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Callable[..
 
 @pytest.mark.parametrize(("asked", "expected"), [(900, 900), (7 * 86400, 86400)])
 def test_expiration_seconds_is_honoured_and_capped_by_the_role(
-        setup: Setup, controllers: Callable[..., ControllerProcess], asked: int, expected: int) -> None:
+        setup: Setup, controllers: Starter, asked: int, expected: int) -> None:
     leader(setup, controllers)
     pem, _ = pkcs10("short.c1.example")
     name = unique("expiry")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"], expiration=asked)
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER, expiration=asked)
     setup.cluster.approve(name)
     leaf = certificate(setup.cluster.wait_csr(name, issued))[0]
     now = dt.datetime.now(dt.UTC)
@@ -372,7 +384,7 @@ def test_expiration_seconds_is_honoured_and_capped_by_the_role(
 
 # -- replicas, leadership --------------------------------------------------------------------------
 
-def _race_trial(setup: Setup, controllers: Callable[..., ControllerProcess], count: int) -> None:
+def _race_trial(setup: Setup, controllers: Starter, count: int) -> None:
     lease = unique("race")
     config = setup.config(lease)
     first, second = controllers(config, "a"), controllers(config, "b")
@@ -383,18 +395,18 @@ def _race_trial(setup: Setup, controllers: Callable[..., ControllerProcess], cou
     with setup.cluster.admin() as client:
         for name in names_:
             pem, _ = pkcs10(f"{name}.c1.example")
-            setup.cluster.create_csr(client, name, pem, RACE, ["digital signature", "server auth"])
+            setup.cluster.create_csr(client, name, pem, RACE, SERVER)
     setup.plane.kubectl("certificate", "approve", *names_)
     done = [setup.cluster.wait_csr(name, issued) for name in names_]
     new = serials(setup.warden, "c1/pki/race") - before
     assert len(new) == count, f"{len(new)} certificates signed for {count} CSRs"
-    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {s.replace(":", "").lstrip("0") for s in new}
+    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {hexed(s) for s in new}
     assert first.leading() != second.leading(), "exactly one replica leads"
     for proc in (first, second):
         proc.stop()
 
 
-def test_two_replicas_sign_each_csr_exactly_once(setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+def test_two_replicas_sign_each_csr_exactly_once(setup: Setup, controllers: Starter) -> None:
     for _ in range(3):
         _race_trial(setup, controllers, count=8)
 
@@ -408,7 +420,7 @@ def _became_leader_at(proc: ControllerProcess) -> float:
 
 
 def test_a_killed_leader_is_replaced_within_the_lease_duration(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     config = setup.config(unique("kill"))
     first = controllers(config, "first")
     first.wait_log("watching")
@@ -426,13 +438,13 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration(
     pem, _ = pkcs10("after-kill.c1.example")
     name = unique("after-kill")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     setup.cluster.approve(name)
     setup.cluster.wait_csr(name, issued)
 
 
 def test_sigterm_releases_the_lease_for_an_immediate_handover(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     lease_settings = 'lease_duration = "30s"\n  renew_deadline = "20s"\n  retry_period = "1s"'
     config = setup.config(unique("term"), lease_settings=lease_settings)
     first = controllers(config, "first")
@@ -464,13 +476,13 @@ def test_a_root_token_is_refused_at_start(setup: Setup, tmp_path: Path, which: s
 
 # -- health and metrics ----------------------------------------------------------------------------
 
-def test_healthz_and_metrics(setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+def test_healthz_and_metrics(setup: Setup, controllers: Starter) -> None:
     port = free_port()
     leader(setup, controllers, listener=port)
     pem, _ = pkcs10("metrics.c1.example")
     name = unique("metrics")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     setup.cluster.approve(name)
     setup.cluster.wait_csr(name, issued)
     base = f"http://127.0.0.1:{port}"
@@ -486,7 +498,7 @@ def test_healthz_and_metrics(setup: Setup, controllers: Callable[..., Controller
 # -- outages ---------------------------------------------------------------------------------------
 
 def test_the_watch_resumes_after_an_apiserver_restart(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     slow = 'lease_duration = "20s"\n  renew_deadline = "15s"\n  retry_period = "2s"'
     proc = leader(setup, controllers, lease_settings=slow)
     assert setup.plane.apiserver is not None
@@ -498,7 +510,7 @@ def test_the_watch_resumes_after_an_apiserver_restart(
     pem, _ = pkcs10("after-restart.c1.example")
     name = unique("after-restart")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     setup.cluster.approve(name)
     setup.cluster.wait_csr(name, issued)
     assert "watch expired; listing again" in proc.text()  # 410 Gone: listed again
@@ -528,7 +540,7 @@ path "down/pki/roles/down" { capabilities = ["read"] }
 
 
 def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
-        setup: Setup, controllers: Callable[..., ControllerProcess],
+        setup: Setup, controllers: Starter,
         server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:
     server = server_factory(dev=False, config_text=SQLITE_SERVER.format(port=free_port())).start()
     client = server.client(token="")
@@ -538,7 +550,8 @@ def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
     _custom_mount(server, "down/pki", "down")
     ok(server.cli("policy", "write", "down-signer", "-", input=DOWN_POLICY))
     token_file = tmp_path / "down-token"
-    token_file.write_text(ok(server.cli("token", "create", "-policy=down-signer", "-period=1h", "-field=token")))
+    token_file.write_text(ok(server.cli("token", "create", "-policy=down-signer", "-period=1h",
+                                        "-field=token")))
     config = setup.config(unique("down"), signers=DOWN_SIGNER, auth=token_file_auth(token_file),
                           warden_address=server.url)
     proc = controllers(config, "down")
@@ -549,7 +562,7 @@ def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
     with setup.cluster.admin() as kube:
         for name in names_:
             pem, _ = pkcs10(f"{name}.c1.example")
-            setup.cluster.create_csr(kube, name, pem, DOWN, ["digital signature", "server auth"])
+            setup.cluster.create_csr(kube, name, pem, DOWN, SERVER)
     setup.plane.kubectl("certificate", "approve", *names_)
     proc.wait_log("reconcile failed; will retry", count=3)
     assert not any(issued(setup.cluster.csr(n)) for n in names_)
@@ -560,4 +573,4 @@ def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
     done = [setup.cluster.wait_csr(n, issued, timeout=90) for n in names_]
     new = serials(server, "down/pki") - before
     assert len(new) == len(names_), f"{len(new)} certificates for {len(names_)} CSRs"
-    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {s.replace(":", "").lstrip("0") for s in new}
+    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {hexed(s) for s in new}
