@@ -21,9 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from support import kube_auth
 from support.csr_controller import (
     CLIENT_USAGES,
     KUBELET_CLIENT,
@@ -116,6 +118,8 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
           tmp_path_factory: pytest.TempPathFactory) -> Setup:
     plane, server = kube_control_plane, dev_server
     folder = tmp_path_factory.mktemp("csr-controller")
+    server.client().sys.enable_auth_method("kubernetes")  # bootstrap then adds the controller's login role
+    kube_auth.configure(server.client(), plane)
     ok(server.cli("k8s", "bootstrap", "c1", "-control-plane", "cp1=10.0.0.10", "-kubelet-signer",
                   "-kubelet-serving-ca"))
     _custom_mount(server, "c1/pki/apps", "apps")
@@ -574,3 +578,35 @@ def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
     new = serials(server, "down/pki") - before
     assert len(new) == len(names_), f"{len(new)} certificates for {len(names_)} CSRs"
     assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {hexed(s) for s in new}
+
+
+# -- bootstrap -kubelet-signer: the controller's login and RBAC as printed ---------------------------
+
+def test_the_controller_logs_in_with_its_service_account_and_the_role_bootstrap_made(
+        setup: Setup, controllers: Starter, tmp_path: Path) -> None:
+    jwt = tmp_path / "sa-token"
+    jwt.write_text(kube_auth.sa_token(setup.plane, SA_NAMESPACE, SA_NAME))
+    method = f'method "kubernetes" {{ config = {{ role = "c1-csr-controller"  token_path = "{jwt}" }} }}'
+    auth = f"auto_auth {{ {method} }}"
+    kubelet_only = "\n".join(x for x in SIGNERS.splitlines() if "-apps" not in x and "-race" not in x)
+    proc = leader(setup, controllers, auth=auth, signers=kubelet_only)
+    assert "authenticated: method=kubernetes" in proc.text()
+    n = unique("n")
+    pem, _ = pkcs10(f"system:node:{n}", ["system:nodes"])
+    name = unique("client-k8s-auth")
+    with setup.cluster.as_node(n) as client:
+        setup.cluster.create_csr(client, name, pem, KUBELET_CLIENT, CLIENT_USAGES)
+    setup.cluster.wait_csr(name, issued)
+
+
+def test_bootstrap_prints_rbac_the_apiserver_accepts(setup: Setup) -> None:
+    text = ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-print-rbac"))
+    docs = list(yaml.safe_load_all(text))
+    kinds = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+    assert [d["kind"] for d in docs] == kinds
+    signers = next(r for r in docs[1]["rules"] if r["resources"] == ["signers"] and r["verbs"] == ["sign"])
+    assert signers["resourceNames"] == [KUBELET_CLIENT, KUBELET_SERVING]
+    setup.plane.kubectl("apply", "--dry-run=server", "-f", "-", input=text)
+    again = ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-kubelet-serving-ca"))
+    assert "No changes" in again and "auth/kubernetes/role/c1-csr-controller (unchanged)" in again
+    assert "--controllers=*,-csrsigning" in again and "pki/kubelet-serving-ca.crt" in again
