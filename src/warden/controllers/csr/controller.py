@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lightkube.models.certificates_v1 import CertificateSigningRequestCondition
@@ -48,10 +49,10 @@ class CsrController:
     def __init__(self, settings: CsrSettings, ctx: Context) -> None:
         self.settings = settings
         self.ctx = ctx
-        self.name = NAME
+        self.name: str = NAME
         self.watch = Watch(CertificateSigningRequest)
-        self.watches = (self.watch,)
-        self.workers = settings.workers
+        self.watches: Sequence[Watch] = (self.watch,)
+        self.workers: int = settings.workers
         self.metrics = CsrMetrics(ctx.registry)
         self.decide = ctx.decisions(NAME)
         self.approvers: dict[str, Approver] = {}
@@ -164,8 +165,7 @@ class CsrController:
 
     async def _deliver(self, signer: SignerSettings, obj: Any, signed: Signed) -> None:
         for _ in range(WRITE_ATTEMPTS):
-            status = CertificateSigningRequestStatus.from_dict(obj.to_dict())
-            assert status.status is not None
+            status: Any = CertificateSigningRequestStatus.from_dict(obj.to_dict())
             status.status.certificate = _b64(signed.pem)
             try:
                 await self.ctx.kube.replace(status, obj.metadata.name)
