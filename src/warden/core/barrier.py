@@ -260,6 +260,14 @@ class Barrier:
         self._unsealed()
         return await self._physical.list(prefix)
 
+    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+        self._unsealed()
+        return await self._physical.list_page(prefix, after, limit)
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        self._unsealed()
+        return await self._physical.count(prefix, start, end)
+
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         self._unsealed()
         await self._physical.batch([self._seal_op(op) for op in ops])

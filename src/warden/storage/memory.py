@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from warden.logical.storage import BatchOp, Put
+from warden.logical.storage import BatchOp, Put, page_after
 from warden.storage.base import BackendClosed, checked_key, checked_op, copied_value
 
 
@@ -35,6 +35,14 @@ class MemoryBackend:
         self._check_open()
         return children(checked_key(prefix), self._data)
 
+    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+        self._check_open()
+        return page_after(children(checked_key(prefix), self._data), checked_key(after), limit)
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        self._check_open()
+        return count_in(checked_key(prefix), checked_key(start), checked_key(end), self._data)
+
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         self._check_open()
         checked = [checked_op(op) for op in ops]  # all or nothing: validate first
@@ -61,3 +69,10 @@ def children(prefix: str, keys: Iterable[str]) -> list[str]:
             slash = key.find("/", start)
             names.add(key[start:] if slash < 0 else key[start : slash + 1])
     return sorted(names)
+
+
+def count_in(prefix: str, start: str, end: str, keys: Iterable[str]) -> int:
+    """How many of ``keys`` are below ``prefix`` with ``start <= rest < end`` (see Storage.count)."""
+    low, high, size = prefix + start, prefix + end, len(prefix)
+    return sum(1 for key in keys
+               if len(key) > size and key.startswith(prefix) and key >= low and (not end or key < high))
