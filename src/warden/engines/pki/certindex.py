@@ -11,8 +11,9 @@ however many certificates the mount holds:
     index/by-issue/<999999999999 - issued_at>-<serial>  newest issuance first
 
 ``<serial>`` is the hyphenated storage form; ``<name>`` is lower case and %-quoted (no
-``/``). Each entry's value is the certificate's summary (``IndexEntry``), so a page of any
-index needs no record reads. The entries of one certificate are written in the same atomic
+``/``). The by-expiry and by-issue entries hold the certificate's summary (``IndexEntry``),
+so a page needs no record reads; by-role and by-name entries are empty and their rows are
+read from by-expiry under the same leaf name (which is why every expiry index shares it). The entries of one certificate are written in the same atomic
 batch as its record (``certstore.record_ops``) and removed with it (``removal_ops``).
 
 Stores written before this layout (``index/expiry/<yyyy>/<mm>/<dd>/<serial>`` and
@@ -114,7 +115,8 @@ def entry_keys(entry: IndexEntry) -> list[str]:
 
 def put_ops(entry: IndexEntry) -> list[BatchOp]:
     value = entry.to_json()
-    return [Put(key, value) for key in entry_keys(entry)]
+    return [Put(key, value if key.startswith((EXPIRY_INDEX, ISSUE_INDEX)) else b"")
+            for key in entry_keys(entry)]
 
 
 def delete_ops(entry: IndexEntry) -> list[BatchOp]:
@@ -155,7 +157,8 @@ async def _walk(storage: Storage, prefix: str, after: str, bound: str, limit: in
         names = [n for n in await storage.list_page(prefix, after, limit - len(found))
                  if not n.endswith("/")]
         inside = [n for n in names if not bound or n < bound]
-        for name, entry in zip(inside, await _load(storage, prefix, inside), strict=True):
+        rows = ISSUE_INDEX if prefix == ISSUE_INDEX else EXPIRY_INDEX
+        for name, entry in zip(inside, await _load(storage, rows, inside), strict=True):
             after = name
             if entry is not None and (keep is None or keep(entry)):
                 found.append(entry)
