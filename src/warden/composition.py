@@ -156,7 +156,7 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     sockets = [_bind(listener) for listener in config.listeners]
     servers = [
         _Server(_uvicorn_config(WardenApp(core, AppConfig(
-            lst.max_request_size, lst.unauthenticated_metrics_access)), lst))
+            lst.max_request_size, lst.unauthenticated_metrics_access, ui=config.ui)), lst))
         for lst in config.listeners
     ]
     loop = asyncio.get_running_loop()
@@ -177,6 +177,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         banner.append(f"               Storage: {config.storage_type}"
                       + (f" ({config.storage.get('path')})" if config.storage.get("path") else ""))
         banner.append(f"               Version: warden v{__version__}")
+        if config.ui:
+            banner.append(f"                    UI: {_address(config.listeners[0], sockets[0])}/ui/")
         print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
         if dev is not None:
             key_file = str(config.storage["path"]) + ".devkey"
@@ -267,6 +269,7 @@ def _config_from_args(args: argparse.Namespace) -> ServerConfig:
             storage_type="sqlite",
             storage=storage,
             listeners=(ListenerConfig(address=args.dev_listen_address, tls_disable=True),),
+            ui=True,
         )
     if not args.config:
         raise ConfigError("a configuration file is required: warden server -config=FILE "

@@ -16,6 +16,7 @@ from warden.logical.request import Connection, Request
 from warden.server import seal_http, translate
 from warden.server.errors import error_status_and_messages
 from warden.server.responses import JSON, error_body, render
+from warden.server.ui import UiFiles
 
 if TYPE_CHECKING:
     from warden.core.core import Core
@@ -35,6 +36,7 @@ class AppConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     # Vault's listener telemetry option: Prometheus may scrape sys/metrics without a token.
     unauthenticated_metrics_access: bool = False
+    ui: bool = False  # serve the web dashboard at /ui/ (server/ui.py)
 
 
 class RequestIds:
@@ -61,6 +63,7 @@ class WardenApp:
         self._core = core
         self._config = config
         self._ids = RequestIds()
+        self._ui = UiFiles.load() if config.ui else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -81,6 +84,8 @@ class WardenApp:
     ) -> tuple[int, str, bytes, dict[str, str]]:
         raw_path: str = scope["path"]
         if not raw_path.startswith("/v1/"):
+            if self._ui is not None and self._ui.handles(raw_path):
+                return self._ui.answer(scope["method"].upper(), raw_path)
             return 404, JSON, b'{"errors":[]}', {}
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         _check_namespace(headers)

@@ -52,6 +52,7 @@ class ServerConfig:
     max_lease_ttl: int = 768 * 3600
     cluster_name: str = ""
     log_level: str = "info"
+    ui: bool = False  # the web dashboard at /ui/
 
 
 def load_config(path: str) -> ServerConfig:
@@ -81,6 +82,7 @@ def parse_config(text: str, suffix: str = ".hcl") -> ServerConfig:
         max_lease_ttl=_duration(raw, "max_lease_ttl", 768 * 3600),
         cluster_name=str(raw.get("cluster_name", "")),
         log_level=str(raw.get("log_level", "info")).lower(),
+        ui=_bool(raw.get("ui", False)),
     )
 
 

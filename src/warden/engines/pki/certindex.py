@@ -13,8 +13,9 @@ however many certificates the mount holds:
 ``<serial>`` is the hyphenated storage form; ``<name>`` is lower case and %-quoted (no
 ``/``). The by-expiry and by-issue entries hold the certificate's summary (``IndexEntry``),
 so a page needs no record reads; by-role and by-name entries are empty and their rows are
-read from by-expiry under the same leaf name (which is why every expiry index shares it). The entries of one certificate are written in the same atomic
-batch as its record (``certstore.record_ops``) and removed with it (``removal_ops``).
+read from by-expiry under the same leaf name (which is why every expiry index shares it).
+The entries of one certificate are written in the same atomic batch as its record
+(``certstore.record_ops``) and removed with it (``removal_ops``).
 
 Stores written before this layout (``index/expiry/<yyyy>/<mm>/<dd>/<serial>`` and
 ``index/role/<role>/<serial>``) are moved to it by ``upgrade`` when the mount starts.
