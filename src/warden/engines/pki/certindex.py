@@ -11,11 +11,11 @@ however many certificates the mount holds:
     index/by-issue/<999999999999 - issued_at>-<serial>  newest issuance first
 
 ``<serial>`` is the hyphenated storage form; ``<name>`` is lower case and %-quoted (no
-``/``). The by-expiry and by-issue entries hold the certificate's summary (``IndexEntry``),
-so a page needs no record reads; by-role and by-name entries are empty and their rows are
-read from by-expiry under the same leaf name (which is why every expiry index shares it).
-The entries of one certificate are written in the same atomic batch as its record
-(``certstore.record_ops``) and removed with it (``removal_ops``).
+``/``). Entries are keys only (empty values): a page's rows are read from the records
+(``certs/<serial>``), so nothing is stored twice, and a count walks only small keys. The
+entries of one certificate are written in the same atomic batch as its record
+(``certstore.record_ops``) and removed with it (``removal_ops``); ``entry_keys``
+says which they are, so removing needs nothing but the record.
 
 Stores written before this layout (``index/expiry/<yyyy>/<mm>/<dd>/<serial>`` and
 ``index/role/<role>/<serial>``) are moved to it by ``upgrade`` when the mount starts.
@@ -33,6 +33,7 @@ import orjson
 
 from warden.logical.storage import BatchOp, Delete, Put, Storage
 
+CERT_PREFIX = "certs/"  # the records (certstore.py)
 EXPIRY_INDEX = "index/by-expiry/"
 ROLE_INDEX = "index/by-role/"
 NAME_INDEX = "index/by-name/"
@@ -62,18 +63,15 @@ class IndexEntry:
     def key(self) -> str:
         return self.serial_number.replace(":", "-").lower()
 
-    def to_json(self) -> bytes:
-        return orjson.dumps({"t": self.not_after, "r": self.role, "cn": self.common_name,
-                             "n": list(self.names), "i": self.issuer_id, "at": self.issued_at,
-                             "by": self.issued_by, "a": self.accessor, "ca": self.is_ca})
-
     @classmethod
-    def from_json(cls, serial_key: str, raw: bytes) -> IndexEntry:
+    def from_record_json(cls, raw: bytes) -> IndexEntry:
+        """The summary of a stored ``certstore.CertRecord`` (its JSON, read as a row)."""
         data = orjson.loads(raw)
-        return cls(serial_key.replace("-", ":"), int(data["t"]), str(data.get("r", "")),
-                   str(data.get("cn", "")), tuple(data.get("n") or ()), str(data.get("i", "")),
-                   int(data.get("at") or 0), str(data.get("by", "")), str(data.get("a", "")),
-                   bool(data.get("ca")))
+        names = (*data.get("dns_names", ()), *data.get("ip_addresses", ()), *data.get("emails", ()))
+        return cls(str(data["serial_number"]), int(data["not_after"]), str(data.get("role", "")),
+                   str(data.get("common_name", "")), tuple(names), str(data.get("issuer_id", "")),
+                   int(data.get("issued_at") or data.get("not_before") or 0), str(data.get("issued_by", "")),
+                   str(data.get("accessor", "")), bool(data.get("is_ca")))
 
     def index_names(self) -> list[str]:
         """The names this certificate is found under in ``by-name``: CN and SANs, lower case."""
@@ -115,9 +113,7 @@ def entry_keys(entry: IndexEntry) -> list[str]:
 
 
 def put_ops(entry: IndexEntry) -> list[BatchOp]:
-    value = entry.to_json()
-    return [Put(key, value if key.startswith((EXPIRY_INDEX, ISSUE_INDEX)) else b"")
-            for key in entry_keys(entry)]
+    return [Put(key, b"") for key in entry_keys(entry)]
 
 
 def delete_ops(entry: IndexEntry) -> list[BatchOp]:
@@ -158,10 +154,9 @@ async def _walk(storage: Storage, prefix: str, after: str, bound: str, limit: in
         names = [n for n in await storage.list_page(prefix, after, limit - len(found))
                  if not n.endswith("/")]
         inside = [n for n in names if not bound or n < bound]
-        rows = ISSUE_INDEX if prefix == ISSUE_INDEX else EXPIRY_INDEX
-        for name, entry in zip(inside, await _load(storage, rows, inside), strict=True):
+        for name, entry in zip(inside, await _rows(storage, prefix, inside), strict=True):
             after = name
-            if entry is not None and (keep is None or keep(entry)):
+            if keep is None or keep(entry):
                 found.append(entry)
         if len(inside) < len(names) or not names:
             return Page(tuple(found), "")
@@ -169,11 +164,19 @@ async def _walk(storage: Storage, prefix: str, after: str, bound: str, limit: in
     return Page(tuple(found), after if more and (not bound or more[0] < bound) else "")
 
 
-async def _load(storage: Storage, prefix: str, names: Iterable[str]) -> list[IndexEntry | None]:
+async def _rows(storage: Storage, prefix: str, names: Iterable[str]) -> list[IndexEntry]:
+    """The records behind index leaves. A leaf whose record is missing (which an atomic
+    batch never leaves behind) comes back with what its name says, so tidy can remove it."""
     names = list(names)
-    raws = await asyncio.gather(*(storage.get(prefix + n) for n in names))
-    return [None if raw is None else IndexEntry.from_json(n.partition("-")[2], raw)
-            for n, raw in zip(names, raws, strict=True)]
+    raws = await asyncio.gather(*(storage.get(CERT_PREFIX + n.partition("-")[2]) for n in names))
+    out = []
+    for name, raw in zip(names, raws, strict=True):
+        if raw is not None:
+            out.append(IndexEntry.from_record_json(raw))
+            continue
+        stamp_text, _, key = name.partition("-")
+        out.append(IndexEntry(key.replace("-", ":"), 0 if prefix == ISSUE_INDEX else int(stamp_text)))
+    return out
 
 
 # -- the layout before this one --------------------------------------------------------------

@@ -16,7 +16,7 @@ from warden.engines.pki.certindex import IndexEntry
 from warden.engines.pki.store import decode_entry, storage_serial
 from warden.logical.storage import BatchOp, Delete, Put, Storage
 
-CERT_PREFIX = "certs/"
+CERT_PREFIX = certindex.CERT_PREFIX
 REVOKED_PREFIX = "revoked/"
 RECORD_VERSION = 1
 

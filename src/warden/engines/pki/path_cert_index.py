@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from warden.engines.pki import certindex
+from warden.engines.pki import certindex, certstore
 from warden.engines.pki.certindex import DAY, IndexEntry, Page
+from warden.engines.pki.certstore import RevokedEntry
 from warden.engines.pki.fields import storage_of
+from warden.engines.pki.store import parse_serial
 from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
 from warden.framework.durations import parse_duration
 from warden.logical.clock import to_rfc3339
@@ -31,6 +34,7 @@ S, INT, B = FieldType.STRING, FieldType.INT, FieldType.BOOL
 R, L = Operation.READ, Operation.LIST
 FAR_FUTURE = float(certindex.LATEST_STAMP)
 RENEWAL_LOOKAHEAD = 8  # newer entries under the same name checked for a renewal
+FILTER_PAGES = 5  # pages read at most for one filtered page
 
 PAGE = {
     "limit": Field(INT, "At most this many entries (default 100, at most 1000).", default=100),
@@ -45,6 +49,7 @@ WINDOW = {
     "before": Field(S, "Only certificates expiring before this time (RFC 3339)."),
     "within": Field(S, "Only certificates expiring within this duration from now, e.g. 72h."),
     "hide_renewed": Field(B, "Leave out certificates already renewed (see renewed_by)."),
+    "hide_revoked": Field(B, "Leave out revoked certificates."),
 }
 COUNT_FIELDS = {
     "days": Field(INT, "How many days, from the start of today (UTC); 1 to 366.", default=90),
@@ -129,21 +134,28 @@ def _cursor(data: FieldData) -> str:
 
 async def _expiring_page(storage: Storage, prefix: str, after: float, before: float,
                          data: FieldData) -> Page:
-    if not data.get("hide_renewed"):
+    hide_renewed, hide_revoked = data.get("hide_renewed"), data.get("hide_revoked")
+    if not hide_renewed and not hide_revoked:
         return await certindex.window(storage, prefix, after, before, cursor=_cursor(data),
                                       limit=_limit(data))
-    return await _current_only(storage, prefix, after, before, _cursor(data), _limit(data))
+
+    async def shown(entry: IndexEntry) -> bool:
+        if hide_revoked and await _revocation(storage, entry) is not None:
+            return False
+        return not (hide_renewed and await renewal_of(storage, entry) is not None)
+
+    return await _filtered(storage, prefix, after, before, _cursor(data), _limit(data), shown)
 
 
-async def _current_only(storage: Storage, prefix: str, after: float, before: float, cursor: str,
-                        limit: int) -> Page:
-    """A page without renewed certificates. Reads at most ten pages' worth of rows, so a
-    window full of renewed certificates returns a short page (and its cursor) in bounded time."""
+async def _filtered(storage: Storage, prefix: str, after: float, before: float, cursor: str,
+                    limit: int, shown: Callable[[IndexEntry], Awaitable[bool]]) -> Page:
+    """A page of the entries ``shown`` keeps. Reads at most five pages' worth of rows, so a
+    window full of hidden certificates returns a short page (and its cursor) in bounded time."""
     found: list[IndexEntry] = []
-    for _ in range(10):
+    for _ in range(FILTER_PAGES):
         page = await certindex.window(storage, prefix, after, before, cursor=cursor, limit=limit)
-        renewals = await asyncio.gather(*(renewal_of(storage, e) for e in page.entries))
-        found += [e for e, r in zip(page.entries, renewals, strict=True) if r is None]
+        keep = await asyncio.gather(*(shown(e) for e in page.entries))
+        found += [e for e, k in zip(page.entries, keep, strict=True) if k]
         cursor = page.cursor
         if len(found) >= limit or not cursor:
             break
@@ -175,16 +187,24 @@ async def _whole_index(b: PkiBackend, req: Request, data: FieldData, prefix: str
     return await _listing(storage, page, b.now())
 
 
+async def _revocation(storage: Storage, entry: IndexEntry) -> RevokedEntry | None:
+    return await certstore.load_revoked(storage, parse_serial(entry.serial_number))
+
+
 async def _listing(storage: Storage, page: Page, now: float, *, total: int | None = None) -> Response:
-    renewals = await asyncio.gather(*(renewal_of(storage, e) for e in page.entries))
-    info = {e.serial_number: entry_info(e, now, r) for e, r in zip(page.entries, renewals, strict=True)}
+    renewals, revocations = await asyncio.gather(
+        asyncio.gather(*(renewal_of(storage, e) for e in page.entries)),
+        asyncio.gather(*(_revocation(storage, e) for e in page.entries)))
+    info = {e.serial_number: entry_info(e, now, r, v)
+            for e, r, v in zip(page.entries, renewals, revocations, strict=True)}
     data: dict[str, Any] = {"keys": list(info), "key_info": info, "next_cursor": page.cursor}
     if total is not None:
         data["total"] = total
     return Response(data=data)
 
 
-def entry_info(e: IndexEntry, now: float, renewed_by: IndexEntry | None) -> dict[str, Any]:
+def entry_info(e: IndexEntry, now: float, renewed_by: IndexEntry | None,
+               revoked: RevokedEntry | None) -> dict[str, Any]:
     return {
         "common_name": e.common_name, "role": e.role, "names": list(e.names), "issuer_id": e.issuer_id,
         "not_after": e.not_after, "not_after_rfc3339": to_rfc3339(e.not_after),
@@ -192,6 +212,8 @@ def entry_info(e: IndexEntry, now: float, renewed_by: IndexEntry | None) -> dict
         "issued_at_rfc3339": to_rfc3339(e.issued_at) if e.issued_at else "",
         "issued_by": e.issued_by, "accessor": e.accessor, "is_ca": e.is_ca,
         "renewed_by": renewed_by.serial_number if renewed_by else "",
+        "revoked": revoked is not None,
+        "revocation_time": int(revoked.revocation_time) if revoked else 0,
     }
 
 
@@ -223,7 +245,8 @@ hours, soonest first (after defaults to now; after/before take RFC 3339 times). 
 name= reads the role's or the name's index instead. A page holds limit entries (default 100,
 at most 1000); total counts the whole window and next_cursor, given back as cursor, continues.
 Each key's key_info holds the CN, SANs, role, issuer, expiry, when and by whom it was issued,
-and renewed_by: the serial of a newer certificate for the same identity (role, CN and SANs)
-that expires later, if there is one; hide_renewed=true leaves those out. Served from the
-index (certificates issued with no_store are not stored and so not listed).
+renewed_by: the serial of a newer certificate for the same identity (role, CN and SANs)
+that expires later, if there is one, and whether it is revoked; hide_renewed=true and
+hide_revoked=true leave those out. Served from the index (certificates issued with no_store
+are not stored and so not listed).
 """

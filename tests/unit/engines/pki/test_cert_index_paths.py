@@ -186,3 +186,17 @@ async def test_issuer_listing_tells_what_an_operator_checks_about_a_ca() -> None
     assert info["is_default"] is True and info["is_root"] is True and info["revoked"] is False
     assert info["not_after"] == int(T0) + 87600 * HOUR
     assert info["not_after_rfc3339"] == "2037-01-12T08:00:00.000000Z"
+
+
+async def test_revoked_certificates_are_marked_and_can_be_hidden() -> None:
+    kit, clock = await _kit()
+    gone = await _issue(kit, "web", "gone.example.com", "5h")
+    kept = await _issue(kit, "web", "kept.example.com", "6h")
+    clock.advance(60)
+    await kit.data("revoke", serial_number=gone)
+    listing = await _listing(kit, "certs/expiring", within="24h")
+    assert listing["keys"] == [gone, kept]
+    assert listing["key_info"][gone]["revoked"] is True
+    assert listing["key_info"][gone]["revocation_time"] == int(T0) + 60
+    assert listing["key_info"][kept]["revoked"] is False
+    assert (await _listing(kit, "certs/expiring", within="24h", hide_revoked=True))["keys"] == [kept]

@@ -3,6 +3,7 @@ day-bucketed layout."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import orjson
@@ -145,3 +146,24 @@ async def test_upgrade_moves_the_day_bucketed_index_and_forgets_it() -> None:
     assert page.entries[0].issued_at == T0 - DAY  # records without issued_at use not_before
     assert await certindex.count(storage, expiry_prefix(role="web"), 0, T0 + 10 * DAY) == 2
     assert await certstore.upgrade_index(storage) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=20), st.lists(st.text(min_size=1, max_size=10), max_size=3), st.booleans())
+def test_a_record_read_as_a_row_is_its_summary(cn: str, dns: list[str], is_ca: bool) -> None:
+    record = dataclasses.replace(_record(0xBEEF, T0, cn=cn, dns=tuple(dns), ips=("10.1.2.3",)), is_ca=is_ca)
+    assert certindex.IndexEntry.from_record_json(record.to_json()) == record.summary()
+    older = dataclasses.replace(record, issued_at=0)  # records before issued_at: not_before
+    assert certindex.IndexEntry.from_record_json(older.to_json()) == older.summary()
+
+
+async def test_a_leaf_without_its_record_is_still_listed_so_tidy_can_remove_it() -> None:
+    storage = MemoryBackend()
+    await _store(storage, _record(1, T0 + 5), _record(2, T0 + 6))
+    await storage.delete(certstore.CERT_PREFIX + "01")  # never left by an atomic batch
+    orphan, kept = (await certindex.window(storage, EXPIRY_INDEX, 0, T0 + 10)).entries
+    assert (orphan.serial_number, orphan.not_after, orphan.common_name) == ("01", T0 + 5, "")
+    assert kept.common_name == "a"
+    await storage.batch(certstore.removal_ops(orphan))
+    left = await certindex.window(storage, EXPIRY_INDEX, 0, T0 + 10)
+    assert [e.serial_number for e in left.entries] == ["02"]

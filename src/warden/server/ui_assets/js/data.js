@@ -13,6 +13,7 @@ import { h } from "./dom.js";
 const CLUSTER_MOUNT = /^([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)\/pki\/([^/]+)$/;
 export const KUBE_ROOT = "/etc/kubernetes/";
 export const FAR_FUTURE = "9999-12-31T23:59:59Z";
+const MAX_PAGE = 1000; // the server's largest page
 
 function failed(err, ...statuses) {
   return err instanceof ApiError && statuses.includes(err.status);
@@ -116,7 +117,8 @@ export class MergedListing {
   async fill(source, size) {
     if (source.done || source.buffer.length) return;
     try {
-      const body = await list(source.path, { ...source.params, limit: size, cursor: source.cursor });
+      const limit = Math.min(size, MAX_PAGE);
+      const body = await list(source.path, { ...source.params, limit, cursor: source.cursor });
       source.buffer = entries(body, source.mount);
       if (!source.started && body.data && typeof body.data.total === "number") this.total += body.data.total;
       source.cursor = (body.data && body.data.next_cursor) || "";

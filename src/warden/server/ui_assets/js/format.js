@@ -10,6 +10,10 @@ export function isoDate(seconds) {
   return new Date(seconds * 1000).toISOString().slice(0, 10);
 }
 
+export function isoSeconds(seconds) {
+  return new Date(seconds * 1000).toISOString().slice(0, 19).replace("T", " ") + "Z";
+}
+
 export function isoTime(seconds) {
   return new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ") + "Z";
 }

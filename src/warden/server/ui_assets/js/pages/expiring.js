@@ -29,7 +29,7 @@ function filters(world, params, settingsByCluster, ctx) {
     cluster ? select("node", "Node ", nodes, params.get("node") || "", "all nodes")
       : h("label", { class: "muted" }, "Node: pick a cluster"),
     h("label", {}, h("input", { type: "checkbox", name: "renewed", id: "filter-renewed",
-      checked: params.get("renewed") === "show" }), " show renewed"),
+      checked: params.get("renewed") === "show" }), " show renewed and revoked"),
     h("button", { type: "submit" }, "Apply"));
   form.addEventListener("change", () => form.requestSubmit());
   form.addEventListener("submit", (event) => {
@@ -46,12 +46,13 @@ function filters(world, params, settingsByCluster, ctx) {
 
 function row(entry, settingsByCluster, at) {
   const settings = settingsByCluster.get(entry.mount.cluster) || null;
-  const renewed = Boolean(entry.renewed_by);
+  const renewed = Boolean(entry.renewed_by) || entry.revoked;
   const nodes = nodesOf(entry, settings);
   const component = componentOf(entry, settings);
   return h("tr", { class: `${urgency(entry.not_after, at)}${renewed ? " renewed" : ""}`, "data-serial": entry.serial },
     h("td", { class: "left" }, timeLeft(entry.not_after, at),
-      renewed ? h("span", { class: "badge", title: `renewed by ${entry.renewed_by}` }, "renewed") : null,
+      entry.renewed_by ? h("span", { class: "badge", title: `renewed by ${entry.renewed_by}` }, "renewed") : null,
+      entry.revoked ? h("span", { class: "badge bad" }, "revoked") : null,
       entry.is_ca ? h("span", { class: "badge" }, "CA") : null),
     h("td", { class: "nowrap" }, isoTime(entry.not_after)),
     h("td", {}, entry.mount.cluster || "—"),
@@ -90,7 +91,7 @@ export async function render(parts, params, ctx) {
   const header = [h("h1", {}, "Expiring certificates"), filters(world, params, settingsByCluster, ctx)];
   if (!mounts.length) return h("section", { id: "page-expiring" }, header, message("info", "No CA matches these filters."));
 
-  const renewedParam = showRenewed ? {} : { hide_renewed: "true" };
+  const renewedParam = showRenewed ? {} : { hide_renewed: "true", hide_revoked: "true" };
   let listing;
   let rows;
   let chart;
@@ -141,7 +142,7 @@ export async function render(parts, params, ctx) {
     : `${listing.total} certificate(s) expire within ${days} day(s) (${scope})`;
   return h("section", { id: "page-expiring" }, header, chart,
     h("p", { class: "summary", id: "expiring-summary" }, summary,
-      showRenewed ? "" : "; certificates already renewed are hidden"),
+      showRenewed ? "" : "; certificates already renewed or revoked are hidden"),
     listing.errors.length ? message("error", listing.errors.join("; ")) : null,
     rows.length ? grid : message("info", "Nothing expires in this window."),
     more);

@@ -11,13 +11,14 @@ import { DAY, isoTime, now, shortSerial, timeLeft, urgency } from "../format.js"
 const RECENTLY = 7 * DAY; // expired certificates this recent are still shown
 
 function status(entry, at) {
+  if (entry.revoked) return "revoked";
   if (entry.not_after < at) return "expired";
   return entry.renewed_by ? "renewed" : "current";
 }
 
 function certRow(entry, settings, at) {
   const state = status(entry, at);
-  return h("tr", { class: `${urgency(entry.not_after, at)}${state === "renewed" ? " renewed" : ""}`,
+  return h("tr", { class: `${urgency(entry.not_after, at)}${state === "renewed" || state === "revoked" ? " renewed" : ""}`,
     "data-serial": entry.serial, "data-role": entry.role },
   h("td", { class: "left" }, timeLeft(entry.not_after, at)),
   h("td", { class: "nowrap" }, isoTime(entry.not_after)),
@@ -40,7 +41,7 @@ function expectedFiles(settings, node, rows, at) {
     .sort((a, b) => a[1].file.localeCompare(b[1].file));
   if (!mine.length) return null;
   const body = mine.map(([role, f]) => {
-    const best = rows.filter((e) => e.role === role && e.not_after >= at)
+    const best = rows.filter((e) => e.role === role && e.not_after >= at && !e.revoked)
       .sort((a, b) => b.not_after - a.not_after)[0];
     return h("tr", { class: best ? urgency(best.not_after, at) : "expired", "data-role": role },
       h("td", { class: "file" }, KUBE_ROOT + f.file),
@@ -75,7 +76,7 @@ export async function render(parts, params, ctx) {
     seen.add(key);
     return fresh;
   });
-  const order = { current: 0, renewed: 1, expired: 2 };
+  const order = { current: 0, renewed: 1, expired: 2, revoked: 3 };
   rows.sort((a, b) => order[status(a, at)] - order[status(b, at)] || soonestFirst(a, b));
   const role = node.control_plane === undefined ? "" : node.control_plane ? "control plane" : "worker";
   return h("section", { id: "page-node" },

@@ -3,17 +3,17 @@
 
 import { MergedListing, clusterFilter, discover, newestFirst } from "../data.js";
 import { h, message, table } from "../dom.js";
-import { isoTime, now, shortSerial, timeLeft, urgency } from "../format.js";
+import { isoSeconds, now, shortSerial, timeLeft, urgency } from "../format.js";
 
 const PAGE = 100;
 
 function row(entry, at) {
   return h("tr", { "data-serial": entry.serial },
-    h("td", { class: "nowrap" }, entry.issued_at ? isoTime(entry.issued_at) : "—"),
+    h("td", { class: "nowrap" }, entry.issued_at ? isoSeconds(entry.issued_at) : "—"),
     h("td", {}, entry.mount.cluster || "—"),
     h("td", {}, entry.mount.ca),
     h("td", {}, entry.role || (entry.is_ca ? "(CA)" : "")),
-    h("td", { class: "cn" }, entry.common_name),
+    h("td", { class: "cn" }, entry.common_name, entry.revoked ? h("span", { class: "badge bad" }, "revoked") : null),
     h("td", {}, entry.issued_by || "—"),
     h("td", { class: "serial", title: entry.accessor || "" }, entry.accessor ? shortSerial(entry.accessor) : ""),
     h("td", { class: `left ${urgency(entry.not_after, at)}` }, timeLeft(entry.not_after, at)),
