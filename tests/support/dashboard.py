@@ -23,13 +23,15 @@ class World:
     not_after: dict[str, int] = field(default_factory=dict)
     c1_token: str = ""
 
-    def expiring_within(self, hours: float, *, cluster: str = "", renewed: bool = False) -> list[str]:
-        """Labels expiring within ``hours`` from now, soonest first (what the page must show)."""
+    def expiring_within(self, hours: float, *, cluster: str = "", hidden: bool = False) -> list[str]:
+        """Serials expiring within ``hours`` from now, soonest first: what the page must show
+        (without renewed and revoked ones unless ``hidden``)."""
         now = time.time()
         found = [label for label in self.serials
-                 if now <= self.not_after[label] < now + hours * HOUR and (renewed or label not in RENEWED)
-                 and label.startswith(cluster)]
-        return sorted(found, key=lambda label: (self.not_after[label], self.serials[label]))
+                 if now <= self.not_after[label] < now + hours * HOUR and label.startswith(cluster)
+                 and (hidden or label not in (*RENEWED, REVOKED))]
+        return [self.serials[label] for label in
+                sorted(found, key=lambda label: (self.not_after[label], self.serials[label]))]
 
 
 # label: (mount, role, fields, ttl). Labels start with their cluster's name.

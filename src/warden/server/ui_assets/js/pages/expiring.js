@@ -49,7 +49,8 @@ function row(entry, settingsByCluster, at) {
   const renewed = Boolean(entry.renewed_by) || entry.revoked;
   const nodes = nodesOf(entry, settings);
   const component = componentOf(entry, settings);
-  return h("tr", { class: `${urgency(entry.not_after, at)}${renewed ? " renewed" : ""}`, "data-serial": entry.serial },
+  return h("tr", { class: `${urgency(entry.not_after, at)}${renewed ? " renewed" : ""}`, "data-serial": entry.serial,
+    "data-cluster": entry.mount.cluster },
     h("td", { class: "left" }, timeLeft(entry.not_after, at),
       entry.renewed_by ? h("span", { class: "badge", title: `renewed by ${entry.renewed_by}` }, "renewed") : null,
       entry.revoked ? h("span", { class: "badge bad" }, "revoked") : null,

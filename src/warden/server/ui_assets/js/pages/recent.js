@@ -8,7 +8,7 @@ import { isoSeconds, now, shortSerial, timeLeft, urgency } from "../format.js";
 const PAGE = 100;
 
 function row(entry, at) {
-  return h("tr", { "data-serial": entry.serial },
+  return h("tr", { "data-serial": entry.serial, "data-cluster": entry.mount.cluster },
     h("td", { class: "nowrap" }, entry.issued_at ? isoSeconds(entry.issued_at) : "—"),
     h("td", {}, entry.mount.cluster || "—"),
     h("td", {}, entry.mount.ca),
