@@ -162,12 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--dir", default="", help="Work here (kept) instead of a temporary directory.")
+    parser.add_argument("--reuse", action="store_true", help="Measure the store already filled in --dir.")
     args = parser.parse_args(argv)
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="warden-index-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    setup = prepare(workdir)
-    print(f"filling {args.count:,} certificates into {workdir}", file=sys.stderr)
-    fill_seconds = asyncio.run(fill(workdir, setup, args.count, time.time()))
+    saved = workdir / "setup.json"
+    if args.reuse:
+        setup = json.loads(saved.read_text())
+        fill_seconds = 0.0
+    else:
+        setup = prepare(workdir)
+        saved.write_text(json.dumps(setup))
+        print(f"filling {args.count:,} certificates into {workdir}", file=sys.stderr)
+        fill_seconds = asyncio.run(fill(workdir, setup, args.count, time.time()))
     size = sum(p.stat().st_size for p in workdir.glob("warden.db*"))
     result = {"certificates": args.count, "fill_seconds": round(fill_seconds, 1),
               "store_bytes": size, **measure(workdir, setup, args.repeat)}

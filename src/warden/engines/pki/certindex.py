@@ -154,7 +154,7 @@ async def _walk(storage: Storage, prefix: str, after: str, bound: str, limit: in
         names = [n for n in await storage.list_page(prefix, after, limit - len(found))
                  if not n.endswith("/")]
         inside = [n for n in names if not bound or n < bound]
-        for name, entry in zip(inside, await _rows(storage, prefix, inside), strict=True):
+        for name, entry in zip(inside, await rows(storage, prefix, inside), strict=True):
             after = name
             if keep is None or keep(entry):
                 found.append(entry)
@@ -164,7 +164,7 @@ async def _walk(storage: Storage, prefix: str, after: str, bound: str, limit: in
     return Page(tuple(found), after if more and (not bound or more[0] < bound) else "")
 
 
-async def _rows(storage: Storage, prefix: str, names: Iterable[str]) -> list[IndexEntry]:
+async def rows(storage: Storage, prefix: str, names: Iterable[str]) -> list[IndexEntry]:
     """The records behind index leaves. A leaf whose record is missing (which an atomic
     batch never leaves behind) comes back with what its name says, so tidy can remove it."""
     names = list(names)

@@ -171,10 +171,11 @@ async def renewal_of(storage: Storage, entry: IndexEntry) -> IndexEntry | None:
     if not names:
         return None
     prefix = certindex.expiry_prefix(name=names[0])
-    later = await certindex.window(storage, prefix, entry.not_after, FAR_FUTURE, limit=RENEWAL_LOOKAHEAD,
-                                   cursor=f"{certindex.stamp(entry.not_after)}-{entry.key}")
+    leaf = f"{certindex.stamp(entry.not_after)}-{entry.key}"
+    later = await storage.list_page(prefix, leaf, RENEWAL_LOOKAHEAD)
     same = sorted(set(names))
-    for other in later.entries:
+    for name in later:  # one at a time: the next certificate under the name is usually the renewal
+        (other,) = await certindex.rows(storage, prefix, [name])
         if (other.role == entry.role and other.issued_at >= entry.issued_at
                 and sorted(set(other.index_names())) == same and other.key != entry.key):
             return other
