@@ -4,7 +4,7 @@ import { h, svg } from "./dom.js";
 import { DAY, isoDate } from "./format.js";
 
 const WIDTH = 900;
-const HEIGHT = 160;
+const HEIGHT = 120;
 const LEFT = 40;
 const BOTTOM = 22;
 
