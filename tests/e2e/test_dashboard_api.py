@@ -84,9 +84,11 @@ def test_a_node_is_found_by_its_names(world: World) -> None:
 
 def test_recent_issuance_says_who_asked(world: World) -> None:
     with world.server.http() as http:
-        recent = listing(http, "c1/pki/k8s/certs/recent", limit=2)
-    assert recent["keys"] == [world.serials["c1-kubelet-w1-new"], world.serials["c1-apiserver-cp1"]]
-    assert recent["key_info"][recent["keys"][0]]["issued_by"] == "root"
+        recent = listing(http, "c1/pki/k8s/certs/recent", limit=3)
+    newest, *leaves = recent["keys"]
+    assert recent["key_info"][newest]["is_ca"] is True  # the rotation's new issuer
+    assert leaves == [world.serials["c1-kubelet-w1-new"], world.serials["c1-apiserver-cp1"]]
+    assert recent["key_info"][leaves[0]]["issued_by"] == "root"
 
 
 def test_revoked_listing_names_the_certificate(world: World) -> None:

@@ -74,8 +74,12 @@ def test_sign_in_then_clusters_show_each_ca(browser: Browser, world: World) -> N
     assert set(cards) == {"c1", "c2"}
     for text in cards.values():
         assert "etcd-ca" in text and "front-proxy-ca" in text and "kubernetes" in text
-        assert "no rotation" in text and "rsa 2048" in text
+        assert "no rotation" in text and "rsa 2048" in text  # c1's etcd and front-proxy, c2's all
     assert "cp1" in cards["c1"] and "w1" in cards["c1"] and "cp2" in cards["c2"]
+    k8s = browser.text('section[data-cluster="c1"] tr[data-mount="c1/pki/k8s"]')
+    assert "begun 2026-01-02 03:04" in k8s and "old" in k8s  # the rotation's state, from KV
+    c1_rows = browser.elements('section[data-cluster="c1"] table.cas tbody tr')
+    assert len(c1_rows) == 4 and "new" in c1_rows[3].text  # k8s has two issuers now
     assert "signed in as root" in browser.text("#who")
     browser.screenshot("clusters")
     assert csp_violations(browser) == []
@@ -140,8 +144,9 @@ def test_recent_issuance_is_newest_first_with_who_asked(browser: Browser, world:
     visit(browser, world, "recent", "#recent-table")
     shown = serials_in(browser, "#recent-table")
     issued = [world.serials[label] for label in world.serials]  # in issue order
-    assert shown[:len(issued)] == issued[::-1]
-    assert "root" in browser.element("#recent-table tbody tr").text
+    assert [s for s in shown if s in issued] == issued[::-1]
+    assert shown.index(issued[-1]) == 1  # only the rotation's new CA came after the last leaf
+    assert "root" in browser.element(f'#recent-table tr[data-serial="{issued[-1]}"]').text
     browser.screenshot("recent")
 
 

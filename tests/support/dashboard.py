@@ -71,9 +71,23 @@ def build(server: ServerProcess) -> World:
             time.sleep(1.1)  # distinct issue times, so "recent" has one order
         revoke = http.post("/v1/c2/pki/k8s/revoke", json={"serial_number": world.serials[REVOKED]})
         assert revoke.status_code == 200, revoke.text
+        begin_rotation(http)
         policy = http.put("/v1/sys/policies/acl/c1-dashboard", json={"policy": C1_ONLY_POLICY})
         assert policy.status_code in (200, 204), policy.text
         token = http.post("/v1/auth/token/create", json={"policies": ["c1-dashboard"], "ttl": "2h",
                                                           "display_name": "c1-viewer"})
         world.c1_token = token.json()["auth"]["client_token"]
     return world
+
+
+def begin_rotation(http: Any) -> None:
+    """c1's Kubernetes CA in the middle of a rotation, as ``warden k8s rotate c1 k8s begin``
+    leaves it: a second issuer in the mount and the state in KV."""
+    old = http.get("/v1/c1/pki/k8s/issuer/default").json()["data"]["issuer_id"]
+    body = {"common_name": "kubernetes", "issuer_name": "next", "key_type": "rsa", "ttl": "87600h"}
+    new = http.post("/v1/c1/pki/k8s/root/generate/internal", json=body)
+    assert new.status_code == 200, new.text
+    state = {"phase": "begun", "old_issuer": old, "new_issuer": new.json()["data"]["issuer_id"],
+             "begun_at": "2026-01-02T03:04:05Z", "switched_at": "", "finished_at": ""}
+    put = http.post("/v1/secret/data/c1/k8s/rotation/k8s", json={"data": state})
+    assert put.status_code == 200, put.text

@@ -16,12 +16,14 @@ function rotationText(state) {
   return `${state.phase}${when ? " " + String(when).slice(0, 16).replace("T", " ") : ""}`;
 }
 
-function issuerCells(issuer, at) {
+function issuerCells(issuer, at, state) {
   if (!issuer) return [h("td", { colspan: 6, class: "muted" }, "no CA yet")];
   const key = issuer.key_type ? `${issuer.key_type}${issuer.key_bits ? " " + issuer.key_bits : ""}` : "";
   return [
     h("td", {}, issuer.common_name || issuer.issuer_name || issuer.id,
       issuer.is_default ? h("span", { class: "badge" }, "default") : null,
+      state && state.phase && state.old_issuer === issuer.id ? h("span", { class: "badge" }, "old") : null,
+      state && state.phase && state.new_issuer === issuer.id ? h("span", { class: "badge" }, "new") : null,
       issuer.revoked ? h("span", { class: "badge bad" }, "revoked") : null),
     h("td", {}, key),
     h("td", {}, isoDate(issuer.not_after)),
@@ -42,11 +44,11 @@ async function mountRows(mount, kv, ctx, at) {
   const rows = [h("tr", { "data-mount": mount.path },
     h("th", { scope: "row", rowspan: Math.max(found.length, 1) }, mount.ca,
       h("div", { class: "muted small" }, mount.path)),
-    ...issuerCells(first, at),
+    ...issuerCells(first, at, state),
     h("td", { rowspan: Math.max(found.length, 1), class: "rotation" }, rotationText(state)),
     h("td", { rowspan: Math.max(found.length, 1), class: "num" }, soon(7)),
     h("td", { rowspan: Math.max(found.length, 1), class: "num" }, soon(30)))];
-  for (const issuer of found.slice(1)) rows.push(h("tr", {}, ...issuerCells(issuer, at)));
+  for (const issuer of found.slice(1)) rows.push(h("tr", {}, ...issuerCells(issuer, at, state)));
   return rows;
 }
 
