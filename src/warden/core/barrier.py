@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -260,7 +261,7 @@ class Barrier:
         self._unsealed()
         return await self._physical.list(prefix)
 
-    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
         self._unsealed()
         return await self._physical.list_page(prefix, after, limit)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,7 @@ class InstrumentedPhysical:
         finally:
             self._hist["list"].observe(time.perf_counter() - start)
 
-    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
         start = time.perf_counter()
         try:
             return await self._inner.list_page(prefix, after, limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
 from warden.logical.errors import InvalidRequest
@@ -44,7 +45,7 @@ class StorageView:
     async def list(self, prefix: str) -> list[str]:
         return await self._storage.list(self._key(prefix))
 
-    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
         return await self._storage.list_page(self._key(prefix), after, limit)
 
     async def count(self, prefix: str, start: str = "", end: str = "") -> int:

@@ -14,6 +14,7 @@ page at a time and counted without reading every key: ``list_page`` is Vault's
 from __future__ import annotations
 
 import bisect
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,7 +47,7 @@ class Storage(Protocol):
 
     async def batch(self, ops: Sequence[BatchOp]) -> None: ...
 
-    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
         """The names ``list(prefix)`` returns that sort after ``after``, at most ``limit``
         of them (``limit`` <= 0: all)."""
         ...

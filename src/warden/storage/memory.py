@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 
 from warden.logical.storage import BatchOp, Put, page_after
@@ -35,7 +36,7 @@ class MemoryBackend:
         self._check_open()
         return children(checked_key(prefix), self._data)
 
-    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
         self._check_open()
         return page_after(children(checked_key(prefix), self._data), checked_key(after), limit)
 

@@ -102,7 +102,7 @@ class SQLiteBackend:
     async def list(self, prefix: str) -> list[str]:
         return await self._read(self._list_in_thread, checked_key(prefix), "", 0)
 
-    async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+    async def list_page(self, prefix: str, after: str, limit: int) -> _Names:
         return await self._read(self._list_in_thread, checked_key(prefix), checked_key(after), limit)
 
     async def count(self, prefix: str, start: str = "", end: str = "") -> int:

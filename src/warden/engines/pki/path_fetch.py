@@ -137,12 +137,11 @@ def _detail(record: certstore.CertRecord) -> dict[str, Any]:
 
 
 async def _serials(storage: Storage, data: FieldData) -> list[str]:
-    after = data.get("after")
-    if after:
-        try:
-            after = format_serial(parse_serial(after))
-        except ValueError as exc:
-            raise InvalidRequest(f"after: {exc}") from None
+    after = data.get("after")  # as in Vault, need not exist; a serial in any of its forms
+    try:
+        after = format_serial(parse_serial(after)) if after else ""
+    except ValueError:
+        after = after.lower()
     return await certstore.list_serials(storage, after=after, limit=_page_limit(data))
 
 
