@@ -51,3 +51,9 @@ def test_yaml_with_the_same_structure() -> None:
 def test_mistakes_are_named(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(text)
+
+
+def test_ui_is_off_unless_asked_for() -> None:
+    assert parse_config('storage "inmem" {}').ui is False
+    assert parse_config('storage "inmem" {}\nui = true').ui is True
+    assert parse_config('{"ui": "yes"}', ".json").ui is True
