@@ -145,6 +145,8 @@ export async function render(parts, params, ctx) {
     h("p", { class: "summary", id: "expiring-summary" }, summary,
       showRenewed ? "" : "; certificates already renewed or revoked are hidden"),
     listing.errors.length ? message("error", listing.errors.join("; ")) : null,
-    rows.length ? grid : message("info", "Nothing expires in this window."),
+    rows.length ? grid : message("info", !showRenewed && listing.total
+      ? "Every certificate checked in this window has been renewed or revoked: tick “show renewed and revoked” to list them."
+      : "Nothing expires in this window."),
     more);
 }
