@@ -9,17 +9,37 @@ Two range reads let an index keyed in sort order (e.g. by a zero-padded time) be
 page at a time and counted without reading every key: ``list_page`` is Vault's
 ``ListPage`` (the names of ``list``, only those after ``after``, at most ``limit``), and
 ``count`` counts the keys below a prefix in a half-open range of their remainders.
+
+Atomic read-modify-write, the project's one way to do it (use counts, check-and-set,
+unwrap-once, keyring changes), holds across processes and nodes because it lives in
+the store, not in a lock of one process:
+
+- ``get_versioned(key)`` returns the value with its *version*: a positive integer that
+  changes on every write of that key and is never reused for it (a deleted and
+  re-created key gets a new one), or ``0`` when the key is absent. Versions are opaque:
+  compare them only for equality, and only within one store.
+- ``transaction(checks, ops)`` applies ``ops`` atomically (as ``batch``) only if every
+  ``Check(key, version)`` still holds (``version=0``: the key must be absent), and
+  returns whether it did. A False return changed nothing.
+
+``atomic_update`` wraps the usual loop (read, decide, commit if unchanged, else retry).
+Through the barrier, versions are those of the stored ciphertext, so no plaintext is
+ever compared.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import builtins
-from collections.abc import Sequence
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
+
+from warden.logical.errors import WardenError
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +56,25 @@ class Delete:
 BatchOp = Put | Delete
 
 
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """A stored value with its version; ``value is None`` and ``version == 0`` when absent."""
+
+    value: bytes | None
+    version: int
+
+
+ABSENT = Versioned(None, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A transaction's precondition: ``key`` is still at ``version`` (0: absent)."""
+
+    key: str
+    version: int
+
+
 class Storage(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
@@ -47,6 +86,10 @@ class Storage(Protocol):
 
     async def batch(self, ops: Sequence[BatchOp]) -> None: ...
 
+    async def get_versioned(self, key: str) -> Versioned: ...
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool: ...
+
     async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
         """The names ``list(prefix)`` returns that sort after ``after``, at most ``limit``
         of them (``limit`` <= 0: all)."""
@@ -56,6 +99,42 @@ class Storage(Protocol):
         """How many keys below ``prefix`` (at any depth) have ``start <= rest < end``, where
         ``rest`` is the key without ``prefix`` (``end`` empty: no upper bound)."""
         ...
+
+
+class Contended(WardenError):
+    """A read-modify-write lost the race too many times in a row; the client may retry."""
+
+    status = 503
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "storage is busy: too many concurrent changes to the same entry; retry"
+
+
+T = TypeVar("T")
+Decide = Callable[[bytes | None], Awaitable[tuple[Sequence[BatchOp], T]]]
+
+UPDATE_ATTEMPTS = 64
+
+
+async def atomic_update(storage: Storage, key: str, decide: Decide[T], *,
+                        attempts: int = UPDATE_ATTEMPTS) -> T:
+    """Read ``key``, let ``decide(value)`` return ``(ops, result)``, and apply ``ops`` only
+    if ``key`` was not changed meanwhile; otherwise read again and decide again.
+
+    ``decide`` may raise to give up (nothing is written) and may return no ops (nothing
+    to write; its result is returned). It may be called several times, so it must not
+    have side effects beyond its return value. After ``attempts`` lost races this raises
+    ``Contended`` (503).
+    """
+    for attempt in range(attempts):
+        current = await storage.get_versioned(key)
+        ops, result = await decide(current.value)
+        if not ops or await storage.transaction([Check(key, current.version)], ops):
+            return result
+        if attempt >= 2:  # a hot key: back off a little, with jitter, so racers spread out
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
+    raise Contended()
 
 
 def page_after(names: Sequence[str], after: str, limit: int) -> list[str]:
