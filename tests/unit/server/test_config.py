@@ -57,6 +57,7 @@ def test_mistakes_are_named(text: str, message: str) -> None:
 
 
 def test_ui_is_off_unless_asked_for() -> None:
-    assert parse_config('storage "inmem" {}').ui is False
-    assert parse_config('storage "inmem" {}\nui = true').ui is True
-    assert parse_config('{"ui": "yes"}', ".json").ui is True
+    base = 'storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:0"\n  tls_disable = true\n}\n'
+    assert parse_config(base).ui is False
+    assert parse_config(base + "ui = true\n").ui is True
+    assert parse_config(base + 'ui = "yes"\n').ui is True
