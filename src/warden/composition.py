@@ -211,7 +211,7 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     physical = open_physical(config)
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
-    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access))
+    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access, ui=config.ui))
             for lst in config.listeners]
     servers = [_Server(_uvicorn_config(app, lst))
                for app, lst in zip(apps, config.listeners, strict=True)]
@@ -238,6 +238,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
             if config.cluster_addr:
                 banner.append(f"       Cluster Address: {config.cluster_addr}")
         banner.append(f"               Version: warden v{__version__}")
+        if config.ui:
+            banner.append(f"                    UI: {_address(config.listeners[0], sockets[0])}/ui/")
         print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
         if dev is not None:
             key_file = str(config.storage["path"]) + ".devkey"
@@ -336,7 +338,7 @@ def _config_from_args(args: argparse.Namespace) -> ServerConfig:
         storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
         listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
         listener.host_port  # noqa: B018 - a bad -dev-listen-address is refused before anything starts
-        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,))
+        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,), ui=True)
     if not args.config:
         raise ConfigError("a configuration file is required: warden server -config=FILE "
                           "(or -dev for a dev server)")

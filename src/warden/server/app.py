@@ -20,6 +20,7 @@ from warden.logical.request import Connection, Request
 from warden.server import forwarding, seal_http, translate
 from warden.server.errors import error_status_and_messages
 from warden.server.responses import JSON, error_body, render
+from warden.server.ui import UiFiles
 from warden.storage.base import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class AppConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     # Vault's listener telemetry option: Prometheus may scrape sys/metrics without a token.
     unauthenticated_metrics_access: bool = False
+    ui: bool = False  # serve the web dashboard at /ui/ (server/ui.py)
 
 
 class RequestIds:
@@ -69,6 +71,7 @@ class WardenApp:
         self._core = core
         self._config = config
         self._ids = RequestIds()
+        self._ui = UiFiles.load() if config.ui else None
         self._forwarder = forwarding.Forwarder()
         self._in_flight: dict[str, tuple[str, str, float]] = {}
 
@@ -108,6 +111,8 @@ class WardenApp:
     ) -> Answer | forwarding.Relayed:
         raw_path: str = scope["path"]
         if not raw_path.startswith("/v1/"):
+            if self._ui is not None and self._ui.handles(raw_path):
+                return self._ui.answer(scope["method"].upper(), raw_path)
             return 404, JSON, b'{"errors":[]}', {}
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         _check_namespace(headers)

@@ -57,6 +57,7 @@ class ServerConfig:
     max_lease_ttl: int = 768 * 3600
     cluster_name: str = ""
     log_level: str = "info"
+    ui: bool = False  # the web dashboard at /ui/
 
     @property
     def ha_enabled(self) -> bool:
@@ -128,6 +129,7 @@ def parse_config(text: str, suffix: str = ".hcl",
         max_lease_ttl=_duration(raw, "max_lease_ttl", 768 * 3600),
         cluster_name=str(raw.get("cluster_name", "")),
         log_level=str(raw.get("log_level", "info")).lower(),
+        ui=_bool(raw.get("ui", False)),
     )
     if not storage_type:
         raise ConfigError('a storage block is required, e.g. storage "sqlite" { path = '
