@@ -25,6 +25,7 @@ from typing import Any
 
 from lightkube import AsyncClient as KubeClient
 from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ServiceAccountToken
 
 from warden.agent.clock import Clock
@@ -164,7 +165,8 @@ class NamespaceSessions:
     async def _service_account_token(self, namespace: str) -> str:
         a = self.auth
         request = ServiceAccountToken(
-            spec=TokenRequestSpec(audiences=list(a.audiences), expirationSeconds=a.token_seconds)
+            metadata=ObjectMeta(name=a.service_account, namespace=namespace),
+            spec=TokenRequestSpec(audiences=list(a.audiences), expirationSeconds=a.token_seconds),
         )
         try:
             answer: Any = await self.kube.create(request, a.service_account, namespace=namespace)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -193,10 +194,19 @@ def make_key(spec: CertSpec) -> Any:
 
 
 def make_csr(spec: CertSpec, key: Any) -> str:
+    """The names go into the CSR itself, as cert-manager does: a PKI role that uses the
+    CSR's SANs (warden's and Vault's default) takes them from there."""
     cn = spec.common_name or (spec.dns_names or spec.ip_addresses)[0]
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     )
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in spec.dns_names]
+    try:
+        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in spec.ip_addresses]
+    except ValueError as exc:
+        raise Refused("InvalidSpec", f"ipAddresses: {exc}") from None
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     algorithm = None if spec.algorithm == "Ed25519" else hashes.SHA256()
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
 
