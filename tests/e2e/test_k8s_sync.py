@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,6 +190,10 @@ def decoded(secret: dict[str, Any] | None) -> dict[str, str]:
 
 
 def test_crds_explain_and_refuse_bad_specs(sync: Sync) -> None:
+    printed = ok(warden_cli("k8s", "install-crds", "-print"))
+    repo = Path(__file__).resolve().parents[2] / "deploy" / "crds"
+    for shipped in sorted(repo.glob("*.yaml")):
+        assert shipped.read_text() in printed
     explained = sync.plane.kubectl("explain", "wardensecrets.spec.refreshInterval").stdout
     assert "How often warden is read again" in explained
     explained = sync.plane.kubectl("explain", "wardencertificates.spec.privateKey.algorithm").stdout
@@ -415,6 +420,16 @@ def test_certificate_issued_renewed_before_expiry_and_reissued_on_spec_change(sy
     leaf3 = wait_for("re-issued for the new spec", reissued)
     assert _revision(wait_for("Ready", lambda: _ready(sync.resource("wardencertificates", sync.a, "web"))), 3)
     assert 3500 <= (leaf3.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds() <= 3600
+
+
+def test_a_certificate_never_takes_over_a_foreign_secret(sync: Sync) -> None:
+    sync.plane.kubectl("create", "secret", "generic", "taken-tls", "-n", sync.a, "--from-literal=x=y")
+    sync.apply(wardencertificate(sync.a, "taken", "taken-tls", commonName="taken.example.com"))
+    wait_for(
+        "SecretNotOwned",
+        lambda: _reason(sync.resource("wardencertificates", sync.a, "taken"), "SecretNotOwned"),
+    )
+    assert decoded(sync.secret(sync.a, "taken-tls")) == {"x": "y"}
 
 
 def test_a_refused_certificate_fails_with_reason_and_event(sync: Sync) -> None:

@@ -51,7 +51,7 @@ class EventRecorder:
                 patch = {"count": event.count, "lastTimestamp": stamp.isoformat().replace("+00:00", "Z")}
                 await self.kube.patch(
                     Event,
-                    event.metadata.name,
+                    str(event.metadata.name),
                     patch,
                     namespace=event.metadata.namespace,
                     patch_type=PatchType.MERGE,

@@ -31,7 +31,7 @@ from lightkube.resources.core_v1 import ServiceAccountToken
 from warden.agent.clock import Clock
 from warden.agent.config_parse import Block, ConfigError
 from warden.agent.lifetime import TokenInfo
-from warden.api import AsyncClient, JsonDict
+from warden.api import AsyncClient, ClientError, JsonDict
 from warden.controllers import kubeclient
 from warden.controllers.plugin import PolicyRule
 from warden.controllers.session import refuse_root
@@ -113,8 +113,8 @@ class NamespaceSessions:
             if login is not None and self.clock.time() < login.renew_at:
                 return login.client
             if login is not None:
-                await login.client.aclose()
                 del self._logins[namespace]
+                await _revoke(login.client)  # replaced: the old token is of no more use
             login = await self._login(namespace)
             self._logins[namespace] = login
             return login.client
@@ -178,3 +178,12 @@ class NamespaceSessions:
                 ) from None
             raise
         return str(answer.status.token)
+
+
+async def _revoke(client: AsyncClient) -> None:
+    try:
+        await client.write("auth/token/revoke-self")
+    except ClientError:
+        pass  # best effort: it expires by itself
+    finally:
+        await client.aclose()

@@ -46,7 +46,7 @@ async def install(kube: AsyncClient, *, wait: float = 30.0, dry_run: bool = Fals
     up to ``wait`` seconds for each to be Established (served)."""
     applied = []
     for manifest in manifests():
-        crd = CustomResourceDefinition.from_dict(manifest)
+        crd: Any = CustomResourceDefinition.from_dict(manifest)
         applied.append(await kube.apply(crd, field_manager=FIELD_MANAGER, force=True, dry_run=dry_run))
     if dry_run:
         return [Installed(c.metadata.name, False) for c in applied]

@@ -109,6 +109,19 @@ class SyncBase:
             return stored
         return written
 
+    async def current_secret(self, namespace: str, name: str) -> Any | None:
+        """The Secret of that name, also one the watch does not see (not labelled as
+        warden's): a Secret someone else made must be found, and left alone."""
+        found = self.secret(namespace, name)
+        if found is not None:
+            return found
+        try:
+            return await self.ctx.kube.get(Secret, name, namespace=namespace)
+        except Exception as exc:
+            if kubeclient.is_not_found(exc):
+                return None
+            raise
+
     def remember(self, secret: Any) -> None:
         self._written[ObjectKey.of(secret)] = secret
 

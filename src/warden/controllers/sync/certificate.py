@@ -23,7 +23,7 @@ import base64
 import hashlib
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,7 @@ SERIAL = "warden.dev/serial-number"
 TLS = "kubernetes.io/tls"
 FIRST_RETRY, MAX_RETRY = 60.0, 3600.0
 KEY_SIZES = {"RSA": (2048, 3072, 4096), "ECDSA": (256, 384, 521), "Ed25519": (0,)}
-CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}
+CURVES: dict[int, Callable[[], ec.EllipticCurve]] = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +282,8 @@ class CertificateSyncController(SyncBase):
         return due - now if due > now else None
 
     async def _issue(self, obj: Any, spec: CertSpec, secret: Any | None, reason: str, message: str) -> Result:
+        if secret is None:
+            secret = await self.current_secret(obj.metadata.namespace, spec.secret_name)
         try:
             check_owner(secret, obj)
         except NotOwned as exc:

@@ -74,10 +74,14 @@ def same_content(current: Any | None, wanted: Secret) -> bool:
     return (
         dict(current.data or {}) == dict(wanted.data or {})
         and current.type == wanted.type
-        and all(annotations.get(k) == v for k, v in (wanted.metadata.annotations or {}).items())
+        and all(annotations.get(k) == v for k, v in _annotations(wanted).items())
         and (meta.labels or {}).get(MANAGED_BY[0]) == MANAGED_BY[1]
     )
 
 
 async def apply_secret(kube: AsyncClient, secret: Secret) -> Any:
     return await kube.apply(secret, field_manager=FIELD_MANAGER, force=True)
+
+
+def _annotations(secret: Secret) -> dict[str, str]:
+    return dict((secret.metadata.annotations if secret.metadata is not None else None) or {})

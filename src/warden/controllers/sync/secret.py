@@ -20,12 +20,10 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from lightkube.resources.core_v1 import Secret
 
 from warden.agent.config_parse import ConfigError, parse_duration
 from warden.api import ApiError
 from warden.api.kv import KvSecret, read_kv
-from warden.controllers import kubeclient
 from warden.controllers.context import Context
 from warden.controllers.crds import WardenSecret
 from warden.controllers.events import NORMAL, WARNING
@@ -153,9 +151,7 @@ class SecretSyncController(SyncBase):
 
     async def _write(self, obj: Any, spec: Mapping[str, Any], secret: KvSecret, data: dict[str, str]) -> bool:
         name = str(spec["secretName"])
-        current = self.secret(obj.metadata.namespace, name)
-        if current is None:
-            current = await self._fresh_secret(obj.metadata.namespace, name)
+        current = await self.current_secret(obj.metadata.namespace, name)
         try:
             check_owner(current, obj)
         except NotOwned as exc:
@@ -170,15 +166,6 @@ class SecretSyncController(SyncBase):
         self.ctx.ensure_leading()
         self.remember(await apply_secret(self.ctx.kube, wanted))
         return True
-
-    async def _fresh_secret(self, namespace: str, name: str) -> Any | None:
-        """The watch sees only Secrets labelled managed-by warden: look for another one."""
-        try:
-            return await self.ctx.kube.get(Secret, name, namespace=namespace)
-        except Exception as exc:
-            if kubeclient.is_not_found(exc):
-                return None
-            raise
 
     async def _ready(
         self, obj: Any, spec: Mapping[str, Any], secret: KvSecret, data: dict[str, str], written: bool
