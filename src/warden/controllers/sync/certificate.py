@@ -220,7 +220,7 @@ def key_pem(key: Any) -> bytes:
 
 
 def retry_delay(attempts: int) -> float:
-    return min(MAX_RETRY, FIRST_RETRY * 2 ** max(0, attempts - 1))
+    return float(min(MAX_RETRY, FIRST_RETRY * 2.0 ** max(0, attempts - 1)))
 
 
 class CertificateSyncController(SyncBase):
