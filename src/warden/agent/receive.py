@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from warden.agent.autoauth import LoginContext, post_login, read_credential, unwrap_secret_id
+from warden.agent.backoff import Backoff
 from warden.agent.clock import Clock
 from warden.agent.errors import AgentError, PermanentError, describe, is_permanent
 from warden.agent.files import FileSpec, Perms, write_file
@@ -112,7 +113,7 @@ class Receiver:
 
     async def run(self) -> int:
         try:
-            context = await self._tls_context()
+            context = await self._tls_context_with_retries()
         except (ClientError, AgentError, OSError, ssl.SSLError) as exc:
             return self._fail(f"cannot get a certificate to listen with: {describe(exc)}")
         try:
@@ -143,6 +144,25 @@ class Receiver:
         return EXIT_OK
 
     # -- the listening certificate --------------------------------------------------------
+
+    async def _tls_context_with_retries(self) -> ssl.SSLContext:
+        """warden may not be reachable the moment the pod starts: retry what may pass
+        (unreachable, sealed, 5xx) with backoff until ``timeout``; a refusal fails at once."""
+        backoff = Backoff(0.5, 10.0)
+        deadline = self.clock.time() + self.settings.timeout
+        while True:
+            try:
+                return await self._tls_context()
+            except (ClientError, AgentError) as exc:
+                delay = backoff.next_delay()
+                if is_permanent(exc) or self.clock.time() + delay > deadline:
+                    raise
+                self.log.warning(
+                    "cannot get the listening certificate yet; retrying",
+                    error=describe(exc),
+                    retry_in=round(delay, 2),
+                )
+                await self.clock.sleep(delay)
 
     async def _tls_context(self) -> ssl.SSLContext:
         tls = self.settings.tls
