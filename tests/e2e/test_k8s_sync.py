@@ -298,6 +298,16 @@ def test_kv_v1_sync_and_an_edited_secret_is_restored(sync: Sync) -> None:
     )
 
 
+def test_a_pinned_kv_v2_version_is_kept(sync: Sync) -> None:
+    client = sync.warden.client()
+    client.secrets.kv.v2.create_or_update_secret("team-a/pinned", {"v": "first"}, mount_point="kv")
+    client.secrets.kv.v2.create_or_update_secret("team-a/pinned", {"v": "second"}, mount_point="kv")
+    sync.apply(wardensecret(sync.a, "pinned", "kv/team-a/pinned", "pinned", version=1))
+    wait_for("version 1 synced", lambda: decoded(sync.secret(sync.a, "pinned")) == {"v": "first"})
+    status = wait_for("Ready", lambda: _ready(sync.resource("wardensecrets", sync.a, "pinned")))["status"]
+    assert status["syncedVersion"] == 1
+
+
 def test_deleting_a_resource_deletes_its_secret(sync: Sync) -> None:
     sync.warden.client().secrets.kv.v2.create_or_update_secret("team-a/gone", {"k": "v"}, mount_point="kv")
     sync.apply(wardensecret(sync.a, "gone", "kv/team-a/gone", "gone"))

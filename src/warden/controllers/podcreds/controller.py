@@ -62,7 +62,7 @@ class PodCredentialsController:
         )
         self.tls: ssl.SSLContext | None = None
         self._role_ids: dict[str, str] = {}
-        self._refused: set[str] = set()  # pod uids told about a refused role
+        self._refused: dict[ObjectKey, str] = {}  # pods told about a refused role -> their uid
 
     async def prepare(self) -> None:
         self.tls = await self._trust()
@@ -89,13 +89,14 @@ class PodCredentialsController:
     async def reconcile(self, key: ObjectKey) -> Result:
         pod = self._pod(key)
         if pod is None:
+            self._refused.pop(key, None)
             return DONE
         annotations = pod.metadata.annotations or {}
         role = annotations.get(ROLE)
         if not role or pod.metadata.deletionTimestamp or pod.status is None:
             return DONE
         if role not in self.settings.roles:
-            await self._refuse_role(pod, role)
+            await self._refuse_role(key, pod, role)
             return DONE
         container = self._init_container(pod, annotations)
         if container is None or pod.status.phase in ("Succeeded", "Failed") or not pod.status.podIP:
@@ -205,10 +206,10 @@ class PodCredentialsController:
             if not kubeclient.is_not_found(exc):
                 raise
 
-    async def _refuse_role(self, pod: Any, role: str) -> None:
-        if pod.metadata.uid in self._refused:
+    async def _refuse_role(self, key: ObjectKey, pod: Any, role: str) -> None:
+        if self._refused.get(key) == pod.metadata.uid:
             return
-        self._refused.add(pod.metadata.uid)
+        self._refused[key] = pod.metadata.uid
         message = f"role {role!r} is not one this controller hands out (pod_credentials.roles)"
         self.decide("refused", message, pod=f"{pod.metadata.namespace}/{pod.metadata.name}", role=role)
         await self.ctx.events.record(pod, WARNING, "RoleNotAllowed", message)

@@ -26,8 +26,20 @@ from warden.controllers.plugin import LabeledBlock
 
 _ROLE = re.compile(r"^\w[\w.-]*$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-FIELDS = frozenset({"roles", "approle_mount", "wrap_ttl", "ca_file", "ca_mount", "port", "init_container",
-                    "namespaces", "push_timeout", "workers"})
+FIELDS = frozenset(
+    {
+        "roles",
+        "approle_mount",
+        "wrap_ttl",
+        "ca_file",
+        "ca_mount",
+        "port",
+        "init_container",
+        "namespaces",
+        "push_timeout",
+        "workers",
+    }
+)
 MIN_WRAP_TTL, MAX_WRAP_TTL = 5.0, 3600.0
 
 
