@@ -30,7 +30,15 @@ from support.csr_controller import ControllerProcess, unique
 from support.envtest import ControlPlane
 from support.kube_tree import LeafSpec, cert_pem, key_pem, make_ca, make_leaf
 from support.server import WARDEN, ServerProcess
-from support.warden_kube import account_kubeconfig, configure_kubernetes_auth, events_of, get, ok, wait_for
+from support.warden_kube import (
+    RootApi,
+    account_kubeconfig,
+    configure_kubernetes_auth,
+    events_of,
+    get,
+    ok,
+    wait_for,
+)
 from warden.kube.inventory import Usage
 
 CONTROLLER_NS, CONTROLLER_SA = "kube-system", "warden-pod-credentials"
@@ -203,53 +211,42 @@ def pods(
     namespace = unique("pods")
     plane.ensure_service_account(namespace, "app")
     configure_kubernetes_auth(server, plane)
-    ok(server.cli("secrets", "enable", "-path=kv", "-version=2", "kv"))
-    ok(server.cli("kv", "put", "kv/web/config", "greeting=hello"))
-    ok(server.cli("auth", "enable", "approle"))
-    ok(server.cli("policy", "write", "web-app", "-", input=WEB_POLICY))
-    ok(
-        server.cli(
-            "write", "auth/approle/role/web", "token_policies=web-app", "secret_id_ttl=10m", "token_ttl=1h"
-        )
+    api = RootApi(server)
+    api.mount("kv", "kv", version="2")
+    api.write("kv/data/web/config", data={"greeting": "hello"})
+    api.auth("approle", "approle")
+    api.policy("web-app", WEB_POLICY)
+    api.write("auth/approle/role/web", token_policies="web-app", secret_id_ttl="10m", token_ttl="1h")
+    api.write("auth/approle/role/other", token_policies="default")
+    api.mount("pods-pki", "pki", max_ttl="87600h")
+    pod_ca = api.write("pods-pki/root/generate/internal", common_name="pods-ca", ttl="87600h")["data"][
+        "certificate"
+    ]
+    api.write(
+        "pods-pki/roles/pod",
+        allow_any_name=True,
+        enforce_hostnames=False,
+        allow_ip_sans=True,
+        key_type="ec",
+        key_bits=256,
+        ttl="1h",
+        max_ttl="2h",
     )
-    ok(server.cli("write", "auth/approle/role/other", "token_policies=default"))
-    ok(server.cli("secrets", "enable", "-path=pods-pki", "pki"))
-    ok(server.cli("secrets", "tune", "-max-lease-ttl=87600h", "pods-pki"))
-    ok(server.cli("write", "pods-pki/root/generate/internal", "common_name=pods-ca", "ttl=87600h"))
-    ok(
-        server.cli(
-            "write",
-            "pods-pki/roles/pod",
-            "allow_any_name=true",
-            "enforce_hostnames=false",
-            "allow_ip_sans=true",
-            "key_type=ec",
-            "key_bits=256",
-            "ttl=1h",
-            "max_ttl=2h",
-        )
+    api.policy("pod-serving", SERVING_POLICY)
+    api.write(
+        "auth/kubernetes/role/pod-serving",
+        bound_service_account_names="app",
+        bound_service_account_namespaces=namespace,
+        token_policies="pod-serving",
+        ttl="5m",
     )
-    ok(server.cli("policy", "write", "pod-serving", "-", input=SERVING_POLICY))
-    ok(
-        server.cli(
-            "write",
-            "auth/kubernetes/role/pod-serving",
-            "bound_service_account_names=app",
-            f"bound_service_account_namespaces={namespace}",
-            "token_policies=pod-serving",
-            "ttl=5m",
-        )
-    )
-    pod_ca = ok(server.cli("read", "-field=certificate", "pods-pki/cert/ca"))
     config = folder / "controller.hcl"
     token_file = folder / "token"
     kubeconfig = account_kubeconfig(plane, CONTROLLER_NS, CONTROLLER_SA, folder / "kc")
     config.write_text(controller_config(server, token_file, kubeconfig, namespace))
     policy = ok(run_warden("k8s", "controller", f"-config={config}", "-print-policy"))
-    ok(server.cli("policy", "write", "pod-controller", "-", input=policy))
-    token = ok(
-        server.cli("token", "create", "-policy=pod-controller", "-period=24h", "-orphan", "-field=token")
-    ).strip()
+    api.policy("pod-controller", policy)
+    token = api.orphan_token("pod-controller")
     token_file.write_text(token)
     rbac = ok(
         run_warden(

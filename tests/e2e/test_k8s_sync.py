@@ -30,6 +30,7 @@ from support.csr_controller import ControllerProcess, unique
 from support.envtest import ControlPlane
 from support.server import WARDEN, ServerProcess
 from support.warden_kube import (
+    RootApi,
     account_kubeconfig,
     condition,
     configure_kubernetes_auth,
@@ -94,40 +95,32 @@ def sync(
     if started_gc:
         plane.start_controller_manager(["--controllers=garbagecollector"])
     configure_kubernetes_auth(server, plane)
-    ok(server.cli("secrets", "enable", "-path=kv", "-version=2", "kv"))
-    ok(server.cli("secrets", "enable", "-path=kv1", "kv"))
-    ok(server.cli("secrets", "enable", "-path=apps", "pki"))
-    ok(server.cli("secrets", "tune", "-max-lease-ttl=87600h", "apps"))
-    ok(server.cli("write", "apps/root/generate/internal", "common_name=apps-ca", "ttl=87600h"))
-    ok(
-        server.cli(
-            "write",
-            "apps/roles/web",
-            "allowed_domains=example.com",
-            "allow_subdomains=true",
-            "allow_ip_sans=true",
-            "key_type=any",
-            "ttl=1h",
-            "max_ttl=24h",
-        )
+    api = RootApi(server)
+    api.mount("kv", "kv", version="2")
+    api.mount("kv1", "kv", version="1")
+    api.mount("apps", "pki", max_ttl="87600h")
+    api.write("apps/root/generate/internal", common_name="apps-ca", ttl="87600h")
+    api.write(
+        "apps/roles/web",
+        allowed_domains="example.com",
+        allow_subdomains=True,
+        allow_ip_sans=True,
+        key_type="any",
+        ttl="1h",
+        max_ttl="24h",
     )
     a, b = unique("team-a"), unique("team-b")
     for namespace, policy in ((a, POLICY_A), (b, POLICY_B)):
         plane.ensure_service_account(namespace, "warden-sync")
-        ok(server.cli("policy", "write", namespace, "-", input=policy))
-        ok(
-            server.cli(
-                "write",
-                f"auth/kubernetes/role/{namespace}",
-                "bound_service_account_names=warden-sync",
-                f"bound_service_account_namespaces={namespace}",
-                f"token_policies={namespace}",
-                "ttl=10m",
-            )
+        api.policy(namespace, policy)
+        api.write(
+            f"auth/kubernetes/role/{namespace}",
+            bound_service_account_names="warden-sync",
+            bound_service_account_namespaces=namespace,
+            token_policies=namespace,
+            ttl="10m",
         )
-    token = ok(
-        server.cli("token", "create", "-policy=default", "-period=24h", "-orphan", "-field=token")
-    ).strip()
+    token = api.orphan_token("default")
     (folder / "token").write_text(token)
     lease = unique("sync-lease")
     config = folder / "controller.hcl"
@@ -376,8 +369,8 @@ def test_certificate_issued_renewed_before_expiry_and_reissued_on_spec_change(sy
             "web-tls",
             commonName="web.example.com",
             dnsNames=["web.example.com"],
-            duration="90s",
-            renewBefore="75s",
+            duration="60s",
+            renewBefore="52s",
         )
     )
     first = wait_for("issued", lambda: _revision(sync.resource("wardencertificates", sync.a, "web"), 1))
@@ -392,7 +385,7 @@ def test_certificate_issued_renewed_before_expiry_and_reissued_on_spec_change(sy
     )
     status = first["status"]
     assert _ts(status["notAfter"]) == leaf.not_valid_after_utc
-    assert _ts(status["renewalTime"]) == leaf.not_valid_after_utc - dt.timedelta(seconds=75)
+    assert _ts(status["renewalTime"]) == leaf.not_valid_after_utc - dt.timedelta(seconds=52)
     assert status["serialNumber"].replace(":", "").lstrip("0") == f"{leaf.serial_number:x}".lstrip("0")
     assert condition(first, "Ready")["status"] == "True" and condition(first, "Issuing") is None  # type: ignore[index]
     reasons = {e["reason"] for e in events_of(sync.plane, sync.a, "web")}
