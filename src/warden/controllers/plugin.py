@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from warden.agent.config_parse import Block
+
+if TYPE_CHECKING:
+    from warden.controllers.context import Context
 
 S = TypeVar("S")
 
@@ -139,7 +142,7 @@ class ControllerKind(Generic[S]):
     block: str
     summary: str
     parse: Callable[[Sequence[LabeledBlock]], S]
-    build: Callable[[S, Any], Controller]  # (settings, warden.controllers.context.Context)
+    build: Callable[[S, Context], Controller]
     rbac: Callable[[S], Sequence[PolicyRule]] = field(default=lambda _settings: ())
     policy: Callable[[S], str] = field(default=lambda _settings: "")
     # For a kind whose block takes no label (``secret_sync { ... }``): its keys, so that the
