@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -78,6 +79,7 @@ class DevOptions:
     root_token_id: str = ""
     listen_address: str = "127.0.0.1:8200"
     storage_path: str = ""
+    kv_v1: bool = False  # Vault's -dev-kv-v1: secret/ is kv version 1 (seed 000's `write secret/...`)
 
 
 async def dev_bootstrap(core: Core, dev: DevOptions, key_file: str) -> tuple[str, str]:
@@ -101,7 +103,7 @@ async def dev_bootstrap(core: Core, dev: DevOptions, key_file: str) -> tuple[str
         await core.tokens.revoke_token(root)
         root, _ = await core.create_root_token(dev.root_token_id)
     if "kv" in core.registry.secrets:
-        await core.mounts.enable("secrets", "secret", "kv", options={"version": "2"},
+        await core.mounts.enable("secrets", "secret", "kv", options={"version": "1" if dev.kv_v1 else "2"},
                                 description="key/value secret storage")
     return key, root
 
@@ -114,12 +116,25 @@ class _Server(uvicorn.Server):
         yield
 
 
+class ListenError(OSError):
+    """A listener's address cannot be bound; the message names it, as Vault's does."""
+
+
 def _bind(listener: ListenerConfig) -> socket.socket:
     host, port = listener.host_port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        reason = (exc.strerror or str(exc)).lower()
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (another server is listening there: stop it or choose another address)"
+        raise ListenError(exc.errno, f"cannot listen on {shown}: {reason}{hint}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -229,6 +244,9 @@ def _server_parser() -> argparse.ArgumentParser:
                    help="host:port of the dev listener (port 0 picks a free port).")
     p.add_argument("--dev-storage-path", default="", metavar="FILE",
                    help="Keep the dev server's SQLite store here instead of a throwaway one.")
+    p.add_argument("--dev-kv-v1", action="store_true",
+                   help="Mount kv version 1 at secret/ instead of version 2 (as Vault's -dev-kv-v1), "
+                        "so 'warden write secret/...' works as in older Vault scripts.")
     p.add_argument("--log-level", default="", metavar="LEVEL",
                    help="trace, debug, info, warn or error (default: info).")
     return p
@@ -246,8 +264,8 @@ def run_server(argv: list[str]) -> int:
         level=getattr(logging, level.replace("TRACE", "DEBUG"), logging.INFO), stream=sys.stderr,
         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
     )
-    dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path)
-           if args.dev else None)
+    dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path,
+                      kv_v1=args.dev_kv_v1) if args.dev else None)
     try:
         import uvloop
 
@@ -263,11 +281,9 @@ def run_server(argv: list[str]) -> int:
 def _config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.dev:
         storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
-        return ServerConfig(
-            storage_type="sqlite",
-            storage=storage,
-            listeners=(ListenerConfig(address=args.dev_listen_address, tls_disable=True),),
-        )
+        listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+        listener.host_port  # noqa: B018 - a bad -dev-listen-address is refused before anything starts
+        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,))
     if not args.config:
         raise ConfigError("a configuration file is required: warden server -config=FILE "
                           "(or -dev for a dev server)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from warden.api import Client, ClientError
+from warden.api import ApiError, Call, Client, ClientError
 from warden.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -37,8 +37,25 @@ def status(argv: list[str], streams: Streams, prog: str = "warden status") -> in
     return EXIT_ERROR if state.get("sealed") else EXIT_OK
 
 
+class NotVault(ClientError):
+    """The server answered, but not as Vault (or warden) does."""
+
+
 def fetch_status(client: Client) -> dict[str, Any]:
-    state = client.read("sys/seal-status") or {}
+    where = f"the server at {client.address}"
+    try:
+        state = client.send(Call("GET", "sys/seal-status"))
+    except ApiError as exc:
+        if exc.raw_body is None:
+            raise
+        raise NotVault(f"{where} did not give a Vault-shaped answer (GET /v1/sys/seal-status: HTTP "
+                       f"{exc.status}, not Vault's JSON); is WARDEN_ADDR the address of a warden or "
+                       "Vault server?") from None
+    if not (isinstance(state, dict) and isinstance(state.get("sealed"), bool)
+            and isinstance(state.get("initialized"), bool)):
+        raise NotVault(f"{where} did not give a Vault-shaped answer (GET /v1/sys/seal-status has no "
+                       "'sealed' and 'initialized'); is WARDEN_ADDR the address of a warden or Vault "
+                       "server?")
     try:
         leader = client.read("sys/leader") or {}
     except ClientError:

@@ -137,7 +137,7 @@ class Core:
             keys = await self.seal.initialize(secret_shares, secret_threshold)
             for key in keys[:secret_threshold]:
                 await self.seal.submit_key(key)
-            await self._post_unseal()
+            await self._post_unseal(announce=False)  # only to make the root token; sealed again below
             root_token, _ = await self.create_root_token()
             await self._pre_seal()
             self.seal.seal()
@@ -157,7 +157,7 @@ class Core:
             await self._pre_seal()
             self.seal.seal()
 
-    async def _post_unseal(self) -> None:
+    async def _post_unseal(self, *, announce: bool = True) -> None:
         await self._load_cluster_identity()
         await self.audit.setup()
         await self.tokens.setup()
@@ -168,7 +168,8 @@ class Core:
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._periodic_loop()),
                             loop.create_task(self._expiry_loop())]
-        log.info("core unsealed; %d mounts active", len(self.router.routes()))
+        if announce:
+            log.info("core unsealed; %d mounts active", len(self.router.routes()))
 
     async def _load_cluster_identity(self) -> None:
         raw = await self.barrier.get("core/cluster")

@@ -33,8 +33,9 @@ class ListenerConfig:
     @property
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f'listener address "{self.address}" must be host:port')
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f'listener address "{self.address}" must be host:port with a port '
+                              "from 0 to 65535 (0 picks a free one), e.g. 127.0.0.1:8200")
         return host.strip("[]"), int(port)
 
     @property
@@ -60,6 +61,8 @@ def load_config(path: str) -> ServerConfig:
             text = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: it is not UTF-8 text") from None
     return parse_config(text, os.path.splitext(path)[1].lower())
 
 
@@ -70,9 +73,9 @@ def parse_config(text: str, suffix: str = ".hcl") -> ServerConfig:
     unknown = sorted(set(raw) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(f"unknown config settings: {', '.join(unknown)}")
-    storage_type, storage = _single_block(raw.get("storage"), "storage", default=("sqlite", {}))
+    storage_type, storage = _single_block(raw.get("storage"), "storage", default=("", {}))
     listeners = tuple(_listener(t, b) for t, b in _blocks(raw.get("listener"), "listener"))
-    return ServerConfig(
+    config = ServerConfig(
         storage_type=storage_type,
         storage=storage,
         listeners=listeners or (ListenerConfig(),),
@@ -82,6 +85,13 @@ def parse_config(text: str, suffix: str = ".hcl") -> ServerConfig:
         cluster_name=str(raw.get("cluster_name", "")),
         log_level=str(raw.get("log_level", "info")).lower(),
     )
+    if not storage_type:
+        raise ConfigError('a storage block is required, e.g. storage "sqlite" { path = '
+                          '"/var/lib/warden/warden.db" }')
+    if not listeners:
+        raise ConfigError('a listener block is required, e.g. listener "tcp" { address = "0.0.0.0:8200" '
+                          'tls_cert_file = "..." tls_key_file = "..." }')
+    return config
 
 
 _TOP_LEVEL = {

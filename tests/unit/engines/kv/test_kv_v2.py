@@ -405,8 +405,10 @@ async def test_existence_checks_see_the_metadata(kv: Kv) -> None:
 
 
 async def test_paths_outside_the_v2_api_are_refused(kv: Kv) -> None:
-    with pytest.raises(UnsupportedPath, match="versioned K/V"):
+    with pytest.raises(UnsupportedPath, match=r"versioned K/V.*'warden kv get'"):
         await kv.call(R, "some/secret")
+    with pytest.raises(UnsupportedPath, match="'warden kv put' for this operation"):
+        await kv.call(Operation.UPDATE, "some/secret", {"a": "b"})
     with pytest.raises(UnsupportedPath):
         await kv.call(R, "data/")
 

@@ -69,10 +69,17 @@ _CLIENT_OPERATIONS = (Operation.READ, Operation.UPDATE, Operation.PATCH, Operati
                       Operation.LIST)
 
 
+_CLI_VERBS = {Operation.READ: "get", Operation.UPDATE: "put", Operation.CREATE: "put",
+              Operation.PATCH: "patch", Operation.DELETE: "delete", Operation.LIST: "list"}
+
+
 async def invalid_path(req: Request, data: FieldData) -> None:
+    """A kv v1-style path (``write secret/foo``): Vault's words, naming the CLI command to use."""
+    verb = _CLI_VERBS.get(req.operation, "get")
     raise UnsupportedPath(
         "Invalid path for a versioned K/V secrets engine: use data/, metadata/, delete/, "
-        "undelete/, destroy/, subkeys/ or config (see the kv v2 API documentation)."
+        "undelete/, destroy/, subkeys/ or config (see the kv v2 API documentation). "
+        f"If using the warden CLI, use 'warden kv {verb}' for this operation."
     )
 
 
