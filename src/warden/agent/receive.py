@@ -35,7 +35,14 @@ from typing import Any
 
 import httpx
 
-from warden.agent.autoauth import LoginContext, post_login, read_credential, unwrap_secret_id
+from warden.agent.autoauth import (
+    LoginContext,
+    RootTokenRefused,
+    post_login,
+    read_credential,
+    refuse_root_token,
+    unwrap_secret_id,
+)
 from warden.agent.backoff import Backoff
 from warden.agent.clock import Clock
 from warden.agent.errors import AgentError, PermanentError, describe, is_permanent
@@ -277,6 +284,10 @@ class Receiver:
             except (ClientError, AgentError) as exc:
                 status = "403 Forbidden" if is_permanent(exc) else "502 Bad Gateway"
                 raise PushRefused(status, describe(exc)) from None
+        try:
+            refuse_root_token(response.get("auth") or {}, method="approle", allow_root_token=False)
+        except RootTokenRefused as exc:
+            raise PushRefused("403 Forbidden", str(exc)) from None
         info = TokenInfo.from_auth(response.get("auth") or {}, self.clock.time())
         try:
             write_file(FileSpec(s.token_file, token_json(info, s.server.address), Perms(s.token_file_mode)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from warden.agent.autoauth import LoginContext, build_method
+from warden.agent.autoauth import LoginContext, RootTokenRefused, build_method
 from warden.agent.backoff import Uniform
 from warden.agent.clock import Clock
 from warden.agent.config import ServerSettings
@@ -22,11 +22,9 @@ from warden.agent.logs import AgentLog
 from warden.api import AsyncClient, JsonDict
 from warden.controllers.metrics import RuntimeMetrics
 
+__all__ = ["ROOT_POLICY", "RootTokenRefused", "WardenSession", "client_for", "refuse_root"]
+
 ROOT_POLICY = "root"
-
-
-class RootTokenRefused(Exception):
-    """The login gave a root token: the controller will not run with it."""
 
 
 def client_for(server: ServerSettings, token: str,
@@ -55,8 +53,10 @@ class WardenSession:
             if info is not None:
                 await refuse_root(api, info)
 
+        # The agent's own check (login response only, "-allow-root-token") is left to
+        # refuse_root here, which asks the server (lookup-self) and names the controller's fix.
         keeper = TokenKeeper(build_method(method), method, ctx, api, clock, uniform, log, metrics,
-                             on_new_token)
+                             on_new_token, allow_root_token=True)
         return cls(api, anonymous, keeper)
 
     def report_denied(self) -> None:
