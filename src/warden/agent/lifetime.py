@@ -83,6 +83,8 @@ class TokenKeeper:
     current: TokenInfo | None = None
     wrapped: bool = False
     allow_root_token: bool = False
+    program: str = "agent"  # who refuses a root token, and how to override it ("": no override)
+    root_override: str = "-allow-root-token"
     _suspect: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- logging in ---------------------------------------------------------------------
@@ -96,7 +98,8 @@ class TokenKeeper:
                           method=self.method.name)
             await self.on_new_token(None, response)
             return
-        refuse_root_token(response["auth"], method=self.method.name, allow_root_token=self.allow_root_token)
+        refuse_root_token(response["auth"], method=self.method.name, allow_root_token=self.allow_root_token,
+                          program=self.program, override=self.root_override)
         info = TokenInfo.from_auth(response["auth"], self.clock.time())
         self.adopt(info)
         self.log.info("authenticated", method=self.method.name, accessor=info.accessor,

@@ -285,7 +285,9 @@ class Receiver:
                 status = "403 Forbidden" if is_permanent(exc) else "502 Bad Gateway"
                 raise PushRefused(status, describe(exc)) from None
         try:
-            refuse_root_token(response.get("auth") or {}, method="approle", allow_root_token=False)
+            refuse_root_token(
+                response.get("auth") or {}, method="approle", allow_root_token=False, override=""
+            )
         except RootTokenRefused as exc:
             raise PushRefused("403 Forbidden", str(exc)) from None
         info = TokenInfo.from_auth(response.get("auth") or {}, self.clock.time())

@@ -61,6 +61,9 @@ def fetch_status(client: Client) -> dict[str, Any]:
     except ClientError:
         leader = {}
     state["ha_enabled"] = bool(leader.get("ha_enabled"))
+    if state["ha_enabled"] and not state.get("sealed"):
+        for key in ("is_self", "active_time", "leader_address", "leader_cluster_address"):
+            state[key] = leader.get(key)
     return state
 
 
@@ -91,4 +94,11 @@ def status_rows(state: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows += [("Cluster Name", str(state["cluster_name"])),
                  ("Cluster ID", str(state["cluster_id"]))]
     rows.append(("HA Enabled", format_value(bool(state.get("ha_enabled")))))
+    if state.get("ha_enabled") and not sealed and "is_self" in state:
+        rows += [("HA Cluster", str(state.get("leader_cluster_address") or "n/a")),
+                 ("HA Mode", "active" if state.get("is_self") else "standby")]
+        if state.get("is_self"):
+            rows.append(("Active Since", str(state.get("active_time") or "")))
+        else:
+            rows.append(("Active Node Address", str(state.get("leader_address") or "<none>")))
     return rows

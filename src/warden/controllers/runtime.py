@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from warden.agent.autoauth import RootTokenRefused
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.clock import Clock, SystemClock
 from warden.agent.errors import describe
@@ -37,7 +38,7 @@ from warden.controllers.leader import LeaderElector, NotLeading
 from warden.controllers.loop import ControllerLoop
 from warden.controllers.metrics import RuntimeMetrics
 from warden.controllers.plugin import Controller
-from warden.controllers.session import RootTokenRefused, WardenSession, client_for
+from warden.controllers.session import WardenSession, client_for
 
 EXIT_OK, EXIT_FAILED = 0, 2
 TEXT = "text/plain; charset=utf-8"

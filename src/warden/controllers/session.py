@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from warden.agent.autoauth import LoginContext, RootTokenRefused, build_method
+from warden.agent.autoauth import LoginContext, build_method, refuse_root_token
 from warden.agent.backoff import Uniform
 from warden.agent.clock import Clock
 from warden.agent.config import ServerSettings
@@ -21,10 +21,6 @@ from warden.agent.lifetime import TokenInfo, TokenKeeper
 from warden.agent.logs import AgentLog
 from warden.api import AsyncClient, JsonDict
 from warden.controllers.metrics import RuntimeMetrics
-
-__all__ = ["ROOT_POLICY", "RootTokenRefused", "WardenSession", "client_for", "refuse_root"]
-
-ROOT_POLICY = "root"
 
 
 def client_for(server: ServerSettings, token: str,
@@ -53,10 +49,8 @@ class WardenSession:
             if info is not None:
                 await refuse_root(api, info)
 
-        # The agent's own check (login response only, "-allow-root-token") is left to
-        # refuse_root here, which asks the server (lookup-self) and names the controller's fix.
         keeper = TokenKeeper(build_method(method), method, ctx, api, clock, uniform, log, metrics,
-                             on_new_token, allow_root_token=True)
+                             on_new_token, program="controller", root_override="")
         return cls(api, anonymous, keeper)
 
     def report_denied(self) -> None:
@@ -70,12 +64,8 @@ class WardenSession:
 
 async def refuse_root(api: AsyncClient, info: TokenInfo) -> None:
     """Raise RootTokenRefused for a root token; the server's own view of the token decides
-    (``lookup-self``), not only what the login answered."""
+    (``lookup-self``), not only what the login answered. No override, unlike the agent."""
     looked_up = ((await api.read("auth/token/lookup-self")) or {}).get("data") or {}
-    policies = {*info.policies, *(looked_up.get("policies") or ()),
-                *(looked_up.get("identity_policies") or ())}
-    if ROOT_POLICY in policies:
-        raise RootTokenRefused(
-            "refusing to run with a root token (or a token with the root policy): give the "
-            "controller a token limited to what it needs, e.g. the policy that "
-            "'warden k8s bootstrap -kubelet-signer' creates")
+    refuse_root_token({"policies": [*info.policies, *(looked_up.get("policies") or ())],
+                       "identity_policies": looked_up.get("identity_policies") or ()},
+                      method="the login", allow_root_token=False, program="controller", override="")

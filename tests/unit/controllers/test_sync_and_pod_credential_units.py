@@ -14,12 +14,12 @@ from cryptography import x509
 from hypothesis import given
 from hypothesis import strategies as st
 
+from warden.agent.autoauth import RootTokenRefused
 from warden.agent.config_parse import ConfigError
 from warden.api.kv import KvSecret
 from warden.controllers.config import parse_config
 from warden.controllers.kinds import KINDS
 from warden.controllers.rbac import controller_policy, manifests
-from warden.controllers.session import RootTokenRefused
 from warden.controllers.sync.base import Refused
 from warden.controllers.sync.certificate import CertSpec, Held, make_csr, make_key, retry_delay
 from warden.controllers.sync.secret import refresh_of, secret_data

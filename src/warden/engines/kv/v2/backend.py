@@ -26,8 +26,9 @@ from warden.logical.storage import Storage
 class KeyLocks:
     """A fixed pool of locks picked by a hash of the secret's path (Vault's locksutil).
 
-    Every handler that reads metadata and then writes holds its path's lock, so two
-    writes can never both become version n+1.
+    Atomicity comes from ``store.change_secret`` (a check-and-set in the store, which
+    holds across processes and nodes); the lock only queues this process's writers of
+    one path, so they do not lose races to each other and retry.
     """
 
     def __init__(self, size: int = 256) -> None:
