@@ -62,7 +62,9 @@ GROUP = Group(
         Entry("check", "warden.cli.cmd_k8s_files:check_cmd",
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
         Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
-              "Run the in-cluster controllers (CSR signer and approvers)"),
+              "Run the in-cluster controllers (CSR signer, secret and certificate sync, pod credentials)"),
+        Entry("install-crds", "warden.cli.cmd_k8s_crds:install_crds_cmd",
+              "Install the WardenSecret and WardenCertificate custom resource definitions"),
     ),
 )
 

@@ -33,11 +33,12 @@ from warden.agent.metrics import MetricsServer, Page
 from warden.controllers import kubeclient
 from warden.controllers.config import ControllerConfig
 from warden.controllers.context import Context
+from warden.controllers.events import EventRecorder
 from warden.controllers.leader import LeaderElector, NotLeading
 from warden.controllers.loop import ControllerLoop
 from warden.controllers.metrics import RuntimeMetrics
 from warden.controllers.plugin import Controller
-from warden.controllers.session import WardenSession
+from warden.controllers.session import WardenSession, client_for
 
 EXIT_OK, EXIT_FAILED = 0, 2
 TEXT = "text/plain; charset=utf-8"
@@ -127,8 +128,11 @@ class ControllerProcess:
 
     def _context(self, kube: Any, session: WardenSession, elector: LeaderElector) -> Context:
         d = self.deps
+        server = self.config.server
         return Context(kube, session.api, session.report_denied, elector.ensure_leading, self.log,
-                       self.metrics.registry, d.clock, d.uniform)
+                       self.metrics.registry, d.clock, d.uniform,
+                       lambda token: client_for(server, token, d.transport),
+                       EventRecorder(kube, self.log, d.clock.time))
 
     async def _lead(self, kube: Any, session: WardenSession) -> None:
         d = self.deps
