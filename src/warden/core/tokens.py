@@ -2,6 +2,19 @@
 
 Layout under the store's view: ``salt`` (HMAC key), ``id/<hash>`` (the entry),
 ``accessor/<accessor>`` (-> hash), ``parent/<parent-hash>/<child-hash>`` (tree).
+
+Revocation is effective for every request that starts after it returns, however many run
+at once. Three rules make it so:
+
+- A revocation marks the token (and its subtree, parents first) before it touches storage,
+  and waits for the writes that depend on it to finish (``RevocationGate``). Lookups refuse a
+  marked token; a child is only stored under a parent that is alive and not marked; an
+  update of an entry re-reads it and never writes one that is marked or gone.
+- Deletes go children first, each committed before the cached entry is dropped.
+- The cache of decoded entries is filled only by a read that no write has overtaken: every
+  committed update or delete bumps a generation, and a read that began under an older one
+  returns its record to its caller without caching it. (Before this, a lookup that read the
+  row just before the delete committed re-cached the revoked token for good.)
 """
 
 from __future__ import annotations
@@ -11,11 +24,12 @@ import hashlib
 import hmac
 import string
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import orjson
 
+from warden.core.revocation import RevocationGate
 from warden.logical.clock import Clock
 from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.storage import Delete, Put, Storage
@@ -99,14 +113,17 @@ class CoreTokenStore:
         self._randbytes = randbytes
         self.limits = limits
         self._salt: bytes | None = None
-        self._use_lock = asyncio.Lock()
+        # Read-modify-writes of entries (use counts, renewals, orphaning) one at a time.
+        self._update_lock = asyncio.Lock()
+        self._gate = RevocationGate()
         self._revoke_hooks: list[RevokeHook] = []
         self._renew_policy: RenewPolicy | None = None
         # Every request looks its token up; every write to an entry goes through this
-        # class, so an in-process cache of decoded entries stays exact.
+        # class, so an in-process cache of decoded entries stays exact (see the docstring).
         self._cache: OrderedDict[str, _Record] = OrderedDict()
         self._cache_size = cache_size
         self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
+        self._generation = 0  # bumped after every committed update or delete of an entry
 
     def set_renew_policy(self, policy: RenewPolicy) -> None:
         """Consulted on every renewal: the issuing auth method may change or refuse it."""
@@ -135,23 +152,33 @@ class CoreTokenStore:
         token_hash = self.hash(token)
         if spec.token_id and await self._storage.get("id/" + token_hash) is not None:
             raise InvalidRequest("cannot create a token with a duplicate ID")
-        parent_hash = ""
-        if parent is not None and not spec.orphan:
-            parent_rec = await self._record_by_accessor(parent.accessor)
-            if parent_rec is None:
+        if parent is None or spec.orphan:
+            rec = _Record(hash=token_hash, parent_hash="", entry=self._new_entry(spec, None))
+            await self._storage.batch(self._create_ops(rec))
+            self._remember(rec)
+            return token, rec.entry
+        parent_rec = await self._record_by_accessor(parent.accessor)
+        if parent_rec is None:
+            raise PermissionDenied("parent token is no longer valid")
+        with self._gate.held(parent_rec.hash) as alive:
+            # Held: the parent's revocation lists its children only after this is stored.
+            if not alive or await self._stored_live(parent_rec.hash) is None:
                 raise PermissionDenied("parent token is no longer valid")
-            parent_hash = parent_rec.hash
-        entry = self._new_entry(spec, parent if parent_hash else None)
-        rec = _Record(hash=token_hash, parent_hash=parent_hash, entry=entry)
+            rec = _Record(hash=token_hash, parent_hash=parent_rec.hash,
+                          entry=self._new_entry(spec, parent))
+            await self._storage.batch(self._create_ops(rec))
+            self._remember(rec)
+        return token, rec.entry
+
+    @staticmethod
+    def _create_ops(rec: _Record) -> list[Put | Delete]:
         ops: list[Put | Delete] = [
-            Put("id/" + token_hash, _entry_to_json(rec)),
-            Put("accessor/" + entry.accessor, token_hash.encode()),
+            Put("id/" + rec.hash, _entry_to_json(rec)),
+            Put("accessor/" + rec.entry.accessor, rec.hash.encode()),
         ]
-        if parent_hash:
-            ops.append(Put(f"parent/{parent_hash}/{token_hash}", b""))
-        await self._storage.batch(ops)
-        self._remember(rec)
-        return token, entry
+        if rec.parent_hash:
+            ops.append(Put(f"parent/{rec.parent_hash}/{rec.hash}", b""))
+        return ops
 
     def _new_entry(self, spec: TokenSpec, parent: TokenEntry | None) -> TokenEntry:
         now = self._clock.time()
@@ -206,7 +233,7 @@ class CoreTokenStore:
     async def lookup_record(self, token: str) -> _Record | None:
         if not token:
             return None
-        return await self._live(await self._load("id/" + self.hash(token)))
+        return await self._live(await self._fetch(self.hash(token)))
 
     async def lookup_accessor(self, accessor: str) -> TokenEntry | None:
         rec = await self._record_by_accessor(accessor)
@@ -221,20 +248,34 @@ class CoreTokenStore:
             if raw is None:
                 return None
             token_hash = raw.decode()
-        rec = await self._live(await self._load("id/" + token_hash))
-        return rec
+        return await self._live(await self._fetch(token_hash))
 
-    async def _load(self, key: str) -> _Record | None:
+    async def _fetch(self, token_hash: str) -> _Record | None:
+        """The entry as stored (cached or read), live or not."""
+        key = "id/" + token_hash
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
+        generation = self._generation
         raw = await self._storage.get(key)
         if raw is None:
             return None
         rec = _entry_from_json(raw)
-        self._remember(rec)
+        if generation == self._generation:  # no update or delete overtook this read
+            self._remember(rec)
         return rec
+
+    async def _stored_live(self, token_hash: str) -> _Record | None:
+        """The entry read from storage, bypassing the cache; None if gone or expired."""
+        raw = await self._storage.get("id/" + token_hash)
+        if raw is None:
+            return None
+        rec = _entry_from_json(raw)
+        return None if self._expired(rec) else rec
+
+    def _expired(self, rec: _Record) -> bool:
+        return bool(rec.entry.expire_time) and self._clock.time() >= rec.entry.expire_time
 
     def _remember(self, rec: _Record) -> None:
         key = "id/" + rec.hash
@@ -247,15 +288,37 @@ class CoreTokenStore:
         if len(self._accessors) > self._cache_size:
             self._accessors.popitem(last=False)
 
-    async def _save(self, rec: _Record) -> None:
-        await self._storage.put("id/" + rec.hash, _entry_to_json(rec))
-        self._remember(rec)
+    def _forget(self, rec: _Record) -> None:
+        self._generation += 1
+        self._cache.pop("id/" + rec.hash, None)
+        self._accessors.pop(rec.entry.accessor, None)
+
+    async def _update(
+        self, token_hash: str, change: Callable[[_Record], _Record | None],
+        also: Sequence[Put | Delete] = (),
+    ) -> _Record | None:
+        """Read-modify-write one entry; None (nothing written) if it is gone, expired, being
+        revoked, or ``change`` declines. Never writes an entry back after its revocation began,
+        and never loses a concurrent update."""
+        with self._gate.held(token_hash) as alive:
+            if not alive:
+                return None
+            async with self._update_lock:
+                current = await self._stored_live(token_hash)
+                updated = change(current) if current is not None else None
+                if updated is None:
+                    return None
+                await self._storage.batch([Put("id/" + token_hash, _entry_to_json(updated)),
+                                           *also])
+                self._generation += 1
+                self._remember(updated)
+                return updated
 
     async def _live(self, rec: _Record | None) -> _Record | None:
         """The record if still valid; an expired token is revoked on sight."""
-        if rec is None:
+        if rec is None or self._gate.revoking(rec.hash):
             return None
-        if rec.entry.expire_time and self._clock.time() >= rec.entry.expire_time:
+        if self._expired(rec):
             await self._revoke_record_tree(rec)
             return None
         return rec
@@ -273,18 +336,22 @@ class CoreTokenStore:
             return None, False
         if rec.entry.num_uses == 0:
             return rec.entry, False
-        async with self._use_lock:
-            rec = await self.lookup_record(token)
-            if rec is None or rec.entry.num_uses < 0:
-                return None, False
-            remaining = rec.entry.num_uses - 1
-            if remaining <= 0:
-                # Mark it spent (-1) so no concurrent request can use it again.
-                await self._save(replace(rec, entry=replace(rec.entry, num_uses=-1)))
-                return rec.entry, True
-            updated = replace(rec, entry=replace(rec.entry, num_uses=remaining))
-            await self._save(updated)
-            return updated.entry, False
+        spent: list[TokenEntry] = []
+
+        def spend(current: _Record) -> _Record | None:
+            if current.entry.num_uses <= 0:
+                return None  # spent by a concurrent request
+            spent.append(current.entry)
+            remaining = current.entry.num_uses - 1
+            # The last use marks it spent (-1) so no concurrent request can use it again.
+            return replace(current, entry=replace(current.entry, num_uses=remaining or -1))
+
+        updated = await self._update(rec.hash, spend)
+        if updated is None:
+            return None, False
+        if updated.entry.num_uses < 0:
+            return spent[0], True
+        return updated.entry, False
 
     # -- renewal --------------------------------------------------------------
 
@@ -296,6 +363,15 @@ class CoreTokenStore:
         if not entry.renewable or entry.expire_time == 0:
             raise InvalidRequest("token is not renewable")
         limits = await self._renew_policy(entry) if self._renew_policy else None
+        renewed = await self._update(
+            rec.hash, lambda current: replace(current, entry=self._renewed(
+                current.entry, increment, limits)))
+        if renewed is None:
+            raise InvalidRequest("token not found or expired")
+        return renewed.entry
+
+    def _renewed(self, entry: TokenEntry, increment: int, limits: RenewLimits | None
+                 ) -> TokenEntry:
         now = self._clock.time()
         period = limits.period if limits else entry.period
         ttl = period or increment or (limits.ttl if limits and limits.ttl else entry.ttl)
@@ -305,15 +381,13 @@ class CoreTokenStore:
             max_expire = min(max_expire, cap) if max_expire else cap
         if max_expire:
             ttl = max(0, min(ttl, int(max_expire - now)))
-        updated = replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now,
-                          period=period, max_expire_time=max_expire)
-        await self._save(replace(rec, entry=updated))
-        return updated
+        return replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now,
+                       period=period, max_expire_time=max_expire)
 
     # -- revocation -----------------------------------------------------------
 
     async def revoke_token(self, token: str) -> None:
-        rec = await self._load("id/" + self.hash(token))
+        rec = await self._fetch(self.hash(token))
         if rec is not None:
             await self._revoke_record_tree(rec)
 
@@ -327,32 +401,42 @@ class CoreTokenStore:
         rec = await self._record_by_accessor(accessor)
         if rec is None:
             raise InvalidRequest("token not found")
+        self._gate.mark(rec.hash)
+        await self._gate.drain(rec.hash)
+
+        def orphaned(child: _Record) -> _Record:
+            return replace(child, parent_hash="",
+                           entry=replace(child.entry, orphan=True, parent_accessor=""))
+
         for child_hash in await self._children(rec.hash):
-            child = await self._load("id/" + child_hash)
-            if child is not None:
-                orphaned = replace(
-                    child, parent_hash="",
-                    entry=replace(child.entry, orphan=True, parent_accessor=""),
-                )
-                await self._save(orphaned)
+            link = Delete(f"parent/{rec.hash}/{child_hash}")
+            if await self._update(child_hash, orphaned, also=[link]) is None:
+                await self._storage.delete(link.key)  # gone, expired or being revoked itself
         await self._delete_record(rec)
 
     async def _revoke_record_tree(self, root: _Record) -> None:
-        # Depth-first, children before parents, so a crash midway leaves no
-        # child whose parent is already gone (tidy can still finish the job).
-        stack: list[tuple[_Record, bool]] = [(root, False)]
+        # Children before parents, so a crash midway leaves no child whose parent
+        # is already gone (tidy can still finish the job).
+        for rec in reversed(await self._mark_subtree(root)):
+            await self._delete_record(rec)
+
+    async def _mark_subtree(self, root: _Record) -> list[_Record]:
+        """Mark ``root`` and every descendant, each before its children are listed, so no
+        child can be added anywhere in the tree; returns them parents first."""
+        marked: list[_Record] = []
+        stack = [root]
         while stack:
-            rec, expanded = stack.pop()
-            if expanded:
-                await self._delete_record(rec)
-                continue
-            stack.append((rec, True))
+            rec = stack.pop()
+            self._gate.mark(rec.hash)
+            await self._gate.drain(rec.hash)  # children being stored under it are listed now
+            marked.append(rec)
             for child_hash in await self._children(rec.hash):
-                child = await self._load("id/" + child_hash)
+                child = await self._fetch(child_hash)
                 if child is not None:
-                    stack.append((child, False))
+                    stack.append(child)
                 else:
                     await self._storage.delete(f"parent/{rec.hash}/{child_hash}")
+        return marked
 
     async def _children(self, token_hash: str) -> list[str]:
         return [k for k in await self._storage.list(f"parent/{token_hash}/") if not k.endswith("/")]
@@ -366,15 +450,15 @@ class CoreTokenStore:
         ]
         if rec.parent_hash:
             ops.append(Delete(f"parent/{rec.parent_hash}/{rec.hash}"))
-        self._cache.pop("id/" + rec.hash, None)
-        self._accessors.pop(rec.entry.accessor, None)
         await self._storage.batch(ops)
+        self._forget(rec)  # only after the commit: a read before it could cache the entry again
+        self._gate.unmark(rec.hash)  # storage alone answers from here: the token is gone
 
     async def revoke_by_path_prefix(self, prefix: str) -> int:
         """Revoke every token whose creation path lies under ``prefix`` (and its children)."""
         revoked = 0
         for name in await self._storage.list("id/"):
-            rec = await self._load("id/" + name)
+            rec = await self._fetch(name)
             if rec is not None and _under(rec.entry.path, prefix):
                 await self._revoke_record_tree(rec)
                 revoked += 1
@@ -388,7 +472,7 @@ class CoreTokenStore:
     async def tidy(self) -> int:
         removed = 0
         for name in await self._storage.list("id/"):
-            rec = await self._load("id/" + name)
+            rec = await self._fetch(name)
             if rec is not None and await self._live(rec) is None:
                 removed += 1
         for accessor in await self._storage.list("accessor/"):
