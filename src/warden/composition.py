@@ -136,7 +136,10 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
                                     else ssl.CERT_OPTIONAL)
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
-        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30, **tls,
+        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30,
+        # Never believe X-Forwarded-For/-Proto here: the app decides whom to trust, per
+        # the listener's x_forwarded_for_* settings (server/forwarded.py).
+        proxy_headers=False, **tls,
     )
 
 
@@ -156,7 +159,7 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     sockets = [_bind(listener) for listener in config.listeners]
     servers = [
         _Server(_uvicorn_config(WardenApp(core, AppConfig(
-            lst.max_request_size, lst.unauthenticated_metrics_access)), lst))
+            lst.max_request_size, lst.unauthenticated_metrics_access, lst.forwarded)), lst))
         for lst in config.listeners
     ]
     loop = asyncio.get_running_loop()

@@ -6,7 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,6 +15,7 @@ from warden.logical.errors import InvalidRequest, PayloadTooLarge, WardenError
 from warden.logical.request import Connection, Request
 from warden.server import seal_http, translate
 from warden.server.errors import error_status_and_messages
+from warden.server.forwarded import ForwardedFor
 from warden.server.responses import JSON, error_body, render
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class AppConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     # Vault's listener telemetry option: Prometheus may scrape sys/metrics without a token.
     unauthenticated_metrics_access: bool = False
+    # Whose X-Forwarded-For is believed (by default: nobody's).
+    forwarded: ForwardedFor = field(default_factory=ForwardedFor)
 
 
 class RequestIds:
@@ -82,6 +85,7 @@ class WardenApp:
         raw_path: str = scope["path"]
         if not raw_path.startswith("/v1/"):
             return 404, JSON, b'{"errors":[]}', {}
+        connection = self._connection(scope)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         _check_namespace(headers)
         method: str = scope["method"].upper()
@@ -100,21 +104,29 @@ class WardenApp:
             body, ctype = self._core.metrics.render()
             return 200, ctype, body, {}
         op = translate.operation_for(method, query)
-        client = scope.get("client") or ("", 0)
         req = Request(
             operation=op,
             path=path,
             data=data,
             id=request_id,
             client_token=translate.client_token(headers),
-            connection=Connection(
-                remote_addr=client[0], remote_port=client[1], tls=scope.get("scheme") == "https"
-            ),
+            connection=connection,
             headers=headers,
             wrap_ttl=translate.wrap_ttl(headers),
         )
         resp = await self._core.handle_request(req)
         return render(request_id, op, resp)
+
+
+    def _connection(self, scope: Scope) -> Connection:
+        """Who is asking: the one place the client's address is decided."""
+        peer, port = scope.get("client") or ("", 0)
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == _XFF]
+        return Connection(remote_addr=self._config.forwarded.client_address(peer, forwarded),
+                          remote_port=port, tls=scope.get("scheme") == "https")
+
+
+_XFF = b"x-forwarded-for"
 
 
 def _check_namespace(headers: dict[str, str]) -> None:
