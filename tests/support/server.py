@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -34,8 +34,10 @@ class ServerProcess:
         config_suffix: str = ".hcl",
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. to set rlimits)
         self.dev = dev
         self.root_token = root_token
         self.config_text = config_text
@@ -62,7 +64,7 @@ class ServerProcess:
         self.stdout_lines = []
         self.proc = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=open(self.stderr_path, "a"),
-            text=True, env=env, cwd=self.workdir,
+            text=True, env=env, cwd=self.workdir, preexec_fn=self.preexec_fn,
         )
         threading.Thread(target=self._pump, daemon=True).start()
         self._await_banner()
