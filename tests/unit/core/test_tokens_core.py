@@ -147,3 +147,17 @@ async def _all_keys(storage: object) -> list[str]:
     from warden.logical.storage import scan
 
     return await scan(storage)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["auth/token/create", "auth/token/create-orphan",
+                                  "auth/token/create/limited-role"])
+async def test_a_use_limited_token_cannot_create_children(kit: Kit, path: str) -> None:
+    await kit.policy("creator", 'path "auth/token/create*" { capabilities = ["update", "sudo"] }')
+    await kit.call(U, "auth/token/roles/limited-role", allowed_policies="creator")
+    for uses in (3, 1):  # limited with uses to spare, and on its very last use
+        token = await kit.token(policies=["creator"], num_uses=uses)
+        with pytest.raises(InvalidRequest,
+                           match=r"^restricted use token cannot generate child tokens$"):
+            await kit.call(U, path, as_token=token, policies=["creator"], num_uses=0)
+    unlimited = await kit.token(policies=["creator"])
+    assert await kit.call(U, path, as_token=unlimited, policies=["creator"])
