@@ -318,9 +318,13 @@ class SystemBackend:
     # -- ui/mounts (how the kv CLI learns a mount's version) --------------------------------
 
     async def ui_mounts(self, req: Request, data: FieldData) -> Response:
+        """The mounts the caller can reach: some capability on some path in each (Vault)."""
+        acl = await self.core.policies.acl(req.caller.policies if req.caller else ())
         return Response(data={
-            "secret": {p: mount_view(e) for p, e in self.core.mounts.secrets.entries.items()},
-            "auth": {p: mount_view(e) for p, e in self.core.mounts.auth.entries.items()},
+            "secret": {p: mount_view(e) for p, e in self.core.mounts.secrets.entries.items()
+                       if acl.reaches_under(e.route_prefix)},
+            "auth": {p: mount_view(e) for p, e in self.core.mounts.auth.entries.items()
+                     if acl.reaches_under(e.route_prefix)},
         })
 
     async def ui_mount(self, req: Request, data: FieldData) -> Response:
