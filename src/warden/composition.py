@@ -159,7 +159,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     sockets = [_bind(listener) for listener in config.listeners]
     servers = [
         _Server(_uvicorn_config(WardenApp(core, AppConfig(
-            lst.max_request_size, lst.unauthenticated_metrics_access, lst.forwarded)), lst))
+            lst.max_request_size, lst.unauthenticated_metrics_access, lst.max_json_depth,
+            lst.forwarded)), lst))
         for lst in config.listeners
     ]
     loop = asyncio.get_running_loop()

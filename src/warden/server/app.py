@@ -36,6 +36,8 @@ class AppConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     # Vault's listener telemetry option: Prometheus may scrape sys/metrics without a token.
     unauthenticated_metrics_access: bool = False
+    # How deeply a JSON body may nest (Vault's max_json_depth).
+    max_json_depth: int = translate.DEFAULT_MAX_JSON_DEPTH
     # Whose X-Forwarded-For is believed (by default: nobody's).
     forwarded: ForwardedFor = field(default_factory=ForwardedFor)
 
@@ -94,7 +96,8 @@ class WardenApp:
         path = translate.normalize_path(
             encoded.decode("latin-1")[4:] if encoded else raw_path[4:])
         query = translate.parse_query(scope.get("query_string", b""))
-        data = translate.request_data(method, query, body, headers.get("content-type", ""))
+        data = translate.request_data(method, query, body, headers.get("content-type", ""),
+                                      max_depth=self._config.max_json_depth)
         if path in seal_http.SEAL_PATHS:
             status, payload = await seal_http.handle(self._core, method, path, data)
             return status, JSON, orjson.dumps(payload), {}

@@ -12,6 +12,7 @@ import yaml
 from warden.framework.durations import parse_duration
 from warden.hclconf import load_hcl
 from warden.server.forwarded import ForwardedFor, parse_networks
+from warden.server.translate import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_CEILING
 
 DEFAULT_ADDRESS = "127.0.0.1:8200"
 
@@ -30,6 +31,7 @@ class ListenerConfig:
     tls_require_and_verify_client_cert: bool = False
     max_request_size: int = 32 * 1024 * 1024
     unauthenticated_metrics_access: bool = False
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     # Vault's x_forwarded_for_* settings; by default X-Forwarded-For is ignored.
     forwarded: ForwardedFor = field(default_factory=ForwardedFor)
 
@@ -163,6 +165,7 @@ def _listener(kind: str, body: dict[str, Any]) -> ListenerConfig:
         unauthenticated_metrics_access=_bool(
             telemetry.get("unauthenticated_metrics_access",
                           body.get("unauthenticated_metrics_access", False))),
+        max_json_depth=_json_depth(body.get("max_json_depth", DEFAULT_MAX_JSON_DEPTH)),
         forwarded=_forwarded(body),
     )
     cfg.host_port  # noqa: B018 - validates the address now, not at bind time
@@ -170,6 +173,15 @@ def _listener(kind: str, body: dict[str, Any]) -> ListenerConfig:
         raise ConfigError(
             "listener: tls_cert_file and tls_key_file are required unless tls_disable = true")
     return cfg
+
+
+def _json_depth(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JSON_DEPTH_CEILING:
+        raise ConfigError(f"listener: max_json_depth must be a number from 1 to "
+                          f"{MAX_JSON_DEPTH_CEILING} (got \"{text}\"): stored and audited values "
+                          "nest a few levels deeper than the request, up to 254 at most")
+    return int(text)
 
 
 def _forwarded(body: Mapping[str, Any]) -> ForwardedFor:
