@@ -162,10 +162,14 @@ async def _send(
 ) -> None:
     raw_headers = [(b"content-type", ctype.encode()), (b"cache-control", b"no-store")]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    if status != 204:
+    bodiless = status in _BODILESS  # a client reads no body after these: never send one
+    if not bodiless:
         raw_headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": b"" if head or status == 204 else body})
+    await send({"type": "http.response.body", "body": b"" if head or bodiless else body})
+
+
+_BODILESS = frozenset({204, 304})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
