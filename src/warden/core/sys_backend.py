@@ -13,6 +13,7 @@ from warden.core.sys_wrapping import WrappingPaths
 from warden.framework import Backend, Field, FieldData, FieldType, Path
 from warden.framework.durations import parse_duration
 from warden.logical.backend import BackendConfig, SpecialPaths
+from warden.logical.clock import to_rfc3339
 from warden.logical.errors import InvalidRequest, NotFound, PermissionDenied
 from warden.logical.operation import Operation
 from warden.logical.request import Request
@@ -359,7 +360,9 @@ class SystemBackend:
         await self.core.seal_vault()
 
     async def key_status(self, req: Request, data: FieldData) -> Response:
-        return Response(data=self.core.barrier.key_status())
+        status = self.core.barrier.key_status()
+        return Response(data={"term": status.term,
+                              "install_time": to_rfc3339(status.install_time)})
 
     async def rotate(self, req: Request, data: FieldData) -> None:
         await self.core.barrier.rotate()
