@@ -27,6 +27,7 @@ from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
+from warden.logical.errors import WardenError
 from warden.logical.randomness import BufferedRandom
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
@@ -180,6 +181,10 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
                   for lst, s in zip(config.listeners, sockets, strict=True)]
         banner.append(f"               Storage: {config.storage_type}"
                       + (f" ({config.storage.get('path')})" if config.storage.get("path") else ""))
+        read_only = getattr(physical, "read_only_reason", "")
+        if read_only:
+            banner.append(f"             Read-only: yes: {read_only}; reads are served, writes "
+                          "refused until space is freed and the server restarted")
         banner.append(f"               Version: warden v{__version__}")
         print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
         if dev is not None:
@@ -260,6 +265,9 @@ def run_server(argv: list[str]) -> int:
         asyncio.run(serve(config, dev, sys.stdout))
     except OSError as exc:
         print(f"Error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except WardenError as exc:  # e.g. a store that cannot be opened: one line, no traceback
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
     return 0
 

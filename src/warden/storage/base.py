@@ -21,6 +21,16 @@ class StorageError(WardenError):
         return "storage error"
 
 
+class StorageReadOnly(StorageError):
+    """The store was opened read-only (its disk is full): reads work, writes are refused."""
+
+    status = 503
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "storage is read-only"
+
+
 class BackendClosed(StorageError):
     """An operation was attempted on a backend after ``close()``."""
 
