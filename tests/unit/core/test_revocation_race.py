@@ -16,8 +16,10 @@ from support.corekit import Kit, unsealed_core
 from support.yielding import YieldingPhysical
 from warden.core.tokens import CoreTokenStore
 from warden.core.view import StorageView
+from warden.logical.clock import FrozenClock
 from warden.logical.errors import WardenError
 from warden.logical.operation import Operation
+from warden.logical.tokens import TokenSpec
 from warden.storage.memory import MemoryBackend
 
 R, U = Operation.READ, Operation.UPDATE
@@ -123,3 +125,43 @@ async def test_revocation_holds_under_concurrent_use(variant: str) -> None:
     await kit.call(R, "auth/token/lookup-self", as_token=await kit.token(policies=["racer"]))
     failures = {trial: p for trial in range(TRIALS) if (p := await _trial(kit, variant))}
     assert not failures, failures
+
+
+class _HeldRead:
+    """Storage whose next read of one key takes its value, then waits to be released: a
+    lookup that read the row just before a revocation committed, and resumes after it."""
+
+    def __init__(self, inner: MemoryBackend) -> None:
+        self.inner = inner
+        self.hold_key = ""
+        self.taken = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.inner.get(key)
+        if key == self.hold_key:
+            self.hold_key = ""
+            self.taken.set()
+            await self.release.wait()
+        return value
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_lookup_that_read_before_the_revocation_cannot_cache_the_token() -> None:
+    storage = _HeldRead(MemoryBackend())
+    store = CoreTokenStore(storage, clock=FrozenClock(), randbytes=os.urandom)  # type: ignore[arg-type]
+    await store.setup()
+    token, entry = await store.create(TokenSpec(policies=("default",), path="auth/token/create"),
+                                      parent=None)
+    cold = CoreTokenStore(storage, clock=FrozenClock(), randbytes=os.urandom)  # type: ignore[arg-type]
+    await cold.setup()  # nothing cached
+    storage.hold_key = "id/" + cold.hash(token)
+    early = asyncio.create_task(cold.lookup(token))
+    await storage.taken.wait()
+    await cold.revoke_tree(entry.accessor)  # ...the revocation commits meanwhile
+    storage.release.set()
+    assert await early is not None  # it started before the revocation returned: may be served
+    assert await cold.lookup(token) is None  # but it left nothing behind
+    assert await cold.lookup_accessor(entry.accessor) is None
