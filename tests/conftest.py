@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from support.envtest import ControlPlane
 from support.server import ServerProcess
 
 
@@ -37,3 +38,16 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A real etcd + kube-apiserver v1.36 (own PKI) shared by the whole session (per xdist worker).
+
+    Tests must leave it usable for others: create their own namespaces/objects with unique names.
+    """
+    plane = ControlPlane.start(tmp_path_factory.mktemp("envtest"))
+    try:
+        yield plane
+    finally:
+        plane.stop()
