@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 import hvac
@@ -66,16 +67,13 @@ class ServerProcess:
             self.command(), stdout=subprocess.PIPE, stderr=open(self.stderr_path, "a"),
             text=True, env=env, cwd=self.workdir, preexec_fn=self.preexec_fn,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        assert self.proc.stdout is not None
+        # Bound to this process's pipe and queue: the pump of a previous run of this server
+        # may still be draining, and its end-of-output must not end this run's start-up.
+        threading.Thread(target=_pump, args=(self.proc.stdout, self._lines), daemon=True).start()
         self._await_banner()
         self._await_health()
         return self
-
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
 
     def _await_banner(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -153,3 +151,9 @@ class ServerProcess:
             [WARDEN, *args], input=input, capture_output=True, text=True, env=full_env,
             cwd=cwd or self.workdir, timeout=timeout, check=False,
         )
+
+
+def _pump(stdout: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stdout:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
