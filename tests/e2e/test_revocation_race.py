@@ -1,7 +1,7 @@
-"""Revocation under concurrency, against a real server: many threads use token T while root
-revokes it (by token, by accessor, through its parent, as an orphan). Every request that
-starts after the revoke returned must be refused, the accessor must be gone, and no child
-T managed to create may outlive it, not even across a restart."""
+"""Revocation under concurrency, against a real server: many threads use token T while it is
+revoked (by token, by accessor, through its parent, as an orphan) or expires. Every request
+that starts after the revoke returned (or the TTL ran out) must be refused, the accessor must
+be gone, and no child T managed to create may outlive it, not even across a restart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from support.server import ServerProcess
 
 TRIALS_PER_VARIANT = 5
+EXPIRY_TRIALS = 2  # each waits out a 1 s TTL
 WORKERS = 6
 POLICY = """
 path "secret/data/race" { capabilities = ["read"] }
@@ -48,7 +50,7 @@ def _hammer(server: ServerProcess, token: str, kind: str, trial: Trial, stop: th
             lock: threading.Lock) -> None:
     with server.http(token) as http:
         while not stop.is_set():
-            started = time.monotonic()
+            started = time.time()
             child = ""
             if kind == "read":
                 status = http.get("/v1/secret/data/race").status_code
@@ -77,6 +79,10 @@ def _run_trial(server: ServerProcess, variant: str) -> tuple[Trial, str]:
         parent_token, _ = _create(root)
         with server.http(parent_token) as as_parent:
             token, accessor = _create(as_parent)
+    elif variant == "expiry":
+        token, accessor = _create(root, ttl="1s")
+        expires = root.post("/v1/auth/token/lookup", json={"token": token}).json()["data"]
+        expire_at = datetime.fromisoformat(expires["expire_time"].replace("Z", "+00:00"))
     else:
         token, accessor = _create(root)
     revokes: dict[str, Callable[[], httpx.Response]] = {
@@ -95,9 +101,13 @@ def _run_trial(server: ServerProcess, variant: str) -> tuple[Trial, str]:
     deadline = time.monotonic() + 10
     while len(trial.sent) < 2 * WORKERS and time.monotonic() < deadline:
         time.sleep(0.005)  # let every worker get going, so the revoke lands mid-stream
-    resp = revokes[variant]()
-    trial.revoke_returned = time.monotonic()
-    assert resp.status_code == 204, resp.text
+    if variant == "expiry":  # nobody revokes: the token's own expiry is "the revoke"
+        trial.revoke_returned = expire_at.timestamp()
+        time.sleep(max(0.0, trial.revoke_returned - time.time()))
+    else:
+        resp = revokes[variant]()
+        trial.revoke_returned = time.time()
+        assert resp.status_code == 204, resp.text
     time.sleep(0.06)  # keep hammering: these requests all start after the revoke returned
     stop.set()
     for t in threads:
@@ -131,8 +141,9 @@ def test_no_request_after_revoke_is_served_and_no_child_survives(tmp_path: Path)
         trials: list[Trial] = []
         gone: list[str] = []  # accessors that must not exist any more
         problems: list[str] = []
-        for i in range(TRIALS_PER_VARIANT * 4):
-            variant = ("token", "accessor", "parent", "orphan")[i % 4]
+        variants = [*("token", "accessor", "parent", "orphan") * TRIALS_PER_VARIANT,
+                    *("expiry",) * EXPIRY_TRIALS]
+        for i, variant in enumerate(variants):
             trial, accessor = _run_trial(server, variant)
             trials.append(trial)
             if _live(server, accessor):
