@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections.abc import Sequence
 
-from warden.logical.storage import BatchOp
+from warden.logical.storage import BatchOp, Check, Versioned
 from warden.storage.base import PhysicalBackend
 
 
@@ -28,6 +28,18 @@ class YieldingPhysical:
         value = await self._inner.get(key)
         await self._hop()
         return value
+
+    async def get_versioned(self, key: str) -> Versioned:
+        await self._hop()
+        value = await self._inner.get_versioned(key)
+        await self._hop()
+        return value
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        await self._hop()
+        applied = await self._inner.transaction(checks, ops)
+        await self._hop()
+        return applied
 
     async def list(self, prefix: str) -> list[str]:
         await self._hop()

@@ -8,8 +8,9 @@ at once. Three rules make it so:
 
 - A revocation marks the token (and its subtree, parents first) before it touches storage,
   and waits for the writes that depend on it to finish (``RevocationGate``). Lookups refuse a
-  marked token; a child is only stored under a parent that is alive and not marked; an
-  update of an entry re-reads it and never writes one that is marked or gone.
+  marked token; a child is only stored under a parent that is alive and not marked (a
+  check-and-set on the parent's entry); an update of an entry is a check-and-set on it that
+  never writes one back that is marked or gone.
 - Deletes go children first, each committed before the cached entry is dropped.
 - The cache of decoded entries is filled only by a read that no write has overtaken: every
   committed update or delete bumps a generation, and a read that began under an older one
@@ -33,7 +34,7 @@ import orjson
 from warden.core.revocation import RevocationGate
 from warden.logical.clock import Clock
 from warden.logical.errors import InvalidRequest, PermissionDenied
-from warden.logical.storage import Delete, Put, Storage
+from warden.logical.storage import BatchOp, Delete, Put, Storage, atomic_update
 from warden.logical.tokens import TokenEntry, TokenSpec
 from warden.storage.base import StorageError
 
@@ -129,6 +130,12 @@ class CoreTokenStore:
         self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
         self._generation = 0  # bumped after every committed update or delete of an entry
 
+    def forget_cache(self) -> None:
+        """Drop every cached entry (this node stood down: others may change the store)."""
+        self._generation += 1  # and no read begun before now may fill the cache again
+        self._cache.clear()
+        self._accessors.clear()
+
     def set_renew_policy(self, policy: RenewPolicy) -> None:
         """Consulted on every renewal: the issuing auth method may change or refuse it."""
         self._renew_policy = policy
@@ -164,19 +171,27 @@ class CoreTokenStore:
         parent_rec = await self._record_by_accessor(parent.accessor)
         if parent_rec is None:
             raise PermissionDenied("parent token is no longer valid")
-        with self._gate.held(parent_rec.hash) as alive:
-            # Held: the parent's revocation lists its children only after this is stored.
-            if not alive or await self._stored_live(parent_rec.hash) is None:
+        rec = _Record(hash=token_hash, parent_hash=parent_rec.hash,
+                      entry=self._new_entry(spec, parent))
+
+        async def under_live_parent(raw: bytes | None) -> tuple[list[BatchOp], None]:
+            stored = None if raw is None else _entry_from_json(raw)
+            if stored is None or self._expired(stored):
                 raise PermissionDenied("parent token is no longer valid")
-            rec = _Record(hash=token_hash, parent_hash=parent_rec.hash,
-                          entry=self._new_entry(spec, parent))
-            await self._storage.batch(self._create_ops(rec))
+            return self._create_ops(rec), None
+
+        with self._gate.held(parent_rec.hash) as alive:
+            # Held: the parent's revocation lists its children only after this is stored;
+            # and the store writes the child only if the parent's entry is unchanged.
+            if not alive:
+                raise PermissionDenied("parent token is no longer valid")
+            await atomic_update(self._storage, "id/" + parent_rec.hash, under_live_parent)
             self._remember(rec)
         return token, rec.entry
 
     @staticmethod
-    def _create_ops(rec: _Record) -> list[Put | Delete]:
-        ops: list[Put | Delete] = [
+    def _create_ops(rec: _Record) -> list[BatchOp]:
+        ops: list[BatchOp] = [
             Put("id/" + rec.hash, _entry_to_json(rec)),
             Put("accessor/" + rec.entry.accessor, rec.hash.encode()),
         ]
@@ -270,14 +285,6 @@ class CoreTokenStore:
             self._remember(rec)
         return rec
 
-    async def _stored_live(self, token_hash: str) -> _Record | None:
-        """The entry read from storage, bypassing the cache; None if gone or expired."""
-        raw = await self._storage.get("id/" + token_hash)
-        if raw is None:
-            return None
-        rec = _entry_from_json(raw)
-        return None if self._expired(rec) else rec
-
     def _expired(self, rec: _Record) -> bool:
         return bool(rec.entry.expire_time) and self._clock.time() >= rec.entry.expire_time
 
@@ -300,23 +307,31 @@ class CoreTokenStore:
     async def _update(
         self, token_hash: str, change: Callable[[_Record], _Record | None],
         also: Sequence[Put | Delete] = (),
-    ) -> _Record | None:
-        """Read-modify-write one entry; None (nothing written) if it is gone, expired, being
-        revoked, or ``change`` declines. Never writes an entry back after its revocation began,
-        and never loses a concurrent update."""
+    ) -> tuple[_Record, _Record] | None:
+        """Read-modify-write one entry: (before, after), or None (nothing written) if it is
+        gone, expired, being revoked, or ``change`` declines. Never writes an entry back after
+        its revocation began, and never loses a concurrent update: the write is a
+        check-and-set in the store (``change`` may run more than once; it must be pure)."""
+        key = "id/" + token_hash
+
+        async def decide(raw: bytes | None) -> tuple[list[BatchOp], tuple[_Record, _Record] | None]:
+            current = None if raw is None else _entry_from_json(raw)
+            if current is None or self._expired(current):
+                return [], None
+            updated = change(current)
+            if updated is None:
+                return [], None
+            return [Put(key, _entry_to_json(updated)), *also], (current, updated)
+
         with self._gate.held(token_hash) as alive:
             if not alive:
                 return None
-            async with self._update_lock:
-                current = await self._stored_live(token_hash)
-                updated = change(current) if current is not None else None
-                if updated is None:
-                    return None
-                await self._storage.batch([Put("id/" + token_hash, _entry_to_json(updated)),
-                                           *also])
+            async with self._update_lock:  # queues this process's updaters; the store decides
+                changed = await atomic_update(self._storage, key, decide)
+            if changed is not None:
                 self._generation += 1
-                self._remember(updated)
-                return updated
+                self._remember(changed[1])
+            return changed
 
     async def _live(self, rec: _Record | None) -> _Record | None:
         """The record if still valid; an expired token is revoked on sight."""
@@ -343,22 +358,20 @@ class CoreTokenStore:
             return None, False
         if rec.entry.num_uses == 0:
             return rec.entry, False
-        spent: list[TokenEntry] = []
 
         def spend(current: _Record) -> _Record | None:
             if current.entry.num_uses <= 0:
-                return None  # spent by a concurrent request
-            spent.append(current.entry)
+                return None  # spent by a concurrent request (here or on another node)
             remaining = current.entry.num_uses - 1
             # The last use marks it spent (-1) so no concurrent request can use it again.
             return replace(current, entry=replace(current.entry, num_uses=remaining or -1))
 
-        updated = await self._update(rec.hash, spend)
-        if updated is None:
+        changed = await self._update(rec.hash, spend)
+        if changed is None:
             return None, False
-        if updated.entry.num_uses < 0:
-            return spent[0], True
-        return updated.entry, False
+        before, after = changed
+        last = after.entry.num_uses < 0
+        return (before.entry if last else after.entry), last
 
     # -- renewal --------------------------------------------------------------
 
@@ -375,7 +388,7 @@ class CoreTokenStore:
                 current.entry, increment, limits)))
         if renewed is None:
             raise InvalidRequest("token not found or expired")
-        return renewed.entry
+        return renewed[1].entry
 
     def _renewed(self, entry: TokenEntry, increment: int, limits: RenewLimits | None
                  ) -> TokenEntry:

@@ -9,7 +9,7 @@ import pytest
 from support.corekit import Kit, unsealed_core
 from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
-from warden.logical.storage import BatchOp
+from warden.logical.storage import BatchOp, Check
 from warden.storage.base import StorageReadOnly
 from warden.storage.memory import MemoryBackend
 
@@ -185,6 +185,11 @@ class _WritesRefused(MemoryBackend):
         if self.refuse:
             raise StorageReadOnly("storage is read-only: the disk is full (test)")
         await super().batch(ops)
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        if self.refuse:
+            raise StorageReadOnly("storage is read-only: the disk is full (test)")
+        return await super().transaction(checks, ops)
 
 
 async def test_an_expired_token_is_refused_even_if_its_revocation_cannot_be_stored() -> None:

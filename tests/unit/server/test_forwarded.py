@@ -43,7 +43,8 @@ def test_an_unauthorized_peer_is_refused_or_ignored() -> None:
 
 
 def _listener(settings: str) -> ForwardedFor:
-    config = parse_config(f'listener "tcp" {{\n address = "127.0.0.1:0"\n tls_disable = true\n'
+    config = parse_config('storage "inmem" {}\n'
+                          f'listener "tcp" {{\n address = "127.0.0.1:0"\n tls_disable = true\n'
                           f"{settings}\n}}")
     return config.listeners[0].forwarded
 

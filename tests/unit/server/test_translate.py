@@ -67,8 +67,8 @@ def test_nesting_depth_is_limited_without_recursion() -> None:
 
 def test_max_json_depth_setting() -> None:
     def listener(extra: str) -> int:
-        config = parse_config('listener "tcp" {\n address = "127.0.0.1:0"\n tls_disable = true\n'
-                              + extra + "\n}")
+        config = parse_config('storage "inmem" {}\nlistener "tcp" {\n address = "127.0.0.1:0"\n'
+                              ' tls_disable = true\n' + extra + "\n}")
         return config.listeners[0].max_json_depth
 
     assert listener("") == 100
