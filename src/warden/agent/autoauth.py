@@ -57,17 +57,21 @@ class RootTokenRefused(Exception):
     Not an AgentError: retrying cannot help, so the agent (or controller) stops at once."""
 
 
-def refuse_root_token(auth: Mapping[str, Any], *, method: str, allow_root_token: bool) -> None:
+def refuse_root_token(auth: Mapping[str, Any], *, method: str, allow_root_token: bool,
+                      program: str = "agent", override: str = "-allow-root-token") -> None:
     """Seed 003's rule for every program that keeps a token for long (the agent, the
     controllers): a token carrying the ``root`` policy is refused unless the operator said
-    ``-allow-root-token``. A leaked root token owns the whole server, and a workload never
-    needs one: a token with its own policies does the same job."""
-    policies = {str(p) for key in ("policies", "token_policies") for p in (auth.get(key) or ())}
+    ``override`` (the agent's ``-allow-root-token``; the controllers offer none: ``""``).
+    A leaked root token owns the whole server, and a workload never needs one: a token with
+    its own policies does the same job."""
+    policies = {str(p) for key in ("policies", "token_policies", "identity_policies")
+                for p in (auth.get(key) or ())}
     if ROOT_POLICY in policies and not allow_root_token:
+        escape = f", or start it with {override} if you really mean it" if override else ""
         raise RootTokenRefused(
-            f"{method} gave a root token (policy \"root\"); refusing to use it: give the agent a token "
-            "with only the policies it needs (e.g. 'warden token create -role=k8s-CLUSTER "
-            "-policy=...'), or start it with -allow-root-token if you really mean it")
+            f"{method} gave a root token (policy \"root\"); refusing to run with a root token: give "
+            f"the {program} a token with only the policies it needs (e.g. 'warden token create "
+            f"-role=k8s-CLUSTER -policy=...'){escape}")
 
 
 def read_credential(path: Path, what: str) -> str:

@@ -25,8 +25,9 @@ from warden.agent.config_sections import (
 from warden.agent.config_source import read_document
 from warden.agent.files import Perms
 
-__all__ = ["AgentConfig", "CertificateConfig", "ConfigError", "TemplateConfig", "load_config",
-           "parse_config"]
+__all__ = ["AgentConfig", "AutoAuthConfig", "CertificateConfig", "ConfigError", "MetricsListener",
+           "ServerSettings", "TemplateConfig", "load_config", "parse_auto_auth", "parse_config",
+           "parse_listener", "parse_server"]
 
 DEFAULT_RENEW_AT = 2 / 3
 DEFAULT_RENEW_JITTER = 0.05
@@ -152,12 +153,12 @@ def parse_config(document: Mapping[str, Any], env: Mapping[str, str],
             known = ", ".join(sorted(_TOP - {"vault"}))
             raise ConfigError(f"unknown top-level block \"{key}\" (known: {known})")
     config = AgentConfig(
-        server=_server(top, env),
-        auto_auth=_auto_auth(top),
+        server=parse_server(top, env),
+        auto_auth=parse_auto_auth(top),
         certificates=_certificates(top.raw("certificate")),
         templates=_templates(top.raw("template")),
         template_settings=_template_settings(top.child("template_config", "template_config")),
-        listener=_listener(top.raw("listener")),
+        listener=parse_listener(top.raw("listener")),
         exit_after_auth=top.boolean("exit_after_auth"),
         pid_file=Path(top.string("pid_file")) if top.has("pid_file") else None,
         path=path,
@@ -167,7 +168,8 @@ def parse_config(document: Mapping[str, Any], env: Mapping[str, str],
     return config
 
 
-def _server(top: Block, env: Mapping[str, str]) -> ServerSettings:
+def parse_server(top: Block, env: Mapping[str, str]) -> ServerSettings:
+    """The ``warden {}`` block (or its alias ``vault {}``); also read by ``warden k8s controller``."""
     if top.has("warden") and top.has("vault"):
         raise ConfigError("give either a \"warden\" block or its alias \"vault\", not both")
     key = "vault" if top.has("vault") else "warden"
@@ -193,7 +195,8 @@ def _server(top: Block, env: Mapping[str, str]) -> ServerSettings:
     return settings
 
 
-def _auto_auth(top: Block) -> AutoAuthConfig:
+def parse_auto_auth(top: Block) -> AutoAuthConfig:
+    """The ``auto_auth {}`` block; also read by ``warden k8s controller``."""
     block = top.child("auto_auth", "auto_auth", required=True)
     method = parse_method(block.raw("method"))
     sinks = [parse_sink(label, body, i) for i, (label, body) in
@@ -315,7 +318,8 @@ def _template_settings(b: Block) -> TemplateSettings:
     return settings
 
 
-def _listener(value: Any) -> MetricsListener | None:
+def parse_listener(value: Any) -> MetricsListener | None:
+    """The optional ``listener "tcp" {}`` block serving metrics (and, for controllers, health)."""
     blocks = list(labeled_blocks(value, _LISTENER_FIELDS, "listener"))
     if not blocks:
         return None

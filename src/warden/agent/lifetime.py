@@ -13,7 +13,9 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
+
+from prometheus_client import Counter
 
 from warden.agent.autoauth import AuthMethod, LoginContext, RootTokenRefused, refuse_root_token
 from warden.agent.backoff import Backoff, Uniform
@@ -21,7 +23,6 @@ from warden.agent.clock import Clock
 from warden.agent.config_sections import MethodConfig
 from warden.agent.errors import describe, is_permanent, is_retryable
 from warden.agent.logs import AgentLog
-from warden.agent.metrics import AgentMetrics
 from warden.api import AsyncClient, Forbidden, JsonDict
 
 
@@ -51,6 +52,14 @@ def renewal_delay(remaining: float, uniform: Uniform) -> float:
     return remaining * 2 / 3 + grace / 3
 
 
+class TokenMetrics(Protocol):
+    """What the keeper records: the agent's metrics, or a controller process's."""
+
+    logins: Counter
+    token_renewals: Counter
+    token_expires_at: float
+
+
 NewTokenHook = Callable[[TokenInfo | None, JsonDict], Awaitable[None]]
 
 
@@ -69,11 +78,13 @@ class TokenKeeper:
     clock: Clock
     uniform: Uniform
     log: AgentLog
-    metrics: AgentMetrics
+    metrics: TokenMetrics
     on_new_token: NewTokenHook
     current: TokenInfo | None = None
     wrapped: bool = False
     allow_root_token: bool = False
+    program: str = "agent"  # who refuses a root token, and how to override it ("": no override)
+    root_override: str = "-allow-root-token"
     _suspect: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- logging in ---------------------------------------------------------------------
@@ -87,7 +98,8 @@ class TokenKeeper:
                           method=self.method.name)
             await self.on_new_token(None, response)
             return
-        refuse_root_token(response["auth"], method=self.method.name, allow_root_token=self.allow_root_token)
+        refuse_root_token(response["auth"], method=self.method.name, allow_root_token=self.allow_root_token,
+                          program=self.program, override=self.root_override)
         info = TokenInfo.from_auth(response["auth"], self.clock.time())
         self.adopt(info)
         self.log.info("authenticated", method=self.method.name, accessor=info.accessor,

@@ -75,7 +75,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, "fields", {})
         entry = {"@timestamp": _timestamp(record), "@level": record.levelname.lower(),
-                 "@module": "agent", "@message": record.getMessage(), **fields}
+                 "@module": record.name.rpartition(".")[2], "@message": record.getMessage(), **fields}
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
@@ -86,9 +86,11 @@ def parse_level(name: str) -> int:
         raise ValueError(f"unknown log level {name!r} (use trace, debug, info, warn or error)") from None
 
 
-def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> AgentLog:
-    """Send the agent's logs to ``stream`` (stderr) in the chosen format."""
-    logger = logging.getLogger(LOGGER_NAME)
+def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None,
+              *, name: str = LOGGER_NAME) -> AgentLog:
+    """Send the logs of logger ``name`` (the agent's, or ``warden.controller``) to ``stream``
+    (stderr) in the chosen format."""
+    logger = logging.getLogger(name)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logger.handlers[:] = [handler]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -69,14 +70,24 @@ class _ExpiryCollector(Collector):
         yield token
 
 
+class Exposition(Protocol):
+    def exposition(self) -> bytes: ...
+
+
+# (status line, content type, body) for a GET of an extra path, e.g. a controller's /healthz
+Page = tuple[str, str, bytes]
+
+
 @dataclass(slots=True)
 class MetricsServer:
-    """Plain HTTP/1.1 on ``listener``: GET <path> gives the exposition, anything else 404."""
+    """Plain HTTP/1.1 on ``listener``: GET <path> gives the exposition, GET of a path in
+    ``pages`` what its function returns, anything else 404."""
 
     listener: MetricsListener
-    metrics: AgentMetrics
+    metrics: Exposition
     log: AgentLog
     server: asyncio.Server | None = None
+    pages: Mapping[str, Callable[[], Page]] = field(default_factory=dict)
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, self.listener.host, self.listener.port,
@@ -97,6 +108,8 @@ class MetricsServer:
             target = rest.partition(" ")[0].split("?", 1)[0]
             if method == "GET" and target in (self.listener.path, "/agent/v1/metrics"):
                 self._respond(writer, "200 OK", CONTENT_TYPE_LATEST, self.metrics.exposition())
+            elif method == "GET" and target in self.pages:
+                self._respond(writer, *self.pages[target]())
             else:
                 self._respond(writer, "404 Not Found", "text/plain", b"not found\n")
             await writer.drain()

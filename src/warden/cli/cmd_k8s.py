@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.api import ClientError, Forbidden
+from warden.cli import cmd_k8s_signer
 from warden.cli.common import (
     EXIT_OK,
     CommandError,
@@ -60,6 +61,8 @@ GROUP = Group(
               "Which file and which CA stand behind every certificate flag"),
         Entry("check", "warden.cli.cmd_k8s_files:check_cmd",
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
+        Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
+              "Run the in-cluster controllers (CSR signer and approvers)"),
     ),
 )
 
@@ -155,6 +158,7 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
     add_bool_flag(p, "intermediate", "Make intermediate CSRs for an offline root instead of roots.",
                   default=None)
     add("--csr-dir", default=".", metavar="DIR", help="Where -intermediate writes CSRs (default .).")
+    cmd_k8s_signer.add_flags(p)
     add_kv_flag(p)
     add_bool_flag(p, "dry-run", "Print the equivalent generic warden commands; change nothing.")
     add_format_flag(p)
@@ -163,8 +167,8 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
 
 _OPTION_FIELDS = ("service_cidr", "cluster_domain", "control_plane_endpoint", "key_type", "key_bits",
                   "ca_ttl", "cert_ttl", "admin_ttl", "super_admin_ttl", "user_ttl", "token_period",
-                  "admin_group",
-                  "kubelet_serving_ca", "intermediate", "kv_mount", "user_domain")
+                  "admin_group", "kubelet_serving_ca", "intermediate", "kv_mount", "user_domain",
+                  "kubelet_signer")
 
 
 def _merge_nodes(stored: tuple[Node, ...], given: list[Node]) -> tuple[Node, ...]:
@@ -200,6 +204,10 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
     args = parse(_bootstrap_parser(prog), argv)
     expect_args(prog, args.args, 1, 1)
     fmt = output_format(args, streams)
+    if args.print_rbac:
+        spec = ClusterSpec(args.args[0], kubelet_serving_ca=bool(args.kubelet_serving_ca),
+                           kubelet_signer=True)
+        return cmd_k8s_signer.print_rbac(spec, args.address or "https://127.0.0.1:8200", streams)
     with make_client(args, streams) as client:
         stored = _stored(client, args)
         try:
@@ -219,7 +227,12 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
             _report_existing(streams, plan)
         with api_errors(f"bootstrapping cluster {spec.name}"):
             bootstrap.apply(client, plan, streams.err if fmt != "table" else streams.out)
-    _report_bootstrap(streams, plan, fmt, args.csr_dir)
+        _report_bootstrap(streams, plan, fmt, args.csr_dir)
+        if spec.kubelet_signer:
+            with api_errors("setting up the kubelet signer"):
+                signer = cmd_k8s_signer.after_bootstrap(client, spec, client.address, streams, fmt == "table")
+            if fmt != "table":
+                streams.out(render_data({"kubelet_signer": signer}, fmt))
     return EXIT_OK
 
 

@@ -100,6 +100,7 @@ class ClusterSpec:
     user_ttl: str = "8h"
     admin_group: str = DEFAULT_ADMIN_GROUP
     kubelet_serving_ca: bool = False
+    kubelet_signer: bool = False  # roles and a policy for ``warden k8s controller``'s CSR signer
     intermediate: bool = False
     user_groups: tuple[str, ...] = ()
     user_domain: str = ""  # people's names must be e-mail addresses in this domain

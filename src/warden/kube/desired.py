@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from warden.kube import kubelet_signer
 from warden.kube.cluster import ClusterSpec
 from warden.kube.identity import Identity, nodes_of, role_identities
 from warden.kube.inventory import (
@@ -167,6 +168,10 @@ def policies(spec: ClusterSpec, kv_api: Any) -> dict[str, str]:
     cluster_api = kv_api(f"{spec.kv_mount}/{spec.kv_base}/cluster")
     out[spec.policy(CLUSTER_INFO)] = policy_text(f"read the settings of cluster {spec.name}",
                                                  [(cluster_api, "read")])
+    if spec.kubelet_signer:
+        out[kubelet_signer.policy_name(spec)] = policy_text(
+            f"warden k8s controller: sign kubelet CSRs of cluster {spec.name}",
+            kubelet_signer.policy_rules(spec))
     for group in spec.user_groups:
         mount = spec.mount("k8s")
         out[spec.policy(USER_ROLE_PREFIX + group)] = policy_text(
@@ -198,6 +203,8 @@ def _roles(spec: ClusterSpec) -> tuple[DesiredRole, ...]:
     roles = [DesiredRole(i.mount, i.role, role_data(spec, i)) for i in role_identities(spec)]
     roles += [DesiredRole(spec.mount("k8s"), USER_ROLE_PREFIX + g, user_role_data(spec, g))
               for g in spec.user_groups]
+    if spec.kubelet_signer:
+        roles += [DesiredRole(r.mount, r.name, r.data) for r in kubelet_signer.signer_roles(spec)]
     return tuple(roles)
 
 

@@ -1,0 +1,105 @@
+"""``warden k8s controller``: run the in-cluster controllers (the CSR signer and approvers,
+and the others registered in ``warden.controllers.kinds``) from a configuration file."""
+
+from __future__ import annotations
+
+import asyncio
+
+import yaml  # type: ignore[import-untyped,unused-ignore]
+
+from warden.agent.config_parse import ConfigError
+from warden.agent.logs import configure, parse_level
+from warden.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    Streams,
+    UsageError,
+    add_bool_flag,
+    new_parser,
+    parse,
+)
+from warden.controllers.config import ControllerConfig, load_config
+from warden.controllers.kinds import KINDS
+from warden.controllers.rbac import manifests
+from warden.controllers.runtime import ControllerProcess, Dependencies
+
+PROG = "warden k8s controller"
+LOGGER = "warden.controller"
+
+DESCRIPTION = """\
+Run warden's Kubernetes controllers in one process: it logs in to warden (auto_auth, as the
+agent; never with a root token), keeps its token alive, takes a coordination.k8s.io Lease so
+that only one replica acts, and while it leads, watches the cluster and reconciles. It serves
+/healthz, /readyz and Prometheus /metrics on the listener, logs one line per decision, and on
+SIGTERM stops its controllers and releases the Lease.
+
+The CSR signer signs the CertificateSigningRequests of each configured signerName through
+warden's PKI (<mount>/sign/<role>), so every certificate is in warden's index, audit log, CRL
+and OCSP; approvers approve kubelet requests (node-client, node-addresses).
+
+Exit codes: 0 stopped by a signal, 1 bad flags or configuration, 2 could not go on."""
+
+CONFIG_HELP = """\
+Configuration (HCL, JSON or YAML; the agent's warden {} and auto_auth {} blocks):
+
+  warden { address = "https://warden:8200"  ca_cert = "/etc/warden/ca.pem" }
+  auto_auth { method "kubernetes" { config = { role = "c1-csr-controller" } } }
+  kubernetes { kubeconfig = "/etc/warden/controller.kubeconfig" }  # absent: in-cluster account
+  leader_election {                      # defaults shown
+    namespace = "kube-system"  name = "warden-controller"
+    lease_duration = "15s"  renew_deadline = "10s"  retry_period = "2s"
+  }
+  listener "tcp" { address = "0.0.0.0:9102" }   # /healthz, /readyz, /metrics
+  signer "kubernetes.io/kubelet-serving" {
+    mount = "c1/pki/kubelet"  role = "kubelet-serving"  approve = "node-addresses"
+  }
+  signer "kubernetes.io/kube-apiserver-client-kubelet" {
+    mount = "c1/pki/k8s"  role = "kubelet-client"  approve = "node-client"
+  }
+  signer "example.com/apps" {            # no approve: a human (kubectl certificate approve)
+    mount = "c1/pki/apps"  role = "apps"  method = "sign"   # or "sign-verbatim"
+  }
+
+With -print-rbac, prints the ServiceAccount, ClusterRole/Binding and Lease Role/Binding the
+configuration needs, and exits."""
+
+
+def _load(path: str, streams: Streams) -> ControllerConfig:
+    try:
+        return load_config(path, streams.env, KINDS)
+    except ConfigError as exc:
+        raise CommandError(f"Error loading configuration from {path}: {exc}", EXIT_USAGE) from None
+
+
+def controller_cmd(argv: list[str], streams: Streams, prog: str = PROG) -> int:
+    parser = new_parser(prog, DESCRIPTION, usage=f"{prog} -config=FILE [options]", epilog=CONFIG_HELP,
+                        http=False)
+    parser.add_argument("--config", metavar="FILE", help="The controller's configuration file (required).")
+    parser.add_argument("--log-level", metavar="LEVEL", default="info",
+                        help="trace, debug, info, warn or error (default: info).")
+    parser.add_argument("--log-format", metavar="FORMAT", choices=("text", "json"), default="text",
+                        help="text (key=value) or json (default: text).")
+    add_bool_flag(parser, "print-rbac", "Print the RBAC manifests the configuration needs, then exit.")
+    parser.add_argument("--namespace", default="kube-system", metavar="NS",
+                        help="With -print-rbac: the ServiceAccount's namespace (kube-system).")
+    parser.add_argument("--service-account", default="warden-controller", metavar="NAME",
+                        help="With -print-rbac: the ServiceAccount's name (warden-controller).")
+    args = parse(parser, argv)
+    if not args.config:
+        raise UsageError("a configuration file is required: -config=FILE", prog)
+    try:
+        parse_level(args.log_level)
+    except ValueError as exc:
+        raise UsageError(str(exc), prog) from None
+    config = _load(args.config, streams)
+    if args.print_rbac:
+        docs = manifests(config, service_account=args.service_account, namespace=args.namespace)
+        streams.out(yaml.safe_dump_all(docs, sort_keys=False), newline=False)
+        return EXIT_OK
+    log = configure(args.log_level, args.log_format, streams.stderr, name=LOGGER)
+    process = ControllerProcess(config, Dependencies(log=log))
+    code = asyncio.run(process.run())
+    if code and process.failure:
+        streams.err(f"Error: {process.failure}")
+    return code

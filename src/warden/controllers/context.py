@@ -1,0 +1,61 @@
+"""What the runtime hands each controller: its clients, caches, log, metrics and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube import AsyncClient
+from prometheus_client import CollectorRegistry
+
+from warden.agent.backoff import Uniform
+from warden.agent.clock import Clock
+from warden.agent.logs import AgentLog
+from warden.api import AsyncClient as WardenClient
+from warden.controllers.plugin import Store, Watch
+
+
+class Decisions:
+    """One log line per decision: ``decision: controller=csr-signer csr=x signer=y
+    decision=approved reason="..."``; never a credential (the log redacts by field name)."""
+
+    def __init__(self, log: AgentLog, controller: str) -> None:
+        self.log = log
+        self.controller = controller
+
+    def __call__(self, decision: str, reason: str = "", **fields: Any) -> None:
+        self.log.info("decision", controller=self.controller, **fields, decision=decision,
+                      **({"reason": reason} if reason else {}))
+
+
+@dataclass(slots=True)
+class Context:
+    """``kube``: the lightkube client; ``warden``: the warden client, always carrying the
+    current token (call ``report_denied()`` on a 403, the token may have been revoked);
+    ``ensure_leading()``: raises ``NotLeading`` unless this process safely holds the Lease,
+    call it right before a side effect; ``store(watch)``: the cache of one of the
+    controller's watches (valid while the controller runs)."""
+
+    kube: AsyncClient
+    warden: WardenClient
+    report_denied: Callable[[], None]
+    ensure_leading: Callable[[], None]
+    log: AgentLog
+    registry: CollectorRegistry
+    clock: Clock
+    uniform: Uniform
+    _stores: dict[Watch, Store] = field(default_factory=dict)
+
+    def decisions(self, controller: str) -> Decisions:
+        return Decisions(self.log, controller)
+
+    def store(self, watch: Watch) -> Store:
+        try:
+            return self._stores[watch]
+        except KeyError:
+            raise LookupError(f"no running watch of {watch.describe()}") from None
+
+    def attach_stores(self, stores: dict[Watch, Store]) -> None:
+        """Set by the runtime when it starts a controller's watches."""
+        self._stores.update(stores)

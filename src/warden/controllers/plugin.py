@@ -1,0 +1,130 @@
+"""The contract between the controller runtime and each controller (the plug-in API).
+
+A controller module exports one ``ControllerKind``: the configuration block it owns, a
+``parse`` function for every block of that type, the RBAC its settings need, and a
+``build`` function that turns the settings and the runtime's ``Context`` into a
+``Controller``. The runtime does everything else: it logs in to warden, holds the Lease,
+lists and watches what ``Controller.watches`` names (resuming from the resourceVersion,
+relisting on 410 Gone, backing off on errors), keeps a cache per watch, and calls
+``Controller.reconcile(key)`` from a work queue that hands one key to one worker at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from warden.agent.config_parse import Block
+
+if TYPE_CHECKING:
+    from warden.controllers.context import Context
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectKey:
+    """Which object to reconcile: ``namespace`` is "" for cluster-scoped objects."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @classmethod
+    def of(cls, obj: Any) -> ObjectKey:
+        meta = obj.metadata
+        return cls(meta.namespace or "", meta.name or "")
+
+
+KeyMapper = Callable[[Any], Iterable[ObjectKey]]
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One list+watch the runtime runs for a controller.
+
+    ``resource`` is a lightkube resource class (``lightkube.resources.*`` or one made with
+    ``lightkube.generic_resource.create_*_resource`` for a custom resource). ``keys`` maps a
+    changed object to the keys to reconcile; by default the object's own key (a secondary
+    watch, e.g. Secrets owned by a custom resource, maps to the owner's key instead).
+    """
+
+    resource: type[Any]
+    namespace: str | None = None  # namespaced resources: one namespace; None: all namespaces
+    labels: tuple[tuple[str, str], ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+    keys: KeyMapper | None = None
+
+    def keys_of(self, obj: Any) -> Iterable[ObjectKey]:
+        return self.keys(obj) if self.keys is not None else (ObjectKey.of(obj),)
+
+    @property
+    def label_selector(self) -> dict[str, Any] | None:
+        return dict(self.labels) or None
+
+    @property
+    def field_selector(self) -> dict[str, Any] | None:
+        return dict(self.fields) or None
+
+    def describe(self) -> str:
+        where = f" in {self.namespace}" if self.namespace else ""
+        return f"{self.resource.__name__}{where}"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What ``reconcile`` asks for next: nothing, or another look after ``requeue_after``
+    seconds (a certificate to renew, a pod not ready yet). An exception means "failed":
+    the key comes back with capped exponential backoff and jitter."""
+
+    requeue_after: float | None = None
+
+
+DONE = Result()
+
+
+class Store(Protocol):
+    """The cache of one watch: the latest object seen per key."""
+
+    def get(self, key: ObjectKey) -> Any | None: ...
+
+    def list(self) -> list[Any]: ...
+
+
+class Controller(Protocol):
+    """What the runtime drives. ``prepare`` runs each time this process becomes the leader,
+    before the watches start (check settings against warden, e.g. that a role exists); an
+    exception there is logged and the process gives up leadership and retries later."""
+
+    name: str
+    watches: Sequence[Watch]
+    workers: int
+
+    async def prepare(self) -> None: ...
+
+    async def reconcile(self, key: ObjectKey) -> Result: ...
+
+
+LabeledBlock = tuple[str, Block]  # ("kubernetes.io/kubelet-serving", the block's settings)
+PolicyRule = Mapping[str, Any]  # an RBAC rule: {"apiGroups": [...], "resources": [...], "verbs": [...]}
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerKind(Generic[S]):
+    """A controller type: how its configuration blocks become a running controller.
+
+    ``parse`` gets every block of type ``block`` in the file (at least one) and returns the
+    settings, raising ``ConfigError`` with the block and key named; ``build`` gets those
+    settings and the runtime's ``Context``. ``rbac`` lists the cluster-wide RBAC rules the
+    settings need (``warden k8s controller -print-rbac`` and ``bootstrap -print-rbac``
+    print them with the Lease rules the runtime adds).
+    """
+
+    block: str
+    summary: str
+    parse: Callable[[Sequence[LabeledBlock]], S]
+    build: Callable[[S, Context], Controller]
+    rbac: Callable[[S], Sequence[PolicyRule]] = field(default=lambda _settings: ())
