@@ -29,6 +29,7 @@ from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
+from warden.logical.errors import WardenError
 from warden.logical.randomness import BufferedRandom
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
@@ -193,7 +194,9 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
         http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
+        # Never believe X-Forwarded-For/-Proto here: the app decides whom to trust, per
+        # the listener's x_forwarded_for_* settings (server/forwarded.py).
+        proxy_headers=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
     )
 
 
@@ -211,7 +214,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     physical = open_physical(config)
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
-    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access, ui=config.ui))
+    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access,
+                                      lst.max_json_depth, lst.forwarded, ui=config.ui))
             for lst in config.listeners]
     servers = [_Server(_uvicorn_config(app, lst))
                for app, lst in zip(apps, config.listeners, strict=True)]
@@ -233,6 +237,10 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         banner.append(f"               Storage: {config.storage_type}"
                       + (f" ({config.storage.get('path')})" if config.storage.get("path") else "")
                       + (" (HA available)" if core.ha is not None else ""))
+        read_only = getattr(physical, "read_only_reason", "")
+        if read_only:
+            banner.append(f"             Read-only: yes: {read_only}; reads are served, writes "
+                          "refused until space is freed and the server restarted")
         if core.ha is not None:
             banner.append(f"   Advertised Api Addr: {config.api_addr}")
             if config.cluster_addr:
@@ -329,6 +337,9 @@ def run_server(argv: list[str]) -> int:
         asyncio.run(serve(config, dev, sys.stdout))
     except OSError as exc:
         print(f"Error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except WardenError as exc:  # e.g. a store that cannot be opened: one line, no traceback
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
     return 0
 

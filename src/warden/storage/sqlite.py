@@ -17,6 +17,11 @@ before its writes, so a check-and-set is serialised with every other write, also
 those of other processes (SQLite's write lock).
 
 Cancelling an awaiting writer does not withdraw its write: it may still commit.
+
+When the store cannot be opened for writing because its disk is full, it is opened
+read-only instead (``read_only_reason`` says why): reads are served, every write raises
+StorageReadOnly. That is only done when the database file holds everything committed (no
+write-ahead log is left over from a crash), since the log could not be applied.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import os
 import queue
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,11 +43,13 @@ from warden.logical.storage import ABSENT, BatchOp, Check, Delete, Put, Versione
 from warden.storage.base import (
     BackendClosed,
     StorageError,
+    StorageReadOnly,
     checked_check,
     checked_key,
     checked_op,
     copied_value,
 )
+from warden.storage.space import disk_full_reason
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -94,7 +102,12 @@ class SQLiteBackend:
             raise ValueError("readers must be at least 1")
         self._path = os.fspath(path)
         _create_private_file(self._path)
-        self._writer = _GroupCommitWriter(_open_writer(self._path))
+        self.read_only_reason = ""
+        self._writer: _GroupCommitWriter | None = None
+        try:
+            self._writer = _GroupCommitWriter(_open_writer(self._path))
+        except StorageError as exc:
+            self.read_only_reason = _read_only_reason(self._path, exc)
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_conns_lock = threading.Lock()
@@ -112,7 +125,7 @@ class SQLiteBackend:
 
     @property
     def stats(self) -> WriterStats:
-        return self._writer.stats
+        return self._writer.stats if self._writer is not None else WriterStats(0, 0)
 
     async def get(self, key: str) -> bytes | None:
         return await self._read(self._get_in_thread, checked_key(key))
@@ -155,6 +168,9 @@ class SQLiteBackend:
 
     async def _write(self, ops: tuple[BatchOp, ...], checks: tuple[Check, ...] = ()) -> bool:
         self._check_open()
+        if self._writer is None:
+            raise StorageReadOnly(f"storage is read-only: {self.read_only_reason}; free space "
+                                  "and restart the server to write again")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._writer.submit(_Pending(ops, checks, loop, future))
@@ -173,7 +189,13 @@ class SQLiteBackend:
             raise BackendClosed()
 
     def _open_reader(self) -> None:
-        conn = _connect(self._path)
+        if self._writer is None:
+            # immutable: no locks and no shared-memory file, which a full disk cannot hold;
+            # safe because nothing writes this store while this process has it open.
+            uri = f"file:{urllib.parse.quote(os.path.abspath(self._path))}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = _connect(self._path)
         conn.execute("PRAGMA query_only = ON")
         self._local.conn = conn
         with self._reader_conns_lock:
@@ -206,8 +228,9 @@ class SQLiteBackend:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
-        self._writer.stop()
-        self._writer.join()
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer.join()
 
 
 def list_children(conn: sqlite3.Connection, prefix: str, after: str = "", limit: int = 0) -> list[str]:
@@ -441,6 +464,23 @@ def _write_failure(cause: BaseException) -> StorageError:
     failure = StorageError(f"storage write failed: {cause}")
     failure.__cause__ = cause
     return failure
+
+
+def _read_only_reason(path: str, failure: StorageError) -> str:
+    """Why the store may be opened read-only; re-raises ``failure`` (with the reason, when
+    there is one) if it may not."""
+    reason = disk_full_reason(path)
+    if reason is None:
+        raise failure
+    if os.path.getsize(path) == 0:
+        raise StorageError(f"cannot create the store {path}: {reason}") from failure
+    wal = path + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        raise StorageError(
+            f"cannot open {path}: {reason}, and its write-ahead log ({wal}) holds changes not "
+            "yet in the database; free space, then start the server again") from failure
+    _log.warning("storage %s opened read-only: %s (%s)", path, reason, failure)
+    return reason
 
 
 def _create_private_file(path: str) -> None:
