@@ -29,6 +29,7 @@ from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
+from warden.logical.errors import WardenError
 from warden.logical.randomness import BufferedRandom
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
@@ -193,7 +194,9 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
         http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
+        # Never believe X-Forwarded-For/-Proto here: the app decides whom to trust, per
+        # the listener's x_forwarded_for_* settings (server/forwarded.py).
+        proxy_headers=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
     )
 
 
@@ -211,7 +214,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     physical = open_physical(config)
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
-    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access))
+    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access,
+                                      lst.max_json_depth, lst.forwarded, ui=config.ui))
             for lst in config.listeners]
     servers = [_Server(_uvicorn_config(app, lst))
                for app, lst in zip(apps, config.listeners, strict=True)]
@@ -233,11 +237,17 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         banner.append(f"               Storage: {config.storage_type}"
                       + (f" ({config.storage.get('path')})" if config.storage.get("path") else "")
                       + (" (HA available)" if core.ha is not None else ""))
+        read_only = getattr(physical, "read_only_reason", "")
+        if read_only:
+            banner.append(f"             Read-only: yes: {read_only}; reads are served, writes "
+                          "refused until space is freed and the server restarted")
         if core.ha is not None:
             banner.append(f"   Advertised Api Addr: {config.api_addr}")
             if config.cluster_addr:
                 banner.append(f"       Cluster Address: {config.cluster_addr}")
         banner.append(f"               Version: warden v{__version__}")
+        if config.ui:
+            banner.append(f"                    UI: {_address(config.listeners[0], sockets[0])}/ui/")
         print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
         if dev is not None:
             key_file = str(config.storage["path"]) + ".devkey"
@@ -328,6 +338,9 @@ def run_server(argv: list[str]) -> int:
     except OSError as exc:
         print(f"Error: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except WardenError as exc:  # e.g. a store that cannot be opened: one line, no traceback
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -336,7 +349,7 @@ def _config_from_args(args: argparse.Namespace) -> ServerConfig:
         storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
         listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
         listener.host_port  # noqa: B018 - a bad -dev-listen-address is refused before anything starts
-        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,))
+        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,), ui=True)
     if not args.config:
         raise ConfigError("a configuration file is required: warden server -config=FILE "
                           "(or -dev for a dev server)")

@@ -12,6 +12,7 @@ from warden.logical.clock import FrozenClock
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
+from warden.storage.base import PhysicalBackend
 from warden.storage.memory import MemoryBackend
 
 
@@ -36,9 +37,9 @@ class Kit:
         await self.call(Operation.UPDATE, f"sys/policy/{name}", policy=hcl)
 
 
-async def unsealed_core(**registry: Any) -> Kit:
+async def unsealed_core(physical: PhysicalBackend | None = None, **registry: Any) -> Kit:
     clock = FrozenClock()
-    core = Core(MemoryBackend(),
+    core = Core(physical or MemoryBackend(),
                 Registry(auth={"token": token_factory}, secrets=registry.get("secrets", {})),
                 clock=clock)
     result = await core.initialize(1, 1)

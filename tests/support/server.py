@@ -10,8 +10,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 import hvac
@@ -34,8 +35,10 @@ class ServerProcess:
         config_suffix: str = ".hcl",
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. to set rlimits)
         self.dev = dev
         self.root_token = root_token
         self.config_text = config_text
@@ -62,18 +65,15 @@ class ServerProcess:
         self.stdout_lines = []
         self.proc = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=open(self.stderr_path, "a"),
-            text=True, env=env, cwd=self.workdir,
+            text=True, env=env, cwd=self.workdir, preexec_fn=self.preexec_fn,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        assert self.proc.stdout is not None
+        # Bound to this process's pipe and queue: the pump of a previous run of this server
+        # may still be draining, and its end-of-output must not end this run's start-up.
+        threading.Thread(target=_pump, args=(self.proc.stdout, self._lines), daemon=True).start()
         self._await_banner()
         self._await_health()
         return self
-
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
 
     def _await_banner(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -151,3 +151,9 @@ class ServerProcess:
             [WARDEN, *args], input=input, capture_output=True, text=True, env=full_env,
             cwd=cwd or self.workdir, timeout=timeout, check=False,
         )
+
+
+def _pump(stdout: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stdout:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)

@@ -43,6 +43,7 @@ from warden.agent.logs import AgentLog
 from warden.agent.metrics import AgentMetrics
 from warden.agent.template_reuse import rendered_certificate
 from warden.api import AsyncClient, Forbidden, JsonDict
+from warden.api.kv import kv_mount
 
 RETRY_ATTEMPTS = 12  # consul-template's default before exit_on_retry_failure gives up
 
@@ -116,10 +117,7 @@ class TemplateFunctions:
         return values[key]
 
     async def _kv_mount(self, path: str) -> tuple[str, int]:
-        body = await self.api.read(f"sys/internal/ui/mounts/{path}") or {}
-        data = body.get("data") or {}
-        version = str((data.get("options") or {}).get("version") or "1")
-        return str(data.get("path") or ""), 2 if version == "2" else 1
+        return await kv_mount(self.api, path)
 
     async def pki_cert(self, path: str, *args: str, **params: Any) -> dict[str, Any]:
         mount, sep, role = path.strip("/").rpartition("/issue/")

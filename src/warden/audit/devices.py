@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -12,6 +13,8 @@ from typing import Protocol
 from warden.audit.chain import ChainState, resume_from_file
 from warden.audit.hashing import Hasher
 from warden.audit.record import AuditRecord, FormatOptions, format_record
+
+log = logging.getLogger("warden.audit")
 
 
 class AuditDeviceError(Exception):
@@ -98,7 +101,11 @@ class _ChainedDevice:
 
 class FileDevice(_ChainedDevice):
     """Appends to a file (or stdout). Lines logged in the same event-loop tick go out in
-    one write; every caller resumes only once its line has been written."""
+    one write; every caller resumes only once its line has been written.
+
+    A write that fails (a full disk) is undone: the file is cut back to its size before
+    the write, so it only ever holds whole lines and the chain verifies once space returns.
+    """
 
     def __init__(self, options: Mapping[str, str], hasher: Hasher) -> None:
         super().__init__(options, hasher)
@@ -124,6 +131,7 @@ class FileDevice(_ChainedDevice):
             raise AuditDeviceError(f'option "file_path": cannot open the file: {exc.strerror}'
                                    ) from None
         self._fd = fd
+        _drop_torn_tail(fd, self._path)
         self._chain = resume_from_file(self._path, prefix=self._prefix)
 
     async def log(self, record: AuditRecord) -> None:
@@ -163,10 +171,12 @@ class FileDevice(_ChainedDevice):
             return
         if self._fd is None:
             raise AuditDeviceError("audit file is closed")
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            _write_all(self._fd, data)
+        except OSError:
+            os.ftruncate(self._fd, end)  # shrinking needs no space; if it fails, say so
+            raise
 
     async def reopen(self) -> None:
         if self._batch_done is not None:
@@ -214,6 +224,35 @@ class SocketDevice(_ChainedDevice):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _drop_torn_tail(fd: int, path: str) -> None:
+    """Cut a partial last line (a write torn by a crash) so new lines start on their own."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size == 0:
+        return
+    with open(path, "rb") as fh:
+        start = size
+        while start > 0:
+            step = min(start, 1 << 16)
+            fh.seek(start - step)
+            block = fh.read(step)
+            if start == size and block.endswith(b"\n"):
+                return
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                start = start - step + newline + 1
+                break
+            start -= step
+    log.warning("audit file %s ended in a torn line; dropping its %d bytes", path, size - start)
+    os.ftruncate(fd, start)
 
 
 def _mode(text: str) -> int:

@@ -21,6 +21,8 @@ renders templates, and renews everything before it expires, running a command af
 change. Failures never remove or truncate files that work: the agent retries with backoff.
 
 Signals: SIGHUP re-reads the configuration; SIGTERM and SIGINT stop the agent.
+With -receive-secret-id the agent is a pod's init container instead (seed 003: it waits
+for the controller's push of a wrapped AppRole secret-id; see -receive-secret-id -help).
 Exit codes: 0 success (or stopped by a signal), 1 bad flags or configuration,
 2 failure (with -once: something could not be written; otherwise a fatal error)."""
 
@@ -75,6 +77,11 @@ common_name=...), env(name); filters b64encode, b64decode."""
 
 
 def main(argv: list[str], streams: Streams) -> int:
+    if any(arg.lstrip("-").split("=", 1)[0] == "receive-secret-id" and not arg.endswith("=false")
+           for arg in argv):
+        from warden.cli.cmd_agent_receive import receive_cmd
+
+        return receive_cmd(argv, streams)
     parser = new_parser(PROG, DESCRIPTION, usage=f"{PROG} -config=FILE [options]",
                         epilog=CONFIG_HELP, http=False)
     parser.add_argument("--config", metavar="FILE", help="The agent's configuration file (required).")

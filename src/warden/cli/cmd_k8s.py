@@ -64,7 +64,9 @@ GROUP = Group(
         Entry("rotate", "warden.cli.cmd_k8s_rotate:rotate_cmd",
               "Rotate a CA or the service-account key pair, staged and resumable"),
         Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
-              "Run the in-cluster controllers (CSR signer and approvers)"),
+              "Run the in-cluster controllers (CSR signer, secret and certificate sync, pod credentials)"),
+        Entry("install-crds", "warden.cli.cmd_k8s_crds:install_crds_cmd",
+              "Install the WardenSecret and WardenCertificate custom resource definitions"),
     ),
 )
 

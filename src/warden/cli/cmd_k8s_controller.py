@@ -21,7 +21,7 @@ from warden.cli.common import (
 )
 from warden.controllers.config import ControllerConfig, load_config
 from warden.controllers.kinds import KINDS
-from warden.controllers.rbac import manifests
+from warden.controllers.rbac import controller_policy, manifests
 from warden.controllers.runtime import ControllerProcess, Dependencies
 
 PROG = "warden k8s controller"
@@ -37,6 +37,12 @@ SIGTERM stops its controllers and releases the Lease.
 The CSR signer signs the CertificateSigningRequests of each configured signerName through
 warden's PKI (<mount>/sign/<role>), so every certificate is in warden's index, audit log, CRL
 and OCSP; approvers approve kubelet requests (node-client, node-addresses).
+
+secret_sync and certificate_sync keep WardenSecret and WardenCertificate resources
+(warden k8s install-crds) in Kubernetes Secrets, each namespace logging in to warden with
+its own service account (namespace_auth), never with the controller's token.
+pod_credentials pushes response-wrapped AppRole secret-ids to the init containers of pods
+annotated warden.dev/approle (seed 003; see 'warden agent -receive-secret-id -help').
 
 Exit codes: 0 stopped by a signal, 1 bad flags or configuration, 2 could not go on."""
 
@@ -60,9 +66,20 @@ Configuration (HCL, JSON or YAML; the agent's warden {} and auto_auth {} blocks)
   signer "example.com/apps" {            # no approve: a human (kubectl certificate approve)
     mount = "c1/pki/apps"  role = "apps"  method = "sign"   # or "sign-verbatim"
   }
+  secret_sync {                          # WardenSecrets; certificate_sync {} alike
+    namespaces = ["team-a"]              # absent: all namespaces
+    namespace_auth {                     # per namespace N: a TokenRequest for this account
+      service_account = "warden-sync"    #   in N, logged in at mount with role (defaults)
+      role = "{namespace}"  mount = "auth/kubernetes"  token_ttl = "10m"
+    }
+  }
+  pod_credentials {
+    roles = ["web"]  wrap_ttl = "60s"  ca_mount = "c1/pki/pods"   # or ca_file
+    port = 8201  init_container = "warden-init"  approle_mount = "auth/approle"
+  }
 
 With -print-rbac, prints the ServiceAccount, ClusterRole/Binding and Lease Role/Binding the
-configuration needs, and exits."""
+configuration needs, and exits; with -print-policy, the warden policy its token needs."""
 
 
 def _load(path: str, streams: Streams) -> ControllerConfig:
@@ -81,6 +98,8 @@ def controller_cmd(argv: list[str], streams: Streams, prog: str = PROG) -> int:
     parser.add_argument("--log-format", metavar="FORMAT", choices=("text", "json"), default="text",
                         help="text (key=value) or json (default: text).")
     add_bool_flag(parser, "print-rbac", "Print the RBAC manifests the configuration needs, then exit.")
+    add_bool_flag(parser, "print-policy", "Print the warden policy (HCL) the controller's own token "
+                  "needs for the configured controllers (for 'warden policy write'), then exit.")
     parser.add_argument("--namespace", default="kube-system", metavar="NS",
                         help="With -print-rbac: the ServiceAccount's namespace (kube-system).")
     parser.add_argument("--service-account", default="warden-controller", metavar="NAME",
@@ -93,6 +112,9 @@ def controller_cmd(argv: list[str], streams: Streams, prog: str = PROG) -> int:
     except ValueError as exc:
         raise UsageError(str(exc), prog) from None
     config = _load(args.config, streams)
+    if args.print_policy:
+        streams.out(controller_policy(config), newline=False)
+        return EXIT_OK
     if args.print_rbac:
         docs = manifests(config, service_account=args.service_account, namespace=args.namespace)
         streams.out(yaml.safe_dump_all(docs, sort_keys=False), newline=False)

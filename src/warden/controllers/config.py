@@ -130,7 +130,7 @@ def _controllers(top: Block, kinds: Sequence[ControllerKind[Any]]) -> tuple[Conf
             top.used.add(kind.block)
             continue
         blocks = [(label, Block(f"{kind.block} \"{label}\"" if label else kind.block, body))
-                  for label, body in labeled_blocks(top.raw(kind.block), frozenset(), kind.block)]
+                  for label, body in labeled_blocks(top.raw(kind.block), kind.fields, kind.block)]
         configured.append(Configured(kind, kind.parse(blocks)))
     if not configured:
         names = ", ".join(f"{k.block} (\"{k.summary}\")" for k in kinds)

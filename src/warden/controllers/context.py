@@ -1,4 +1,5 @@
-"""What the runtime hands each controller: its clients, caches, log, metrics and clock."""
+"""What the runtime hands each controller: its clients, caches, log, metrics and clock;
+Events (``events``) and per-namespace warden logins (``namespace_sessions``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from warden.agent.backoff import Uniform
 from warden.agent.clock import Clock
 from warden.agent.logs import AgentLog
 from warden.api import AsyncClient as WardenClient
+from warden.controllers.events import EventRecorder
 from warden.controllers.plugin import Store, Watch
+from warden.controllers.tenancy import NamespaceAuth, NamespaceSessions
 
 
 class Decisions:
@@ -35,7 +38,9 @@ class Context:
     current token (call ``report_denied()`` on a 403, the token may have been revoked);
     ``ensure_leading()``: raises ``NotLeading`` unless this process safely holds the Lease,
     call it right before a side effect; ``store(watch)``: the cache of one of the
-    controller's watches (valid while the controller runs)."""
+    controller's watches (valid while the controller runs); ``events``: records Kubernetes
+    Events; ``new_warden_client(token)``: a warden client with the process's server
+    settings; ``namespace_sessions(auth)``: warden logins per namespace (``tenancy``)."""
 
     kube: AsyncClient
     warden: WardenClient
@@ -45,6 +50,8 @@ class Context:
     registry: CollectorRegistry
     clock: Clock
     uniform: Uniform
+    new_warden_client: Callable[[str], WardenClient]
+    events: EventRecorder
     _stores: dict[Watch, Store] = field(default_factory=dict)
 
     def decisions(self, controller: str) -> Decisions:
@@ -55,6 +62,10 @@ class Context:
             return self._stores[watch]
         except KeyError:
             raise LookupError(f"no running watch of {watch.describe()}") from None
+
+    def namespace_sessions(self, auth: NamespaceAuth) -> NamespaceSessions:
+        """Logins per namespace with ``auth``; one per controller, closed by the caller."""
+        return NamespaceSessions(self.kube, auth, self.new_warden_client, self.clock)
 
     def attach_stores(self, stores: dict[Watch, Store]) -> None:
         """Set by the runtime when it starts a controller's watches."""

@@ -7,7 +7,13 @@ from typing import Any
 
 from warden.controllers.csr import KIND as CSR_SIGNER
 from warden.controllers.plugin import ControllerKind
+from warden.controllers.podcreds import KIND as POD_CREDENTIALS
+from warden.controllers.sync import CERTIFICATES as CERTIFICATE_SYNC
+from warden.controllers.sync import SECRETS as SECRET_SYNC
 
 KINDS: tuple[ControllerKind[Any], ...] = (
     CSR_SIGNER,
+    SECRET_SYNC,
+    CERTIFICATE_SYNC,
+    POD_CREDENTIALS,
 )

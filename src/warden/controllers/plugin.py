@@ -42,6 +42,19 @@ class ObjectKey:
 KeyMapper = Callable[[Any], Iterable[ObjectKey]]
 
 
+def owner_keys(api_version: str, kind: str) -> KeyMapper:
+    """For a secondary watch on owned objects (the Secrets a custom resource writes): map
+    an object to the key of its controlling owner of that kind, in the same namespace."""
+
+    def keys(obj: Any) -> Iterable[ObjectKey]:
+        meta = obj.metadata
+        for ref in meta.ownerReferences or ():
+            if ref.controller and ref.kind == kind and ref.apiVersion == api_version:
+                yield ObjectKey(meta.namespace or "", ref.name)
+
+    return keys
+
+
 @dataclass(frozen=True, slots=True)
 class Watch:
     """One list+watch the runtime runs for a controller.
@@ -120,7 +133,10 @@ class ControllerKind(Generic[S]):
     settings, raising ``ConfigError`` with the block and key named; ``build`` gets those
     settings and the runtime's ``Context``. ``rbac`` lists the cluster-wide RBAC rules the
     settings need (``warden k8s controller -print-rbac`` and ``bootstrap -print-rbac``
-    print them with the Lease rules the runtime adds).
+    print them with the Lease rules the runtime adds). ``policy`` is the warden policy (HCL)
+    the controller's own token needs for these settings, nothing more (``warden k8s
+    controller -print-policy`` prints every configured controller's, to ``warden policy
+    write``); "" when the kind needs none of its own (e.g. it acts per namespace).
     """
 
     block: str
@@ -128,3 +144,7 @@ class ControllerKind(Generic[S]):
     parse: Callable[[Sequence[LabeledBlock]], S]
     build: Callable[[S, Context], Controller]
     rbac: Callable[[S], Sequence[PolicyRule]] = field(default=lambda _settings: ())
+    policy: Callable[[S], str] = field(default=lambda _settings: "")
+    # For a kind whose block takes no label (``secret_sync { ... }``): its keys, so that the
+    # parser tells them (and nested blocks such as ``namespace_auth {}``) from labels.
+    fields: frozenset[str] = frozenset()

@@ -4,6 +4,7 @@ leader-election Lease in its namespace."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from warden.controllers.config import ControllerConfig
@@ -13,7 +14,12 @@ RBAC_API = "rbac.authorization.k8s.io/v1"
 
 def manifests(config: ControllerConfig, *, service_account: str, namespace: str,
               name: str = "warden-controller") -> list[dict[str, Any]]:
-    rules = [dict(rule) for c in config.controllers for rule in c.kind.rbac(c.settings)]
+    rules: list[dict[str, Any]] = []
+    for c in config.controllers:
+        for rule in c.kind.rbac(c.settings):
+            copied = copy.deepcopy(dict(rule))  # no shared lists (YAML anchors), no duplicates
+            if copied not in rules:
+                rules.append(copied)
     lease = config.leader_election
     subject = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
     return [
@@ -33,3 +39,10 @@ def manifests(config: ControllerConfig, *, service_account: str, namespace: str,
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": f"{name}-lease"},
          "subjects": subject},
     ]
+
+
+def controller_policy(config: ControllerConfig) -> str:
+    """The warden policy (HCL) of every configured controller that names one; the
+    controller's token also needs to look itself up and renew (warden's default policy)."""
+    parts = [c.kind.policy(c.settings) for c in config.controllers]
+    return "\n".join(p for p in parts if p) or "# the configured controllers need no policy of their own\n"

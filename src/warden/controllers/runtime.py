@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import time
@@ -26,18 +25,19 @@ from warden.agent.autoauth import RootTokenRefused
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.clock import Clock, SystemClock
 from warden.agent.errors import describe
-from warden.agent.files import FileSpec, Perms, write_file
+from warden.agent.files import pid_file
 from warden.agent.lifetime import LoginFailed
 from warden.agent.logs import AgentLog
 from warden.agent.metrics import MetricsServer, Page
 from warden.controllers import kubeclient
 from warden.controllers.config import ControllerConfig
 from warden.controllers.context import Context
+from warden.controllers.events import EventRecorder
 from warden.controllers.leader import LeaderElector, NotLeading
 from warden.controllers.loop import ControllerLoop
 from warden.controllers.metrics import RuntimeMetrics
 from warden.controllers.plugin import Controller
-from warden.controllers.session import WardenSession
+from warden.controllers.session import WardenSession, client_for
 
 EXIT_OK, EXIT_FAILED = 0, 2
 TEXT = "text/plain; charset=utf-8"
@@ -77,7 +77,7 @@ class ControllerProcess:
                                      log=self.log, metrics=self.metrics, transport=d.transport)
         server = (MetricsServer(c.listener, self.metrics, self.log, pages=self._pages())
                   if c.listener else None)
-        with self._signals(), self._pid_file():
+        with self._signals(), pid_file(self.config.pid_file):
             try:
                 if server is not None:
                     await server.start()
@@ -127,8 +127,11 @@ class ControllerProcess:
 
     def _context(self, kube: Any, session: WardenSession, elector: LeaderElector) -> Context:
         d = self.deps
+        server = self.config.server
         return Context(kube, session.api, session.report_denied, elector.ensure_leading, self.log,
-                       self.metrics.registry, d.clock, d.uniform)
+                       self.metrics.registry, d.clock, d.uniform,
+                       lambda token: client_for(server, token, d.transport),
+                       EventRecorder(kube, self.log, d.clock.time))
 
     async def _lead(self, kube: Any, session: WardenSession) -> None:
         d = self.deps
@@ -212,18 +215,6 @@ class ControllerProcess:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-
-    @contextlib.contextmanager
-    def _pid_file(self) -> Iterator[None]:
-        path = self.config.pid_file
-        if path is not None:
-            write_file(FileSpec(path, f"{os.getpid()}\n".encode(), Perms(0o644)))
-        try:
-            yield
-        finally:
-            if path is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
 
     def _fail(self, message: str) -> int:
         self.failure = message

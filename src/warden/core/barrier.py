@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -319,6 +320,14 @@ class Barrier:
     async def list(self, prefix: str) -> list[str]:
         self._unsealed()
         return await self._physical.list(prefix)
+
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
+        self._unsealed()
+        return await self._physical.list_page(prefix, after, limit)
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        self._unsealed()
+        return await self._physical.count(prefix, start, end)
 
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         self._unsealed()

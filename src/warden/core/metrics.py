@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,20 @@ class InstrumentedPhysical:
             return await self._inner.list(prefix)
         finally:
             self._hist["list"].observe(time.perf_counter() - start)
+
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
+        start = time.perf_counter()
+        try:
+            return await self._inner.list_page(prefix, after, limit)
+        finally:
+            self._hist["list"].observe(time.perf_counter() - start)
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        began = time.perf_counter()
+        try:
+            return await self._inner.count(prefix, start, end)
+        finally:
+            self._hist["list"].observe(time.perf_counter() - began)
 
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         start = time.perf_counter()

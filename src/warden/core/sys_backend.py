@@ -13,6 +13,7 @@ from warden.core.sys_wrapping import WrappingPaths
 from warden.framework import Backend, Field, FieldData, FieldType, Path
 from warden.framework.durations import parse_duration
 from warden.logical.backend import BackendConfig, SpecialPaths
+from warden.logical.clock import to_rfc3339
 from warden.logical.errors import InvalidRequest, NotFound, PermissionDenied
 from warden.logical.operation import Operation
 from warden.logical.request import Request
@@ -320,9 +321,13 @@ class SystemBackend:
     # -- ui/mounts (how the kv CLI learns a mount's version) --------------------------------
 
     async def ui_mounts(self, req: Request, data: FieldData) -> Response:
+        """The mounts the caller can reach: some capability on some path in each (Vault)."""
+        acl = await self.core.policies.acl(req.caller.policies if req.caller else ())
         return Response(data={
-            "secret": {p: mount_view(e) for p, e in self.core.mounts.secrets.entries.items()},
-            "auth": {p: mount_view(e) for p, e in self.core.mounts.auth.entries.items()},
+            "secret": {p: mount_view(e) for p, e in self.core.mounts.secrets.entries.items()
+                       if acl.reaches_under(e.route_prefix)},
+            "auth": {p: mount_view(e) for p, e in self.core.mounts.auth.entries.items()
+                     if acl.reaches_under(e.route_prefix)},
         })
 
     async def ui_mount(self, req: Request, data: FieldData) -> Response:
@@ -362,7 +367,9 @@ class SystemBackend:
         self.core.step_down()
 
     async def key_status(self, req: Request, data: FieldData) -> Response:
-        return Response(data=self.core.barrier.key_status())
+        status = self.core.barrier.key_status()
+        return Response(data={"term": status.term,
+                              "install_time": to_rfc3339(status.install_time)})
 
     async def rotate(self, req: Request, data: FieldData) -> None:
         await self.core.barrier.rotate()

@@ -2,6 +2,20 @@
 
 Layout under the store's view: ``salt`` (HMAC key), ``id/<hash>`` (the entry),
 ``accessor/<accessor>`` (-> hash), ``parent/<parent-hash>/<child-hash>`` (tree).
+
+Revocation is effective for every request that starts after it returns, however many run
+at once. Three rules make it so:
+
+- A revocation marks the token (and its subtree, parents first) before it touches storage,
+  and waits for the writes that depend on it to finish (``RevocationGate``). Lookups refuse a
+  marked token; a child is only stored under a parent that is alive and not marked (a
+  check-and-set on the parent's entry); an update of an entry is a check-and-set on it that
+  never writes one back that is marked or gone.
+- Deletes go children first, each committed before the cached entry is dropped.
+- The cache of decoded entries is filled only by a read that no write has overtaken: every
+  committed update or delete bumps a generation, and a read that began under an older one
+  returns its record to its caller without caching it. (Before this, a lookup that read the
+  row just before the delete committed re-cached the revoked token for good.)
 """
 
 from __future__ import annotations
@@ -9,17 +23,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import string
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import orjson
 
+from warden.core.revocation import RevocationGate
 from warden.logical.clock import Clock
 from warden.logical.errors import InvalidRequest, PermissionDenied
-from warden.logical.storage import Delete, Put, Storage, atomic_update
+from warden.logical.storage import BatchOp, Delete, Put, Storage, atomic_update
 from warden.logical.tokens import TokenEntry, TokenSpec
+from warden.storage.base import StorageError
+
+log = logging.getLogger("warden.tokens")
 
 _ALPHABET = string.ascii_letters + string.digits
 SERVICE_PREFIX = "ws."
@@ -66,15 +85,6 @@ class _Record:
     entry: TokenEntry
 
 
-@dataclass(frozen=True, slots=True)
-class _Spent:
-    """One use spent: the record before and after, and whether that was the last use."""
-
-    before: _Record
-    after: _Record
-    last: bool
-
-
 def _entry_to_json(rec: _Record) -> bytes:
     data = asdict(rec.entry)
     data["meta"] = dict(rec.entry.meta)
@@ -108,17 +118,21 @@ class CoreTokenStore:
         self._randbytes = randbytes
         self.limits = limits
         self._salt: bytes | None = None
-        self._use_lock = asyncio.Lock()
+        # Read-modify-writes of entries (use counts, renewals, orphaning) one at a time.
+        self._update_lock = asyncio.Lock()
+        self._gate = RevocationGate()
         self._revoke_hooks: list[RevokeHook] = []
         self._renew_policy: RenewPolicy | None = None
         # Every request looks its token up; every write to an entry goes through this
-        # class, so an in-process cache of decoded entries stays exact.
+        # class, so an in-process cache of decoded entries stays exact (see the docstring).
         self._cache: OrderedDict[str, _Record] = OrderedDict()
         self._cache_size = cache_size
         self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
+        self._generation = 0  # bumped after every committed update or delete of an entry
 
     def forget_cache(self) -> None:
         """Drop every cached entry (this node stood down: others may change the store)."""
+        self._generation += 1  # and no read begun before now may fill the cache again
         self._cache.clear()
         self._accessors.clear()
 
@@ -149,23 +163,41 @@ class CoreTokenStore:
         token_hash = self.hash(token)
         if spec.token_id and await self._storage.get("id/" + token_hash) is not None:
             raise InvalidRequest("cannot create a token with a duplicate ID")
-        parent_hash = ""
-        if parent is not None and not spec.orphan:
-            parent_rec = await self._record_by_accessor(parent.accessor)
-            if parent_rec is None:
+        if parent is None or spec.orphan:
+            rec = _Record(hash=token_hash, parent_hash="", entry=self._new_entry(spec, None))
+            await self._storage.batch(self._create_ops(rec))
+            self._remember(rec)
+            return token, rec.entry
+        parent_rec = await self._record_by_accessor(parent.accessor)
+        if parent_rec is None:
+            raise PermissionDenied("parent token is no longer valid")
+        rec = _Record(hash=token_hash, parent_hash=parent_rec.hash,
+                      entry=self._new_entry(spec, parent))
+
+        async def under_live_parent(raw: bytes | None) -> tuple[list[BatchOp], None]:
+            stored = None if raw is None else _entry_from_json(raw)
+            if stored is None or self._expired(stored):
                 raise PermissionDenied("parent token is no longer valid")
-            parent_hash = parent_rec.hash
-        entry = self._new_entry(spec, parent if parent_hash else None)
-        rec = _Record(hash=token_hash, parent_hash=parent_hash, entry=entry)
-        ops: list[Put | Delete] = [
-            Put("id/" + token_hash, _entry_to_json(rec)),
-            Put("accessor/" + entry.accessor, token_hash.encode()),
+            return self._create_ops(rec), None
+
+        with self._gate.held(parent_rec.hash) as alive:
+            # Held: the parent's revocation lists its children only after this is stored;
+            # and the store writes the child only if the parent's entry is unchanged.
+            if not alive:
+                raise PermissionDenied("parent token is no longer valid")
+            await atomic_update(self._storage, "id/" + parent_rec.hash, under_live_parent)
+            self._remember(rec)
+        return token, rec.entry
+
+    @staticmethod
+    def _create_ops(rec: _Record) -> list[BatchOp]:
+        ops: list[BatchOp] = [
+            Put("id/" + rec.hash, _entry_to_json(rec)),
+            Put("accessor/" + rec.entry.accessor, rec.hash.encode()),
         ]
-        if parent_hash:
-            ops.append(Put(f"parent/{parent_hash}/{token_hash}", b""))
-        await self._storage.batch(ops)
-        self._remember(rec)
-        return token, entry
+        if rec.parent_hash:
+            ops.append(Put(f"parent/{rec.parent_hash}/{rec.hash}", b""))
+        return ops
 
     def _new_entry(self, spec: TokenSpec, parent: TokenEntry | None) -> TokenEntry:
         now = self._clock.time()
@@ -220,7 +252,7 @@ class CoreTokenStore:
     async def lookup_record(self, token: str) -> _Record | None:
         if not token:
             return None
-        return await self._live(await self._load("id/" + self.hash(token)))
+        return await self._live(await self._fetch(self.hash(token)))
 
     async def lookup_accessor(self, accessor: str) -> TokenEntry | None:
         rec = await self._record_by_accessor(accessor)
@@ -235,20 +267,26 @@ class CoreTokenStore:
             if raw is None:
                 return None
             token_hash = raw.decode()
-        rec = await self._live(await self._load("id/" + token_hash))
-        return rec
+        return await self._live(await self._fetch(token_hash))
 
-    async def _load(self, key: str) -> _Record | None:
+    async def _fetch(self, token_hash: str) -> _Record | None:
+        """The entry as stored (cached or read), live or not."""
+        key = "id/" + token_hash
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
+        generation = self._generation
         raw = await self._storage.get(key)
         if raw is None:
             return None
         rec = _entry_from_json(raw)
-        self._remember(rec)
+        if generation == self._generation:  # no update or delete overtook this read
+            self._remember(rec)
         return rec
+
+    def _expired(self, rec: _Record) -> bool:
+        return bool(rec.entry.expire_time) and self._clock.time() >= rec.entry.expire_time
 
     def _remember(self, rec: _Record) -> None:
         key = "id/" + rec.hash
@@ -261,16 +299,49 @@ class CoreTokenStore:
         if len(self._accessors) > self._cache_size:
             self._accessors.popitem(last=False)
 
-    async def _save(self, rec: _Record) -> None:
-        await self._storage.put("id/" + rec.hash, _entry_to_json(rec))
-        self._remember(rec)
+    def _forget(self, rec: _Record) -> None:
+        self._generation += 1
+        self._cache.pop("id/" + rec.hash, None)
+        self._accessors.pop(rec.entry.accessor, None)
+
+    async def _update(
+        self, token_hash: str, change: Callable[[_Record], _Record | None],
+        also: Sequence[Put | Delete] = (),
+    ) -> tuple[_Record, _Record] | None:
+        """Read-modify-write one entry: (before, after), or None (nothing written) if it is
+        gone, expired, being revoked, or ``change`` declines. Never writes an entry back after
+        its revocation began, and never loses a concurrent update: the write is a
+        check-and-set in the store (``change`` may run more than once; it must be pure)."""
+        key = "id/" + token_hash
+
+        async def decide(raw: bytes | None) -> tuple[list[BatchOp], tuple[_Record, _Record] | None]:
+            current = None if raw is None else _entry_from_json(raw)
+            if current is None or self._expired(current):
+                return [], None
+            updated = change(current)
+            if updated is None:
+                return [], None
+            return [Put(key, _entry_to_json(updated)), *also], (current, updated)
+
+        with self._gate.held(token_hash) as alive:
+            if not alive:
+                return None
+            async with self._update_lock:  # queues this process's updaters; the store decides
+                changed = await atomic_update(self._storage, key, decide)
+            if changed is not None:
+                self._generation += 1
+                self._remember(changed[1])
+            return changed
 
     async def _live(self, rec: _Record | None) -> _Record | None:
         """The record if still valid; an expired token is revoked on sight."""
-        if rec is None:
+        if rec is None or self._gate.revoking(rec.hash):
             return None
-        if rec.entry.expire_time and self._clock.time() >= rec.entry.expire_time:
-            await self._revoke_record_tree(rec)
+        if self._expired(rec):
+            try:
+                await self._revoke_record_tree(rec)
+            except StorageError as exc:  # e.g. a read-only store: the token is expired anyway
+                log.warning("could not revoke an expired token yet: %s", exc)
             return None
         return rec
 
@@ -287,25 +358,20 @@ class CoreTokenStore:
             return None, False
         if rec.entry.num_uses == 0:
             return rec.entry, False
-        key = "id/" + rec.hash
 
-        async def spend(raw: bytes | None) -> tuple[list[Put | Delete], _Spent | None]:
-            # Decided on the stored entry, committed only if nobody spent a use meanwhile
-            # (in this process or another node): a check-and-set in the store.
-            current = None if raw is None else _entry_from_json(raw)
-            if current is None or current.entry.num_uses < 0:
-                return [], None
+        def spend(current: _Record) -> _Record | None:
+            if current.entry.num_uses <= 0:
+                return None  # spent by a concurrent request (here or on another node)
             remaining = current.entry.num_uses - 1
             # The last use marks it spent (-1) so no concurrent request can use it again.
-            updated = replace(current, entry=replace(current.entry, num_uses=remaining or -1))
-            return [Put(key, _entry_to_json(updated))], _Spent(current, updated, remaining <= 0)
+            return replace(current, entry=replace(current.entry, num_uses=remaining or -1))
 
-        async with self._use_lock:  # only queues this process's spenders; atomicity is the store's
-            spent = await atomic_update(self._storage, key, spend)
-        if spent is None:
+        changed = await self._update(rec.hash, spend)
+        if changed is None:
             return None, False
-        self._remember(spent.after)
-        return (spent.before.entry if spent.last else spent.after.entry), spent.last
+        before, after = changed
+        last = after.entry.num_uses < 0
+        return (before.entry if last else after.entry), last
 
     # -- renewal --------------------------------------------------------------
 
@@ -317,6 +383,15 @@ class CoreTokenStore:
         if not entry.renewable or entry.expire_time == 0:
             raise InvalidRequest("token is not renewable")
         limits = await self._renew_policy(entry) if self._renew_policy else None
+        renewed = await self._update(
+            rec.hash, lambda current: replace(current, entry=self._renewed(
+                current.entry, increment, limits)))
+        if renewed is None:
+            raise InvalidRequest("token not found or expired")
+        return renewed[1].entry
+
+    def _renewed(self, entry: TokenEntry, increment: int, limits: RenewLimits | None
+                 ) -> TokenEntry:
         now = self._clock.time()
         period = limits.period if limits else entry.period
         ttl = period or increment or (limits.ttl if limits and limits.ttl else entry.ttl)
@@ -326,15 +401,13 @@ class CoreTokenStore:
             max_expire = min(max_expire, cap) if max_expire else cap
         if max_expire:
             ttl = max(0, min(ttl, int(max_expire - now)))
-        updated = replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now,
-                          period=period, max_expire_time=max_expire)
-        await self._save(replace(rec, entry=updated))
-        return updated
+        return replace(entry, ttl=ttl, expire_time=now + ttl, last_renewal_time=now,
+                       period=period, max_expire_time=max_expire)
 
     # -- revocation -----------------------------------------------------------
 
     async def revoke_token(self, token: str) -> None:
-        rec = await self._load("id/" + self.hash(token))
+        rec = await self._fetch(self.hash(token))
         if rec is not None:
             await self._revoke_record_tree(rec)
 
@@ -348,32 +421,42 @@ class CoreTokenStore:
         rec = await self._record_by_accessor(accessor)
         if rec is None:
             raise InvalidRequest("token not found")
+        self._gate.mark(rec.hash)
+        await self._gate.drain(rec.hash)
+
+        def orphaned(child: _Record) -> _Record:
+            return replace(child, parent_hash="",
+                           entry=replace(child.entry, orphan=True, parent_accessor=""))
+
         for child_hash in await self._children(rec.hash):
-            child = await self._load("id/" + child_hash)
-            if child is not None:
-                orphaned = replace(
-                    child, parent_hash="",
-                    entry=replace(child.entry, orphan=True, parent_accessor=""),
-                )
-                await self._save(orphaned)
+            link = Delete(f"parent/{rec.hash}/{child_hash}")
+            if await self._update(child_hash, orphaned, also=[link]) is None:
+                await self._storage.delete(link.key)  # gone, expired or being revoked itself
         await self._delete_record(rec)
 
     async def _revoke_record_tree(self, root: _Record) -> None:
-        # Depth-first, children before parents, so a crash midway leaves no
-        # child whose parent is already gone (tidy can still finish the job).
-        stack: list[tuple[_Record, bool]] = [(root, False)]
+        # Children before parents, so a crash midway leaves no child whose parent
+        # is already gone (tidy can still finish the job).
+        for rec in reversed(await self._mark_subtree(root)):
+            await self._delete_record(rec)
+
+    async def _mark_subtree(self, root: _Record) -> list[_Record]:
+        """Mark ``root`` and every descendant, each before its children are listed, so no
+        child can be added anywhere in the tree; returns them parents first."""
+        marked: list[_Record] = []
+        stack = [root]
         while stack:
-            rec, expanded = stack.pop()
-            if expanded:
-                await self._delete_record(rec)
-                continue
-            stack.append((rec, True))
+            rec = stack.pop()
+            self._gate.mark(rec.hash)
+            await self._gate.drain(rec.hash)  # children being stored under it are listed now
+            marked.append(rec)
             for child_hash in await self._children(rec.hash):
-                child = await self._load("id/" + child_hash)
+                child = await self._fetch(child_hash)
                 if child is not None:
-                    stack.append((child, False))
+                    stack.append(child)
                 else:
                     await self._storage.delete(f"parent/{rec.hash}/{child_hash}")
+        return marked
 
     async def _children(self, token_hash: str) -> list[str]:
         return [k for k in await self._storage.list(f"parent/{token_hash}/") if not k.endswith("/")]
@@ -387,15 +470,15 @@ class CoreTokenStore:
         ]
         if rec.parent_hash:
             ops.append(Delete(f"parent/{rec.parent_hash}/{rec.hash}"))
-        self._cache.pop("id/" + rec.hash, None)
-        self._accessors.pop(rec.entry.accessor, None)
         await self._storage.batch(ops)
+        self._forget(rec)  # only after the commit: a read before it could cache the entry again
+        self._gate.unmark(rec.hash)  # storage alone answers from here: the token is gone
 
     async def revoke_by_path_prefix(self, prefix: str) -> int:
         """Revoke every token whose creation path lies under ``prefix`` (and its children)."""
         revoked = 0
         for name in await self._storage.list("id/"):
-            rec = await self._load("id/" + name)
+            rec = await self._fetch(name)
             if rec is not None and _under(rec.entry.path, prefix):
                 await self._revoke_record_tree(rec)
                 revoked += 1
@@ -409,7 +492,7 @@ class CoreTokenStore:
     async def tidy(self) -> int:
         removed = 0
         for name in await self._storage.list("id/"):
-            rec = await self._load("id/" + name)
+            rec = await self._fetch(name)
             if rec is not None and await self._live(rec) is None:
                 removed += 1
         for accessor in await self._storage.list("accessor/"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
 from warden.logical.errors import InvalidRequest
@@ -43,6 +44,12 @@ class StorageView:
 
     async def list(self, prefix: str) -> list[str]:
         return await self._storage.list(self._key(prefix))
+
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
+        return await self._storage.list_page(self._key(prefix), after, limit)
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        return await self._storage.count(self._key(prefix), start, end)
 
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         await self._storage.batch([self._op(op) for op in ops])

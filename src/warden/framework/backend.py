@@ -117,6 +117,11 @@ class Backend:
         data = FieldData({**req.data, **captures}, path.fields)
         data.validate(check_required=req.operation in _WRITES)
         response = await handler(req, data)
+        if response is not None and not isinstance(response.data, dict | None):
+            # The audit log and the HTTP edge both need plain JSON data: fail here, loudly,
+            # with or without an audit device, instead of only when one is enabled.
+            raise TypeError(f"{path.pattern}: handler returned {type(response.data).__name__} "
+                            "as Response.data; it must be a dict")
         unknown = data.unknown_fields()
         if unknown and req.operation in (Operation.CREATE, Operation.UPDATE, Operation.PATCH):
             response = response or Response()

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from warden.kube.cluster import SpecError, parse_duration
+from warden.kube.dashboard import cluster_settings
 from warden.kube.desired import POLICY_MARK, Desired, DesiredCa, DesiredMount, DesiredRole
 from warden.kube.state import CurrentState
 
@@ -187,7 +188,7 @@ def _kv_steps(desired: Desired, current: CurrentState) -> tuple[list[Step], list
                           f"generate the service-account key pair into {desired.sa_path}",
                           kv_path=desired.sa_path, key_spec=f"{spec.key_type}:{spec.bits}",
                           payload=data))
-    settings = spec.to_json()
+    settings = cluster_settings(spec)
     if current.kv.get(desired.cluster_path) == settings:
         same.append(f"cluster settings at {desired.cluster_path}")
     else:

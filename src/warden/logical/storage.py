@@ -5,6 +5,11 @@ names directly below ``prefix``; a name that has further keys below it is
 returned once with a trailing ``/`` (Vault's semantics). ``batch`` applies all
 of its operations atomically: either every one is durable or none is.
 
+Two range reads let an index keyed in sort order (e.g. by a zero-padded time) be read a
+page at a time and counted without reading every key: ``list_page`` is Vault's
+``ListPage`` (the names of ``list``, only those after ``after``, at most ``limit``), and
+``count`` counts the keys below a prefix in a half-open range of their remainders.
+
 Atomic read-modify-write, the project's one way to do it (use counts, check-and-set,
 unwrap-once, keyring changes), holds across processes and nodes because it lives in
 the store, not in a lock of one process:
@@ -25,6 +30,8 @@ ever compared.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import builtins
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -83,6 +90,16 @@ class Storage(Protocol):
 
     async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool: ...
 
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
+        """The names ``list(prefix)`` returns that sort after ``after``, at most ``limit``
+        of them (``limit`` <= 0: all)."""
+        ...
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        """How many keys below ``prefix`` (at any depth) have ``start <= rest < end``, where
+        ``rest`` is the key without ``prefix`` (``end`` empty: no upper bound)."""
+        ...
+
 
 class Contended(WardenError):
     """A read-modify-write lost the race too many times in a row; the client may retry."""
@@ -118,6 +135,12 @@ async def atomic_update(storage: Storage, key: str, decide: Decide[T], *,
         if attempt >= 2:  # a hot key: back off a little, with jitter, so racers spread out
             await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
     raise Contended()
+
+
+def page_after(names: Sequence[str], after: str, limit: int) -> list[str]:
+    """``list_page`` over an already sorted listing."""
+    start = bisect.bisect_right(names, after) if after else 0
+    return list(names[start:start + limit] if limit > 0 else names[start:])
 
 
 def encode_json(value: Any) -> bytes:

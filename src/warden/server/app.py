@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,7 +19,9 @@ from warden.logical.errors import InvalidRequest, PayloadTooLarge, WardenError
 from warden.logical.request import Connection, Request
 from warden.server import forwarding, seal_http, translate
 from warden.server.errors import error_status_and_messages
+from warden.server.forwarded import ForwardedFor
 from warden.server.responses import JSON, error_body, render
+from warden.server.ui import UiFiles
 from warden.storage.base import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -43,6 +45,11 @@ class AppConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     # Vault's listener telemetry option: Prometheus may scrape sys/metrics without a token.
     unauthenticated_metrics_access: bool = False
+    # How deeply a JSON body may nest (Vault's max_json_depth).
+    max_json_depth: int = translate.DEFAULT_MAX_JSON_DEPTH
+    # Whose X-Forwarded-For is believed (by default: nobody's).
+    forwarded: ForwardedFor = field(default_factory=ForwardedFor)
+    ui: bool = False  # serve the web dashboard at /ui/ (server/ui.py)
 
 
 class RequestIds:
@@ -69,6 +76,7 @@ class WardenApp:
         self._core = core
         self._config = config
         self._ids = RequestIds()
+        self._ui = UiFiles.load() if config.ui else None
         self._forwarder = forwarding.Forwarder()
         self._in_flight: dict[str, tuple[str, str, float]] = {}
 
@@ -108,6 +116,8 @@ class WardenApp:
     ) -> Answer | forwarding.Relayed:
         raw_path: str = scope["path"]
         if not raw_path.startswith("/v1/"):
+            if self._ui is not None and self._ui.handles(raw_path):
+                return self._ui.answer(scope["method"].upper(), raw_path)
             return 404, JSON, b'{"errors":[]}', {}
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         _check_namespace(headers)
@@ -121,7 +131,8 @@ class WardenApp:
             "?" + query_string.decode("latin-1") if query_string else "")
         connection = self._connection(scope, headers, method, target, body)
         query = translate.parse_query(query_string)
-        data = translate.request_data(method, query, body, headers.get("content-type", ""))
+        data = translate.request_data(method, query, body, headers.get("content-type", ""),
+                                      max_depth=self._config.max_json_depth)
         if path in seal_http.SEAL_PATHS:
             status, payload = await seal_http.handle(self._core, method, path, data)
             return status, JSON, orjson.dumps(payload), {}
@@ -159,9 +170,11 @@ class WardenApp:
 
     def _connection(self, scope: Scope, headers: dict[str, str], method: str, target: str,
                     body: bytes) -> Connection:
-        """Who the client is: the peer, or for a request a standby forwarded (and signed
-        with the active node's forwarding key), the client that standby saw."""
-        client = scope.get("client") or ("", 0)
+        """Who the client is, decided in this one place: the peer (or the client an
+        authorized proxy names in X-Forwarded-For, per the listener's x_forwarded_for_*
+        settings), or for a request a standby forwarded (and signed with the active node's
+        forwarding key), the client that standby saw."""
+        peer, port = scope.get("client") or ("", 0)
         if forwarding.is_forwarded(headers):
             ha = self._core.ha
             leader = ha.advertised if ha is not None else None
@@ -169,8 +182,9 @@ class WardenApp:
                 raise StandbyNode("this node is not the active node; retry")
             seen = forwarding.verify(leader.forward_key, headers, method, target, body)
             return Connection(remote_addr=seen.remote_addr, remote_port=0, tls=seen.tls)
-        return Connection(remote_addr=client[0], remote_port=client[1],
-                          tls=scope.get("scheme") == "https")
+        claimed = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == _XFF]
+        return Connection(remote_addr=self._config.forwarded.client_address(peer, claimed),
+                          remote_port=port, tls=scope.get("scheme") == "https")
 
     async def _to_active(self, method: str, target: str, headers: dict[str, str], body: bytes,
                          connection: Connection) -> forwarding.Relayed | Answer | None:
@@ -208,6 +222,9 @@ class WardenApp:
             await asyncio.sleep(_LEADER_POLL_S)
 
 
+_XFF = b"x-forwarded-for"
+
+
 def _check_namespace(headers: dict[str, str]) -> None:
     namespace = headers.get("x-vault-namespace", "").strip("/")
     if namespace and namespace != "root":
@@ -235,11 +252,11 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
 
 async def _send_relayed(send: Send, relayed: forwarding.Relayed, *, head: bool) -> None:
     headers = [(k, v) for k, v in relayed.headers if k.lower() != b"content-length"]
-    if relayed.status != 204:
+    if relayed.status not in _BODILESS:
         headers.append((b"content-length", str(len(relayed.body)).encode()))
     await send({"type": "http.response.start", "status": relayed.status, "headers": headers})
     await send({"type": "http.response.body",
-                "body": b"" if head or relayed.status == 204 else relayed.body})
+                "body": b"" if head or relayed.status in _BODILESS else relayed.body})
 
 
 async def _send(
@@ -247,10 +264,14 @@ async def _send(
 ) -> None:
     raw_headers = [(b"content-type", ctype.encode()), (b"cache-control", b"no-store")]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    if status != 204:
+    bodiless = status in _BODILESS  # a client reads no body after these: never send one
+    if not bodiless:
         raw_headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": b"" if head or status == 204 else body})
+    await send({"type": "http.response.body", "body": b"" if head or bodiless else body})
+
+
+_BODILESS = frozenset({204, 304})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

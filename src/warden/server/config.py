@@ -11,7 +11,9 @@ import yaml
 
 from warden.framework.durations import parse_duration
 from warden.hclconf import load_hcl
+from warden.server.forwarded import ForwardedFor, parse_networks
 from warden.server.storage_config import StorageConfigError, check_storage, ha_enabled
+from warden.server.translate import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_CEILING
 
 DEFAULT_ADDRESS = "127.0.0.1:8200"
 
@@ -30,6 +32,9 @@ class ListenerConfig:
     tls_require_and_verify_client_cert: bool = False
     max_request_size: int = 32 * 1024 * 1024
     unauthenticated_metrics_access: bool = False
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    # Vault's x_forwarded_for_* settings; by default X-Forwarded-For is ignored.
+    forwarded: ForwardedFor = field(default_factory=ForwardedFor)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -57,6 +62,7 @@ class ServerConfig:
     max_lease_ttl: int = 768 * 3600
     cluster_name: str = ""
     log_level: str = "info"
+    ui: bool = False  # the web dashboard at /ui/
 
     @property
     def ha_enabled(self) -> bool:
@@ -128,6 +134,7 @@ def parse_config(text: str, suffix: str = ".hcl",
         max_lease_ttl=_duration(raw, "max_lease_ttl", 768 * 3600),
         cluster_name=str(raw.get("cluster_name", "")),
         log_level=str(raw.get("log_level", "info")).lower(),
+        ui=_bool(raw.get("ui", False)),
     )
     if not storage_type:
         raise ConfigError('a storage block is required, e.g. storage "sqlite" { path = '
@@ -154,7 +161,12 @@ _TOP_LEVEL = {
     "max_lease_ttl", "cluster_name", "log_level", "ui", "disable_mlock", "telemetry",
     "pid_file", "disable_clustering",
 }
-_LISTENER_KEYS = set(ListenerConfig.__dataclass_fields__) | {"telemetry", "tls_min_version"}
+_FORWARDED_KEYS = {
+    "x_forwarded_for_authorized_addrs", "x_forwarded_for_hop_skips",
+    "x_forwarded_for_reject_not_authorized", "x_forwarded_for_reject_not_present",
+}
+_LISTENER_KEYS = (set(ListenerConfig.__dataclass_fields__) - {"forwarded"}
+                  | {"telemetry", "tls_min_version"} | _FORWARDED_KEYS)
 
 
 def _parse(text: str, suffix: str) -> Any:
@@ -220,12 +232,47 @@ def _listener(kind: str, body: dict[str, Any]) -> ListenerConfig:
         unauthenticated_metrics_access=_bool(
             telemetry.get("unauthenticated_metrics_access",
                           body.get("unauthenticated_metrics_access", False))),
+        max_json_depth=_json_depth(body.get("max_json_depth", DEFAULT_MAX_JSON_DEPTH)),
+        forwarded=_forwarded(body),
     )
     cfg.host_port  # noqa: B018 - validates the address now, not at bind time
     if not cfg.tls_disable and not (cfg.tls_cert_file and cfg.tls_key_file):
         raise ConfigError(
             "listener: tls_cert_file and tls_key_file are required unless tls_disable = true")
     return cfg
+
+
+def _json_depth(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JSON_DEPTH_CEILING:
+        raise ConfigError(f"listener: max_json_depth must be a number from 1 to "
+                          f"{MAX_JSON_DEPTH_CEILING} (got \"{text}\"): stored and audited values "
+                          "nest a few levels deeper than the request, up to 254 at most")
+    return int(text)
+
+
+def _forwarded(body: Mapping[str, Any]) -> ForwardedFor:
+    """Vault's x_forwarded_for_* listener settings (addresses: a list or comma-separated)."""
+    addrs = body.get("x_forwarded_for_authorized_addrs", [])
+    if isinstance(addrs, str):
+        addrs = [a for a in addrs.split(",") if a.strip()]
+    if not isinstance(addrs, list):
+        raise ConfigError("listener: x_forwarded_for_authorized_addrs must be a list of CIDR "
+                          'blocks or a comma-separated string, e.g. "10.0.0.0/8, 192.0.2.7"')
+    try:
+        authorized = parse_networks([str(a) for a in addrs], "x_forwarded_for_authorized_addrs")
+    except ValueError as exc:
+        raise ConfigError(f"listener: {exc}") from None
+    skips = str(body.get("x_forwarded_for_hop_skips", 0)).strip()
+    if not skips.isdigit():
+        raise ConfigError("listener: x_forwarded_for_hop_skips must be a whole number of hops, "
+                          f'0 or more (got "{skips}")')
+    return ForwardedFor(
+        authorized=authorized,
+        hop_skips=int(skips),
+        reject_not_authorized=_bool(body.get("x_forwarded_for_reject_not_authorized", True)),
+        reject_not_present=_bool(body.get("x_forwarded_for_reject_not_present", True)),
+    )
 
 
 def _bool(value: Any) -> bool:

@@ -124,15 +124,32 @@ async def _unseal(core: Core, method: str, data: Mapping[str, Any]) -> Result:
     return 200, await seal_status(core)
 
 
+# The status-code parameters Vault reads; each given one is checked, used or not (as Vault).
+_HEALTH_CODES = ("activecode", "standbycode", "sealedcode", "uninitcode", "drsecondarycode",
+                 "performancestandbycode", "removedcode", "haunhealthycode")
+
+
+def _health_codes(query: Mapping[str, Any]) -> dict[str, int]:
+    """The status codes asked for: final HTTP statuses only (a 1xx cannot end a response,
+    and a status line outside 100-599 is not HTTP)."""
+    codes: dict[str, int] = {}
+    for name in _HEALTH_CODES:
+        if name not in query:
+            continue
+        value = query[name]
+        text = value[0] if isinstance(value, list) and value else value
+        if not (isinstance(text, str) and len(text) == 3 and text.isascii() and text.isdigit()
+                and 200 <= int(text) <= 599):
+            raise InvalidRequest(f"bad code for {name}: must be an HTTP status from 200 to 599")
+        codes[name] = int(text)
+    return codes
+
+
 async def _health(core: Core, query: Mapping[str, Any]) -> Result:
+    codes = _health_codes(query)
     initialized = await core.initialized()
     sealed = core.sealed
-
     standby = core.standby
-
-    def code(name: str, default: int) -> int:
-        value = query.get(name)
-        return int(value) if isinstance(value, str) and value.isdigit() else default
 
     def flag(name: str) -> bool:
         value = query.get(name)
@@ -140,13 +157,13 @@ async def _health(core: Core, query: Mapping[str, Any]) -> Result:
                                  and value.strip().lower() in ("", "1", "true", "yes"))
 
     if not initialized:
-        status = code("uninitcode", 501)
+        status = codes.get("uninitcode", 501)
     elif sealed:
-        status = code("sealedcode", 503)
+        status = codes.get("sealedcode", 503)
     elif standby and not flag("standbyok"):
-        status = code("standbycode", 429)
+        status = codes.get("standbycode", 429)
     else:
-        status = code("activecode", 200)
+        status = codes.get("activecode", 200)
     return status, {
         "initialized": initialized,
         "sealed": sealed,

@@ -25,6 +25,12 @@ _METHODS = {
 }
 _QUERY_DATA_METHODS = {"GET", "HEAD", "DELETE", "LIST", "LINK"}
 
+# How deeply a JSON body may nest (the outer object is level 1). Vault's listener option
+# max_json_depth defaults to 500; warden's storage and audit encoders (orjson) stop at 254
+# levels, and a stored or audited value is wrapped a few levels deeper than it came in.
+DEFAULT_MAX_JSON_DEPTH = 100
+MAX_JSON_DEPTH_CEILING = 200
+
 
 def normalize_path(raw: str) -> str:
     """The path after ``/v1/`` as the ACL and the router will both see it.
@@ -68,7 +74,8 @@ OCSP_REQUEST = "application/ocsp-request"
 
 
 def request_data(method: str, query: Mapping[str, list[str]], body: bytes,
-                 content_type: str = "") -> dict[str, Any]:
+                 content_type: str = "", *,
+                 max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> dict[str, Any]:
     if content_type.split(";", 1)[0].strip().lower() == OCSP_REQUEST and method == "POST":
         # RFC 6960 POSTs a DER body; the PKI engine takes it base64-encoded as a field.
         return {"ocsp_request": base64.b64encode(body).decode("ascii")}
@@ -76,21 +83,44 @@ def request_data(method: str, query: Mapping[str, list[str]], body: bytes,
         data: dict[str, Any] = {k: (v[0] if len(v) == 1 else v) for k, v in query.items()}
         data.pop("list", None)
         if body.strip() and method == "DELETE":
-            data.update(_json_object(body))
+            data.update(_json_object(body, max_depth))
         return data
-    return _json_object(body) if body.strip() else {}
+    return _json_object(body, max_depth) if body.strip() else {}
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes, max_depth: int) -> dict[str, Any]:
     try:
-        parsed = orjson.loads(body)
+        parsed = orjson.loads(body)  # refuses more than 1024 levels itself
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg:
+            raise _too_deep(max_depth) from None
         raise InvalidRequest(f"failed to parse JSON input: {exc.msg} at position {exc.pos}") from None
     if parsed is None:
         return {}
     if not isinstance(parsed, dict):
         raise InvalidRequest("failed to parse JSON input: the body must be a JSON object")
+    if nests_deeper_than(parsed, max_depth):
+        raise _too_deep(max_depth)
     return parsed
+
+
+def _too_deep(limit: int) -> InvalidRequest:
+    return InvalidRequest(f"failed to parse JSON input: JSON input exceeds allowed nesting depth "
+                          f"({limit} levels)")
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def client_token(headers: Mapping[str, str]) -> str:

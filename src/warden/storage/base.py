@@ -34,6 +34,16 @@ class StorageUnavailable(StorageError):
         return "storage is unavailable; retry later"
 
 
+class StorageReadOnly(StorageError):
+    """The store was opened read-only (its disk is full): reads work, writes are refused."""
+
+    status = 503
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "storage is read-only"
+
+
 class ValueTooLarge(StorageError):
     """A value exceeds what the configured store accepts (a clear 413, nothing written)."""
 

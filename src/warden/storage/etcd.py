@@ -146,6 +146,37 @@ class EtcdBackend:
             start = _collect(page.kvs, base, names, more=page.more)
         return names
 
+    async def list_page(self, prefix: str, after: str, limit: int) -> _Names:
+        """``list``'s names after ``after``, at most ``limit``: one seek, then pages of keys
+        until enough names are found (at one revision, like ``list``)."""
+        base = self._layout.key(checked_key(prefix))
+        end = prefix_end(base)
+        if not checked_key(after):
+            start = base
+        elif after.endswith("/"):  # past everything inside that folder
+            start = base + after[:-1].encode() + b"0"
+        else:
+            start = base + after.encode() + b"\x00"
+        names: _Names = []
+        revision = 0
+        while start and (limit <= 0 or len(names) < limit):
+            request = rpc.RangeRequest(key=start, range_end=end, limit=_LIST_PAGE, keys_only=True,
+                                       revision=revision)
+            page = await self._client.call(_ranger(request))
+            revision = revision or page.header.revision
+            start = _collect(page.kvs, base, names, more=page.more)
+        return names[:limit] if limit > 0 else names
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        """Keys below ``prefix`` in ``[start, end)``: one count-only range read."""
+        base = self._layout.key(checked_key(prefix))
+        if checked_key(end) and checked_key(start) >= end:
+            return 0
+        low = base + start.encode() if start else base + b"\x00"
+        high = base + end.encode() if end else prefix_end(base)
+        answer = await self._client.call(_ranger(rpc.RangeRequest(key=low, range_end=high, count_only=True)))
+        return int(answer.count)
+
     # -- writes -----------------------------------------------------------------------------
 
     async def put(self, key: str, value: bytes) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 
-from warden.logical.storage import ABSENT, BatchOp, Check, Delete, Put, Versioned
+from warden.logical.storage import ABSENT, BatchOp, Check, Delete, Put, Versioned, page_after
 from warden.storage.base import (
     BackendClosed,
     checked_check,
@@ -50,6 +51,14 @@ class MemoryBackend:
     async def list(self, prefix: str) -> list[str]:
         self._check_open()
         return children(checked_key(prefix), self._data)
+
+    async def list_page(self, prefix: str, after: str, limit: int) -> builtins.list[str]:
+        self._check_open()
+        return page_after(children(checked_key(prefix), self._data), checked_key(after), limit)
+
+    async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+        self._check_open()
+        return count_in(checked_key(prefix), checked_key(start), checked_key(end), self._data)
 
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         self._check_open()
@@ -100,3 +109,10 @@ def children(prefix: str, keys: Iterable[str]) -> list[str]:
             slash = key.find("/", start)
             names.add(key[start:] if slash < 0 else key[start : slash + 1])
     return sorted(names)
+
+
+def count_in(prefix: str, start: str, end: str, keys: Iterable[str]) -> int:
+    """How many of ``keys`` are below ``prefix`` with ``start <= rest < end`` (see Storage.count)."""
+    low, high, size = prefix + start, prefix + end, len(prefix)
+    return sum(1 for key in keys
+               if len(key) > size and key.startswith(prefix) and key >= low and (not end or key < high))

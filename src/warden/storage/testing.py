@@ -62,6 +62,7 @@ async def exercise_backend(backend: Storage, *, root: str = "") -> None:
     await _batch_applies_in_order(backend, root)
     await _batch_is_atomic(backend, root)
     await _values_are_copied(backend, root)
+    await _pages_and_counts(backend, root)
     await _expect_listing(backend, root, [])
 
 
@@ -296,6 +297,31 @@ async def _prefix_boundaries(backend: Storage, root: str) -> None:
     for key in keys:
         await backend.delete(root + key)
     await _expect_listing(backend, root, [])
+
+
+async def _pages_and_counts(backend: Storage, root: str) -> None:
+    """``list_page`` agrees with ``list`` from any starting point; ``count`` counts keys at
+    every depth within its half-open range, and nothing of a neighbouring prefix."""
+    keys = ["p/a", "p/b/x", "p/b/y", "p/c", "p/c.", "p/d/e/f", "p/e", "p-q", "p0", "pp/z"]
+    for key in keys:
+        await backend.put(root + key, b"v")
+    prefix = root + "p/"
+    full = ["a", "b/", "c", "c.", "d/", "e"]
+    for after in ["", "a", "aa", "b", "b/", "c", "c.", "d/", "e", "z"]:
+        for limit in [0, 1, 2, 10]:
+            want = [n for n in full if n > after]
+            want = want[:limit] if limit else want
+            _expect(f"list_page({prefix!r}, {after!r}, {limit})",
+                    await backend.list_page(prefix, after, limit), want)
+    _expect("count of a prefix", await backend.count(prefix), 7)
+    _expect("count from b", await backend.count(prefix, "b"), 6)
+    _expect("count of [b, c)", await backend.count(prefix, "b", "c"), 2)
+    _expect("count of [c, d/e)", await backend.count(prefix, "c", "d/e"), 2)
+    _expect("count of an empty range", await backend.count(prefix, "x", "y"), 0)
+    _expect("count of p (no slash)", await backend.count(root + "p"), 10)
+    for key in keys:
+        await backend.delete(root + key)
+    _expect("count after deletes", await backend.count(prefix), 0)
 
 
 async def _binary_values(backend: Storage, root: str) -> None:

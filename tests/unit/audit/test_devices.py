@@ -65,6 +65,54 @@ async def test_a_failed_write_fails_its_callers_and_the_chain_continues(tmp_path
     assert verify_file(str(log)).ok
 
 
+async def test_a_write_torn_by_a_full_disk_is_undone(tmp_path: Path, monkeypatch: Any) -> None:
+    """The disk fills mid-batch: part of it reached the file. The file must be left exactly
+    as before, so the next line starts on its own and the chain verifies."""
+    log = tmp_path / "audit.log"
+    device = FileDevice({"file_path": str(log)}, Hasher(b"k" * 32))
+    await device.log(record(0))
+    before = log.read_bytes()
+    real_write = os.write
+    calls = 0
+
+    def filling_write(fd: int, data: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))  # a short write...
+        raise OSError(28, "No space left on device")  # ...and then the disk is full
+
+    monkeypatch.setattr(os, "write", filling_write)
+    results = await asyncio.gather(*(device.log(record(n)) for n in (1, 2)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, AuditDeviceError) for r in results)
+    assert log.read_bytes() == before
+    monkeypatch.setattr(os, "write", real_write)
+    await device.log(record(3))
+    await device.close()
+    ids = [orjson.loads(x)["request"]["id"] for x in log.read_bytes().splitlines()]
+    assert ids == ["0", "3"]
+    assert verify_file(str(log)).ok
+
+
+async def test_a_torn_tail_left_by_a_crash_is_cut_when_the_file_is_opened(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    device = FileDevice({"file_path": str(log)}, Hasher(b"k" * 32))
+    await device.log(record(0))
+    await device.close()
+    whole = log.read_bytes()
+    with open(log, "ab") as fh:
+        fh.write(b'{"time":"2026-11-23T00:00:00.000000Z","type":"requ')  # killed mid-write
+    device = FileDevice({"file_path": str(log)}, Hasher(b"k" * 32))
+    assert log.read_bytes() == whole
+    await device.log(record(1))
+    await device.close()
+    assert verify_file(str(log)).ok and verify_file(str(log)).lines == 2
+    log.write_bytes(b"no newline at all")
+    await FileDevice({"file_path": str(log)}, Hasher(b"k" * 32)).close()
+    assert log.read_bytes() == b""
+
+
 async def test_a_missing_directory_is_created_for_the_owner_only(tmp_path: Path) -> None:
     """As Vault's file device does (MkdirAll before opening); 0700, since the log holds
     request metadata."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from support.corekit import Kit, unsealed_core
 from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
+from warden.logical.storage import BatchOp, Check
+from warden.storage.base import StorageReadOnly
+from warden.storage.memory import MemoryBackend
 
 R, U, L = Operation.READ, Operation.UPDATE, Operation.LIST
 
@@ -147,3 +152,53 @@ async def _all_keys(storage: object) -> list[str]:
     from warden.logical.storage import scan
 
     return await scan(storage)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["auth/token/create", "auth/token/create-orphan",
+                                  "auth/token/create/limited-role"])
+async def test_a_use_limited_token_cannot_create_children(kit: Kit, path: str) -> None:
+    await kit.policy("creator", 'path "auth/token/create*" { capabilities = ["update", "sudo"] }')
+    await kit.call(U, "auth/token/roles/limited-role", allowed_policies="creator")
+    for uses in (3, 1):  # limited with uses to spare, and on its very last use
+        token = await kit.token(policies=["creator"], num_uses=uses)
+        with pytest.raises(InvalidRequest,
+                           match=r"^restricted use token cannot generate child tokens$"):
+            await kit.call(U, path, as_token=token, policies=["creator"], num_uses=0)
+    unlimited = await kit.token(policies=["creator"])
+    assert await kit.call(U, path, as_token=unlimited, policies=["creator"])
+
+
+class _WritesRefused(MemoryBackend):
+    """A store whose disk filled up: reads work, writes fail as the read-only SQLite store's do."""
+
+    refuse = False
+
+    async def put(self, key: str, value: bytes) -> None:
+        if self.refuse:
+            raise StorageReadOnly("storage is read-only: the disk is full (test)")
+        await super().put(key, value)
+
+    async def delete(self, key: str) -> None:
+        await self.put(key, b"")
+
+    async def batch(self, ops: Sequence[BatchOp]) -> None:
+        if self.refuse:
+            raise StorageReadOnly("storage is read-only: the disk is full (test)")
+        await super().batch(ops)
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        if self.refuse:
+            raise StorageReadOnly("storage is read-only: the disk is full (test)")
+        return await super().transaction(checks, ops)
+
+
+async def test_an_expired_token_is_refused_even_if_its_revocation_cannot_be_stored() -> None:
+    storage = _WritesRefused()
+    kit = await unsealed_core(physical=storage)
+    token = await kit.token(ttl="1h", policies=["default"])
+    kit.clock.advance(3601)
+    storage.refuse = True
+    with pytest.raises(PermissionDenied):  # not the storage's 503: the token is simply expired
+        await kit.call(R, "auth/token/lookup-self", as_token=token)
+    with pytest.raises(PermissionDenied):
+        await kit.call(R, "auth/token/lookup-self", as_token=token)

@@ -81,3 +81,19 @@ async def test_routing_answers_the_same_every_time_and_for_long_paths() -> None:
         assert b.route("nothing/here") is None
     resp = await b.handle_request(Request(Operation.UPDATE, f"roles/{long_name}", data={"n": 2}))
     assert resp is not None and resp.data == {"name": long_name, "n": 2}
+
+
+async def test_a_handler_must_return_plain_dict_data() -> None:
+    """sys/key-status once returned a dataclass: served fine, until an audit device was on."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Status:
+        term: int
+
+    async def dataclass_data(req: Request, data: FieldData) -> Response:
+        return Response(data=Status(1))  # type: ignore[arg-type]
+
+    backend = Backend(paths=[Path("status", operations={Operation.READ: dataclass_data})])
+    with pytest.raises(TypeError, match=r"status: handler returned Status as Response\.data"):
+        await backend.handle_request(Request(operation=Operation.READ, path="status"))

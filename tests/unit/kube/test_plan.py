@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from unit.kube.kube_kit import FakeApi, replay, script_commands
 from warden.kube import bootstrap, render
 from warden.kube.cluster import ClusterSpec, Node, SpecError
+from warden.kube.dashboard import cluster_settings
 from warden.kube.plan import Kind, Plan, same_value
 
 SPEC = ClusterSpec("c1", nodes=(Node("cp1", "10.0.0.10", True), Node("w1", "10.0.0.21", False)),
@@ -119,7 +120,7 @@ def test_kv_version_decides_paths(version: int) -> None:
     assert f'path "{prefix}/cluster"' in api.policies["c1/k8s/cluster-info"]
     assert "sa" not in api.policies["c1/k8s/kube-scheduler"]
     assert set(api.kv["secret/c1/k8s/sa"]) == {"private_key", "public_key"}
-    assert api.kv["secret/c1/k8s/cluster"] == SPEC.to_json()
+    assert api.kv["secret/c1/k8s/cluster"] == cluster_settings(SPEC)  # the spec and the dashboard's file map
 
 
 def test_a_missing_kv_mount_is_created_as_version_2() -> None:

@@ -54,3 +54,10 @@ def test_yaml_with_the_same_structure() -> None:
 def test_mistakes_are_named(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(text)
+
+
+def test_ui_is_off_unless_asked_for() -> None:
+    base = 'storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:0"\n  tls_disable = true\n}\n'
+    assert parse_config(base).ui is False
+    assert parse_config(base + "ui = true\n").ui is True
+    assert parse_config(base + 'ui = "yes"\n').ui is True

@@ -8,7 +8,8 @@ import pytest
 
 from warden.core.router import PathMatcher
 from warden.logical.errors import InvalidRequest
-from warden.server.translate import normalize_path, request_data
+from warden.server.config import ConfigError, parse_config
+from warden.server.translate import nests_deeper_than, normalize_path, request_data
 
 
 @pytest.mark.parametrize(
@@ -47,3 +48,31 @@ def test_special_paths_with_plus_and_globs() -> None:
     assert m.matches("issuer/default/pem") and m.matches("issuer/abc/crl/pem")
     assert not m.matches("issuer//pem") and not m.matches("issuer/a/b/pem")
     assert not m.matches("issuer/abc/json") and not m.matches("ca")
+
+
+def test_nesting_depth_is_limited_without_recursion() -> None:
+    deep: object = 1
+    for _ in range(100_000):  # far past any recursion limit
+        deep = [deep]
+    assert nests_deeper_than({"a": deep}, 100)
+    assert not nests_deeper_than({"a": [[1], {"b": [2]}]}, 4)
+    assert nests_deeper_than({"a": [[1], {"b": [2]}]}, 3)
+    body = b'{"a":' * 5 + b"1" + b"}" * 5
+    assert request_data("POST", {}, body, max_depth=5)
+    with pytest.raises(InvalidRequest, match="exceeds allowed nesting depth"):
+        request_data("POST", {}, body, max_depth=4)
+    with pytest.raises(InvalidRequest, match="exceeds allowed nesting depth"):
+        request_data("PUT", {}, b"[" * 2000 + b"]" * 2000)
+
+
+def test_max_json_depth_setting() -> None:
+    def listener(extra: str) -> int:
+        config = parse_config('storage "inmem" {}\nlistener "tcp" {\n address = "127.0.0.1:0"\n'
+                              ' tls_disable = true\n' + extra + "\n}")
+        return config.listeners[0].max_json_depth
+
+    assert listener("") == 100
+    assert listener("max_json_depth = 20") == 20
+    for bad in ("0", "201", "\"lots\""):
+        with pytest.raises(ConfigError, match="max_json_depth must be a number from 1 to 200"):
+            listener(f"max_json_depth = {bad}")

@@ -116,3 +116,21 @@ async def test_closed_memory_backend_refuses_operations() -> None:
     await memory.close()
     with pytest.raises(BackendClosed):
         await memory.get("k")
+
+
+async def test_suite_catches_a_page_that_ignores_after() -> None:
+    class NoPaging(MemoryBackend):
+        async def list_page(self, prefix: str, after: str, limit: int) -> list[str]:
+            return await self.list(prefix)
+
+    with pytest.raises(AssertionError, match="list_page"):
+        await exercise_backend(NoPaging())
+
+
+async def test_suite_catches_a_count_of_direct_children_only() -> None:
+    class ShallowCount(MemoryBackend):
+        async def count(self, prefix: str, start: str = "", end: str = "") -> int:
+            return len(await self.list(prefix))
+
+    with pytest.raises(AssertionError, match="count"):
+        await exercise_backend(ShallowCount())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from warden.logical.storage import Check, Delete, Put
-from warden.storage.base import BackendClosed, StorageError
+from warden.storage.base import BackendClosed, StorageError, StorageReadOnly
 from warden.storage.memory import children
 from warden.storage.sqlite import SQLiteBackend, list_children
 
@@ -362,3 +362,51 @@ async def test_creates_private_directories_and_files(tmp_path: Path) -> None:
         assert _mode(sidecar) == 0o600, sidecar
     await store.close()
     assert _mode(path) == 0o600
+
+
+def _disk_fills(monkeypatch: pytest.MonkeyPatch, reason: str | None) -> None:
+    """Opening for writing fails as SQLite does on a full disk; ``reason`` is the diagnosis."""
+    import warden.storage.sqlite as sqlite_module
+
+    def no_room(path: str) -> sqlite3.Connection:
+        raise StorageError(f"cannot open {path}: disk I/O error")
+
+    monkeypatch.setattr(sqlite_module, "_open_writer", no_room)
+    monkeypatch.setattr(sqlite_module, "disk_full_reason", lambda path: reason)
+
+
+async def test_a_full_disk_opens_the_store_read_only(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "warden.db"
+    store = SQLiteBackend(path)
+    await store.put("a/b", b"kept")
+    await store.close()
+    _disk_fills(monkeypatch, "the disk is full (test)")
+    store = SQLiteBackend(path)
+    try:
+        assert store.read_only_reason == "the disk is full (test)"
+        assert await store.get("a/b") == b"kept" and await store.list("a/") == ["b"]
+        with pytest.raises(StorageReadOnly, match="read-only: the disk is full"):
+            await store.put("a/c", b"x")
+        with pytest.raises(StorageReadOnly):
+            await store.batch([Delete("a/b")])
+    finally:
+        await store.close()
+    assert not Path(str(path) + "-shm").exists()  # nothing was written next to it
+
+
+async def test_a_full_disk_with_a_left_over_log_or_another_failure_refuses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "warden.db"
+    await SQLiteBackend(path).close()
+    Path(str(path) + "-wal").write_bytes(b"unapplied")
+    _disk_fills(monkeypatch, "the disk is full (test)")
+    with pytest.raises(StorageError, match=r"write-ahead log .* holds changes"):
+        SQLiteBackend(path)
+    Path(str(path) + "-wal").unlink()
+    _disk_fills(monkeypatch, None)  # room on the disk: some other failure, reported as is
+    with pytest.raises(StorageError, match="disk I/O error"):
+        SQLiteBackend(path)
+    _disk_fills(monkeypatch, "the disk is full (test)")
+    with pytest.raises(StorageError, match=r"cannot create the store .*: the disk is full"):
+        SQLiteBackend(tmp_path / "new.db")

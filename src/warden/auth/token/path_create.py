@@ -60,6 +60,11 @@ class TokenCreator:
 
     async def _create(self, req: Request, data: FieldData, *, force_orphan: bool) -> Response:
         parent = await self.b.caller_entry(req)
+        if parent.num_uses:
+            # Any child, orphan or not, would escape the parent's use limit (Vault's rule).
+            # Non-zero, not positive: the core already spent this request's use, and the
+            # last one leaves the entry marked spent (-1).
+            raise InvalidRequest("restricted use token cannot generate child tokens")
         role = await self._role(req, data)
         sudo = parent.is_root or await self.b.system.sudo_privilege(
             req.mount_point + req.path, parent.policies)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
 from warden.engines.pki import (
     authority,
+    certstore,
     crl,
+    path_cert_index,
     path_config_urls,
     path_crl,
     path_fetch,
@@ -33,6 +36,7 @@ from warden.logical.backend import BackendConfig, SpecialPaths
 from warden.logical.request import Request
 from warden.logical.storage import Storage, get_json, put_json
 
+log = logging.getLogger(__name__)
 SECRET_TYPE = "pki"
 KEYPOOL_SERVICE = "pki.keypool"
 
@@ -75,6 +79,7 @@ class PkiBackend:
                 *path_issuers.paths(self),
                 *path_keys.paths(self),
                 *path_trust.paths(self),
+                *path_cert_index.paths(self),
                 *path_fetch.paths(self),
                 *path_ocsp.paths(self),
             ],
@@ -90,6 +95,9 @@ class PkiBackend:
 
     async def initialize(self) -> None:
         self.keypool.warm()
+        moved = await certstore.upgrade_index(self.conf.storage)
+        if moved:
+            log.info("%s: moved %d certificates to the time-ordered index", self.conf.mount_path, moved)
 
     async def periodic(self) -> None:
         await crl.rebuild_if_due(self, self.conf.storage)

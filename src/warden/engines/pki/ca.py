@@ -150,7 +150,7 @@ async def commit(b: PkiBackend, req: Request, ops: list[BatchOp], *, new_issuers
     storage = storage_of(req)
     for cert, issuer_id in records:
         ops += certstore.record_ops(record_for(cert, x509util.describe(cert), issuer_id=issuer_id,
-                                               role="", req=req))
+                                               role="", req=req, issued_at=b.now()))
     await storage.batch(ops)
     b.ca_changed()
     for issuer_id in new_issuers:

@@ -1,27 +1,23 @@
-"""Issued certificates, revocations, and the indexes that find them by expiry and by role.
+"""Issued certificates and revocations; their index lives in certindex.py.
 
-One issuance is one atomic batch: the record under ``certs/`` plus its two index entries.
-The expiry index is bucketed by day (``index/expiry/2026/11/23/<serial>``) so a window or a
-tidy pass lists only the days it covers.
+One issuance is one atomic batch: the record under ``certs/`` plus its index entries.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
+from warden.engines.pki import certindex
+from warden.engines.pki.certindex import IndexEntry
 from warden.engines.pki.store import decode_entry, storage_serial
 from warden.logical.storage import BatchOp, Delete, Put, Storage
 
-CERT_PREFIX = "certs/"
+CERT_PREFIX = certindex.CERT_PREFIX
 REVOKED_PREFIX = "revoked/"
-EXPIRY_INDEX = "index/expiry/"
-ROLE_INDEX = "index/role/"
 RECORD_VERSION = 1
 
 
@@ -44,6 +40,8 @@ class CertRecord:
     mount: str = ""
     accessor: str = ""
     is_ca: bool = False
+    issued_at: int = 0  # when warden issued it (0 in records older than the field: not_before)
+    issued_by: str = ""  # the display name of the token that asked
     v: int = RECORD_VERSION
 
     @property
@@ -53,9 +51,13 @@ class CertRecord:
     def to_json(self) -> bytes:
         return orjson.dumps({name: getattr(self, name) for name in self.__dataclass_fields__})
 
-    def summary(self) -> dict[str, Any]:
-        return {"common_name": self.common_name, "not_after": self.not_after, "role": self.role,
-                "issuer_id": self.issuer_id}
+    def summary(self) -> IndexEntry:
+        """The record as its index entries hold it."""
+        return IndexEntry(
+            serial_number=self.serial_number, not_after=self.not_after, role=self.role,
+            common_name=self.common_name, names=(*self.dns_names, *self.ip_addresses, *self.emails),
+            issuer_id=self.issuer_id, issued_at=self.issued_at or self.not_before,
+            issued_by=self.issued_by, accessor=self.accessor, is_ca=self.is_ca)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,50 +69,43 @@ class RevokedEntry:
     certificate: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    serial_number: str
-    not_after: int
-    role: str
-    common_name: str
-
-
 def _hyphen(serial: str) -> str:
     return serial.replace(":", "-").lower()
 
 
-def _day_path(ts: float) -> str:
-    day = dt.datetime.fromtimestamp(ts, dt.UTC)
-    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}/"
-
-
 def record_ops(record: CertRecord) -> list[BatchOp]:
     """The writes that store one issued certificate and index it."""
-    index = orjson.dumps({"t": record.not_after, "r": record.role, "cn": record.common_name})
-    ops: list[BatchOp] = [
-        Put(CERT_PREFIX + record.key, record.to_json()),
-        Put(EXPIRY_INDEX + _day_path(record.not_after) + record.key, index),
-    ]
-    if record.role:
-        ops.append(Put(f"{ROLE_INDEX}{record.role}/{record.key}", index))
-    return ops
+    return [Put(CERT_PREFIX + record.key, record.to_json()), *certindex.put_ops(record.summary())]
 
 
-def removal_ops(serial: str, not_after: int, role: str) -> list[BatchOp]:
-    key = _hyphen(serial)
-    ops: list[BatchOp] = [Delete(CERT_PREFIX + key), Delete(EXPIRY_INDEX + _day_path(not_after) + key)]
-    if role:
-        ops.append(Delete(f"{ROLE_INDEX}{role}/{key}"))
-    return ops
+def removal_ops(entry: IndexEntry) -> list[BatchOp]:
+    """The writes that forget a stored certificate and every index entry of it."""
+    return [Delete(CERT_PREFIX + entry.key), *certindex.delete_ops(entry)]
 
 
 async def load_record(storage: Storage, serial: int) -> CertRecord | None:
-    raw = await storage.get(CERT_PREFIX + storage_serial(serial))
+    return await _load_record_key(storage, storage_serial(serial))
+
+
+async def _load_record_key(storage: Storage, key: str) -> CertRecord | None:
+    raw = await storage.get(CERT_PREFIX + key)
     return None if raw is None else decode_entry(CertRecord, orjson.loads(raw))
 
 
-async def list_serials(storage: Storage) -> list[str]:
-    return sorted(k.replace("-", ":") for k in await storage.list(CERT_PREFIX) if not k.endswith("/"))
+async def summary_of(storage: Storage, key: str) -> IndexEntry | None:
+    record = await _load_record_key(storage, key)
+    return None if record is None else record.summary()
+
+
+async def upgrade_index(storage: Storage) -> int:
+    """Move an index written by an older warden to certindex's layout (see there)."""
+    return await certindex.upgrade(storage, lambda key: summary_of(storage, key))
+
+
+async def list_serials(storage: Storage, *, after: str = "", limit: int = 0) -> list[str]:
+    """Serials (colon form) of stored certificates, in order; a page of them with after/limit."""
+    names = await storage.list_page(CERT_PREFIX, _hyphen(after), limit)
+    return [k.replace("-", ":") for k in names if not k.endswith("/")]
 
 
 async def load_revoked(storage: Storage, serial: int) -> RevokedEntry | None:
@@ -123,63 +118,23 @@ async def save_revoked(storage: Storage, entry: RevokedEntry) -> None:
 
 
 async def all_revoked(storage: Storage) -> list[RevokedEntry]:
+    return await revoked_page(storage)
+
+
+async def revoked_page(storage: Storage, *, after: str = "", limit: int = 0) -> list[RevokedEntry]:
+    """Revocations in serial order; a page of them with after (a serial) and limit."""
     found = []
-    for key in await storage.list(REVOKED_PREFIX):
+    for key in await storage.list_page(REVOKED_PREFIX, _hyphen(after), limit):
         raw = await storage.get(REVOKED_PREFIX + key)
         if raw is not None:
             found.append(decode_entry(RevokedEntry, orjson.loads(raw)))
     return found
 
 
-async def _index_entries(storage: Storage, prefix: str) -> list[IndexEntry]:
-    out = []
-    for key in await storage.list(prefix):
-        raw = await storage.get(prefix + key)
-        if raw is not None:
-            data = orjson.loads(raw)
-            out.append(IndexEntry(key.replace("-", ":"), int(data["t"]), data.get("r", ""),
-                                  data.get("cn", "")))
-    return out
-
-
-async def expiring_between(storage: Storage, after: float, before: float) -> list[IndexEntry]:
-    """Indexed certificates with ``after <= not_after < before``, soonest first."""
-    found: list[IndexEntry] = []
-    for day_prefix in await _days_between(storage, after, before):
-        found += [e for e in await _index_entries(storage, day_prefix) if after <= e.not_after < before]
-    return sorted(found, key=lambda e: (e.not_after, e.serial_number))
-
-
-async def by_role(storage: Storage, role: str) -> list[IndexEntry]:
-    return sorted(await _index_entries(storage, f"{ROLE_INDEX}{role}/"),
-                  key=lambda e: (e.not_after, e.serial_number))
-
-
-async def _days_between(storage: Storage, after: float, before: float) -> list[str]:
-    """The day buckets that can hold expiries in [after, before), walking only overlapping ones."""
-    lo = _bucket(after)
-    hi = _bucket(min(before, 253402300799))  # 9999-12-31T23:59:59Z
-    days = []
-    for year in await _numbers(storage, EXPIRY_INDEX):
-        if not lo[0] <= year <= hi[0]:
-            continue
-        ypath = f"{EXPIRY_INDEX}{year:04d}/"
-        for month in await _numbers(storage, ypath):
-            if not lo[:2] <= (year, month) <= hi[:2]:
-                continue
-            mpath = f"{ypath}{month:02d}/"
-            days += [f"{mpath}{day:02d}/" for day in await _numbers(storage, mpath)
-                     if lo <= (year, month, day) <= hi]
-    return days
-
-
-def _bucket(ts: float) -> tuple[int, int, int]:
-    day = dt.datetime.fromtimestamp(max(ts, 0), dt.UTC)
-    return day.year, day.month, day.day
-
-
-async def _numbers(storage: Storage, prefix: str) -> list[int]:
-    return sorted(int(n.rstrip("/")) for n in await storage.list(prefix) if n.rstrip("/").isdigit())
+async def expired_page(storage: Storage, cutoff: float, limit: int = 500) -> list[IndexEntry]:
+    """The soonest-expiring stored certificates that expired before ``cutoff`` (for tidy)."""
+    page = await certindex.window(storage, certindex.EXPIRY_INDEX, 0, cutoff, limit=limit)
+    return list(page.entries)
 
 
 def chunks(ops: list[BatchOp], size: int = 500) -> Iterator[list[BatchOp]]:

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
 
 def record_for(cert: Certificate, info: CertInfo, *, issuer_id: str, role: str, req: Request,
-               pem: str = "") -> CertRecord:
+               issued_at: float, pem: str = "") -> CertRecord:
     return CertRecord(
         serial_number=format_serial(info.serial), certificate=pem or x509util.cert_pem(cert),
         issuer_id=issuer_id, not_before=int(info.not_before), not_after=int(info.not_after),
         subject=info.subject, common_name=info.common_name, dns_names=info.alt_names.dns,
         ip_addresses=info.alt_names.ips, uris=info.alt_names.uris, emails=info.alt_names.emails,
-        role=role, mount=req.mount_point, accessor=req.accessor, is_ca=info.is_ca)
+        role=role, mount=req.mount_point, accessor=req.accessor, is_ca=info.is_ca,
+        issued_at=int(issued_at), issued_by=req.caller.display_name if req.caller else "")
 
 
 async def store_certificate(storage: Storage, record: CertRecord) -> None:

@@ -1,27 +1,26 @@
 """Reading CA certificates, chains and issued certificates; listing issued certificates.
 
 ``ca``, ``ca/pem``, ``ca_chain`` and ``cert/*`` are unauthenticated, as in Vault. Listings
-are authenticated; ``certs/expiring`` and ``certs/by-role/<role>`` are warden extensions
-served from the indexes written at issuance.
+are authenticated and paged with Vault's after/limit; the index listings (by expiry, role,
+name, issue time) are in path_cert_index.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from warden.engines.pki import certstore, x509util
 from warden.engines.pki.authority import LoadedIssuer
-from warden.engines.pki.certstore import IndexEntry
-from warden.engines.pki.fields import PAGE_FIELDS, page, storage_of
-from warden.engines.pki.issuing import parse_not_after
-from warden.engines.pki.store import parse_serial
-from warden.framework import Field, FieldData, FieldType, Path, generic_name_regex
-from warden.framework.durations import parse_duration
+from warden.engines.pki.fields import PAGE_FIELDS, storage_of
+from warden.engines.pki.store import format_serial, parse_serial
+from warden.framework import Field, FieldData, FieldType, Path
 from warden.logical.clock import to_rfc3339
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
+from warden.logical.storage import Storage
 
 if TYPE_CHECKING:
     from warden.engines.pki.backend import PkiBackend
@@ -30,11 +29,6 @@ S = FieldType.STRING
 R, L = Operation.READ, Operation.LIST
 PEM_CHAIN = "application/pem-certificate-chain"
 SERIAL = {"serial": Field(S, "A serial number, colon- or hyphen-separated hex.", required=True)}
-WINDOW_FIELDS = {
-    "after": Field(S, "Only certificates expiring at or after this time (RFC 3339; default: now)."),
-    "before": Field(S, "Only certificates expiring before this time (RFC 3339)."),
-    "within": Field(S, "Only certificates expiring within this duration from now, e.g. 72h."),
-}
 
 
 def paths(b: PkiBackend) -> list[Path]:
@@ -67,30 +61,24 @@ def paths(b: PkiBackend) -> list[Path]:
         return await _cert(b, req, data.get("serial"), data.get("raw"))
 
     async def list_certs(req: Request, data: FieldData) -> Response:
-        return Response.listing(page(await certstore.list_serials(storage_of(req)), data))
+        return Response.listing(await _serials(storage_of(req), data))
 
     async def list_revoked(req: Request, data: FieldData) -> Response:
-        entries = await certstore.all_revoked(storage_of(req))
-        info = {e.serial_number: {"revocation_time": int(e.revocation_time), "issuer_id": e.issuer_id}
-                for e in entries}
-        keys = page(list(info), data)
-        return Response.listing(keys, {k: info[k] for k in keys})
+        storage = storage_of(req)
+        entries = await certstore.revoked_page(storage, after=data.get("after"), limit=_page_limit(data))
+        records = await asyncio.gather(*(certstore.load_record(storage, parse_serial(e.serial_number))
+                                         for e in entries))
+        info = {e.serial_number: _revoked_info(e, r) for e, r in zip(entries, records, strict=True)}
+        return Response.listing(list(info), info)
 
     async def list_detailed(req: Request, data: FieldData) -> Response:
         storage = storage_of(req)
         info: dict[str, Any] = {}
-        for serial in page(await certstore.list_serials(storage), data):
+        for serial in await _serials(storage, data):
             record = await certstore.load_record(storage, parse_serial(serial))
             if record is not None:
                 info[serial] = _detail(record)
         return Response.listing(list(info), info)
-
-    async def list_expiring(req: Request, data: FieldData) -> Response:
-        after, before = _window(b.now(), data)
-        return _index_listing(await certstore.expiring_between(storage_of(req), after, before), b.now())
-
-    async def list_by_role(req: Request, data: FieldData) -> Response:
-        return _index_listing(await certstore.by_role(storage_of(req), data.get("role")), b.now())
 
     raw = Field(S, "raw: DER; raw/pem: PEM.")
     return [
@@ -105,12 +93,6 @@ def paths(b: PkiBackend) -> list[Path]:
              help_synopsis="Serials of revoked certificates."),
         Path("certs/detailed/?", fields=PAGE_FIELDS, operations={L: list_detailed},
              help_synopsis="Issued certificates with their CN, role, expiry and requester."),
-        Path("certs/expiring/?", fields=WINDOW_FIELDS, operations={L: list_expiring},
-             help_synopsis="Issued certificates expiring in a window (warden extension).",
-             help_description=EXPIRING_DESC),
-        Path("certs/by-role/" + generic_name_regex("role") + "/?",
-             fields={"role": Field(S, "The role.", required=True)}, operations={L: list_by_role},
-             help_synopsis="Issued certificates of one role (warden extension)."),
         Path("certs/?", fields=PAGE_FIELDS, operations={L: list_certs},
              help_synopsis="Serials of issued certificates."),
     ]
@@ -154,30 +136,23 @@ def _detail(record: certstore.CertRecord) -> dict[str, Any]:
             "mount": record.mount, "is_ca": record.is_ca}
 
 
-def _window(now: float, data: FieldData) -> tuple[float, float]:
-    after = parse_not_after(data.get("after")) if data.get("after") else now
-    if data.get("before"):
-        before = parse_not_after(data.get("before"))
-    elif data.get("within"):
-        try:
-            before = now + parse_duration(data.get("within"))
-        except ValueError as exc:
-            raise InvalidRequest(f"within: {exc}") from None
-    else:
-        raise InvalidRequest("give before (RFC 3339) or within (a duration such as 72h)")
-    return after, before
+async def _serials(storage: Storage, data: FieldData) -> list[str]:
+    after = data.get("after")  # as in Vault, need not exist; a serial in any of its forms
+    try:
+        after = format_serial(parse_serial(after)) if after else ""
+    except ValueError:
+        after = after.lower()
+    return await certstore.list_serials(storage, after=after, limit=_page_limit(data))
 
 
-def _index_listing(entries: list[IndexEntry], now: float) -> Response:
-    info = {e.serial_number: {"common_name": e.common_name, "role": e.role, "not_after": e.not_after,
-                              "not_after_rfc3339": to_rfc3339(e.not_after), "expired": e.not_after < now}
-            for e in entries}
-    return Response.listing(list(info), info)
+def _page_limit(data: FieldData) -> int:
+    if data.get("limit") < 0:
+        raise InvalidRequest("limit must not be negative")
+    return int(data.get("limit"))
 
 
-EXPIRING_DESC = """
-LIST certs/expiring?within=72h lists the stored certificates that expire in the next 72
-hours (after defaults to now); after/before take RFC 3339 times. Each key's key_info holds
-the common name, role and expiry. Served from the expiry index (certificates issued with
-no_store are not stored and so not listed).
-"""
+def _revoked_info(entry: certstore.RevokedEntry, record: certstore.CertRecord | None) -> dict[str, Any]:
+    return {"revocation_time": int(entry.revocation_time),
+            "revocation_time_rfc3339": to_rfc3339(entry.revocation_time), "issuer_id": entry.issuer_id,
+            "not_after": entry.not_after, "not_after_rfc3339": to_rfc3339(entry.not_after),
+            "common_name": record.common_name if record else "", "role": record.role if record else ""}

@@ -217,7 +217,8 @@ async def _finish(b: PkiBackend, req: Request, data: FieldData, state: CaState, 
     pem = x509util.cert_pem(cert)
     if not role.no_store:
         await store_certificate(storage_of(req), record_for(cert, info, issuer_id=issuer.id,
-                                                            role=role.name, req=req, pem=pem))
+                                                            role=role.name, req=req, pem=pem,
+                                                            issued_at=b.now()))
     chain = chain_of(state, issuer, remove_roots=data.get("remove_roots_from_chain"))
     body = certificate_data(cert, info, issuer, chain, fmt=data.get("format"), key=key,
                             key_format=data.get("private_key_format"), pem=pem, trust=state.trust_bundle)

@@ -48,10 +48,8 @@ CONFIG_FIELDS = {
 def paths(b: PkiBackend) -> list[Path]:
     async def listing(req: Request, data: FieldData) -> Response:
         state = await b.ca(storage_of(req))
-        # Unauthenticated, as in Vault: names and serials only, never key references.
-        info = {i.id: {"issuer_name": i.entry.name, "is_default": i.id == state.default_issuer,
-                       "serial_number": store.format_serial(i.info.serial)}
-                for i in state.issuers.values()}
+        # Unauthenticated, as in Vault: what the certificates say, never key references.
+        info = {i.id: listing_info(i, i.id == state.default_issuer) for i in state.issuers.values()}
         keys = page(list(info), data)
         return Response.listing(keys, {k: info[k] for k in keys})
 
@@ -109,6 +107,18 @@ def paths(b: PkiBackend) -> list[Path]:
         Path("root/replace", fields=CONFIG_FIELDS, operations={U: replace_root},
              help_synopsis="Make another issuer (default: the one named next) the default issuer."),
     ]
+
+
+def listing_info(issuer: LoadedIssuer, is_default: bool) -> dict[str, Any]:
+    """Vault's key_info (name, default, serial) and, as a warden extension, what an operator
+    checks first about a CA: its subject, key, validity and whether it may still issue."""
+    info, spec = issuer.info, issuer.info.key_spec
+    return {"issuer_name": issuer.entry.name, "is_default": is_default,
+            "serial_number": store.format_serial(info.serial), "common_name": info.common_name,
+            "key_type": spec.key_type if spec else "", "key_bits": spec.bits if spec else 0,
+            "not_before": int(info.not_before), "not_after": int(info.not_after),
+            "not_after_rfc3339": to_rfc3339(info.not_after), "is_root": issuer.is_root,
+            "revoked": issuer.entry.revoked, "usage": ",".join(issuer.entry.usage)}
 
 
 def issuer_view(issuer: LoadedIssuer) -> dict[str, Any]:

@@ -206,12 +206,13 @@ async def _apply(storage: Storage, ops: list[BatchOp]) -> None:
 
 
 async def _tidy_cert_store(storage: Storage, cutoff: float) -> int:
-    expired = await certstore.expiring_between(storage, 0, cutoff)
-    ops: list[BatchOp] = []
-    for entry in expired:
-        ops += certstore.removal_ops(entry.serial_number, entry.not_after, entry.role)
-    await _apply(storage, ops)
-    return len(expired)
+    """A page at a time, soonest expiry first: what is removed drops out of the next page.
+    Each page is one batch, so a certificate never loses only some of its index entries."""
+    removed = 0
+    while expired := await certstore.expired_page(storage, cutoff, limit=200):
+        await storage.batch([op for entry in expired for op in certstore.removal_ops(entry)])
+        removed += len(expired)
+    return removed
 
 
 async def _tidy_revoked(storage: Storage, cutoff: float) -> int:
@@ -221,7 +222,7 @@ async def _tidy_revoked(storage: Storage, cutoff: float) -> int:
         ops.append(Delete(certstore.REVOKED_PREFIX + entry.serial_number.replace(":", "-")))
         record = await certstore.load_record(storage, parse_serial(entry.serial_number))
         if record is not None:
-            ops += certstore.removal_ops(record.serial_number, record.not_after, record.role)
+            ops += certstore.removal_ops(record.summary())
     await _apply(storage, ops)
     return len(gone)
 

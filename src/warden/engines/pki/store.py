@@ -7,7 +7,7 @@
     config/urls        AIA URLs for new certs    config/crl      CRL and OCSP settings
     crls/<issuer id>   the issuer's current CRL and its number
     certs/<serial>     issued certificates      revoked/<serial>   revocations
-    index/expiry/<yyyy>/<mm>/<dd>/<serial>, index/role/<role>/<serial>   (see certstore.py)
+    index/by-expiry/, index/by-role/, index/by-name/, index/by-issue/   time-ordered (certindex.py)
 
 Serials are stored in Vault's hyphenated form (``17-67-16-b0-...``) and shown with colons.
 """
