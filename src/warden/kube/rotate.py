@@ -16,11 +16,12 @@ changes before the state that records them) and refused out of order with the ne
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from warden.api import InvalidRequest
+from warden.api import ClientError, InvalidRequest
 from warden.kube.cluster import ClusterSpec
 from warden.kube.desired import desired
 from warden.kube.rotate_leaves import (
@@ -66,6 +67,7 @@ class Env:
     who: str
     progress: Callable[[str], None] = lambda _: None
     stale_after: float = 120.0  # a pending begin older than this is taken to have crashed
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def store(self) -> RotationStore:
@@ -131,6 +133,17 @@ def ca_data(spec: ClusterSpec, mount: str) -> dict[str, Any]:
         if ca.mount == mount:
             return dict(ca.data)
     raise RotationError(f"{mount} is not a CA of cluster {spec.name}")
+
+
+def server_second(env: Env) -> int:
+    """The server's clock, in whole seconds (``sys/health``); the local clock if it will not say.
+    Leaves record their issue time in whole seconds of the server's clock, so phases that
+    are compared with leaves are timed by it too."""
+    try:
+        body = env.api.read("sys/health", {"standbyok": "true"}) or {}
+    except ClientError:
+        body = {}
+    return int(body.get("server_time_utc") or env.now())
 
 
 def parse_time(text: str) -> float:

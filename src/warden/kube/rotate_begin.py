@@ -23,6 +23,7 @@ from warden.kube.rotate import (
     keep_default,
     next_command,
     parse_time,
+    server_second,
 )
 from warden.kube.rotate_leaves import rfc3339
 from warden.kube.rotation_state import (
@@ -130,7 +131,12 @@ def _create_or_adopt_root(env: Env, state: RotationState) -> str:
 
 
 def _finish_begin(env: Env, claimed: RotationState, issuer_id: str) -> Outcome:
-    done = claimed.replace(phase=BEGUN, new_issuer=issuer_id, begun_at=rfc3339(env.now()),
+    # begun_at is the first whole second of the server's clock after the new issuer existed,
+    # and begin returns only once it has passed: a leaf issued in an earlier second was
+    # fetched without the new CA in its bundle, one issued from then on with it.
+    begun = server_second(env) + 1
+    env.sleep(1.05)
+    done = claimed.replace(phase=BEGUN, new_issuer=issuer_id, begun_at=rfc3339(begun),
                            begun_by=env.who, pending="", pending_since="", pending_by="", csr="")
     try:
         stored = env.store.write(done)

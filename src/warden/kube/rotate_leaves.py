@@ -140,10 +140,15 @@ def stale_since(leaves: Sequence[Leaf], since: float, now: float,
     roles = {h.role for h in spec_holders}  # agents' leaves of these roles count too
     out = []
     for leaf in current_leaves(leaves).values():
-        issued = leaf.not_before + BACKDATE  # roles backdate notBefore by 30 s
-        if leaf.role in roles and issued < since and leaf.not_after > now:
+        if leaf.role in roles and issued_before(leaf, since) and leaf.not_after > now:
             out.append((holder_of(spec_holders, leaf), leaf))
     return sorted(out, key=lambda pair: (pair[0].component, pair[0].node))
+
+
+def issued_before(leaf: Leaf, since: float) -> bool:
+    """Whether the leaf was issued in a second of the server's clock before ``since`` (roles
+    backdate notBefore by 30 s; certificates count whole seconds)."""
+    return leaf.not_before + BACKDATE < since
 
 
 def rfc3339(ts: float) -> str:

@@ -14,6 +14,7 @@ from warden.kube.rotate_leaves import (
     current_leaves,
     holder_of,
     holders,
+    issued_before,
     parse_rfc3339,
     read_leaves,
     rfc3339,
@@ -42,7 +43,7 @@ def _row(holder: Holder, leaf: Leaf | None, labels: Mapping[str, str], begun: fl
                    serial_number=leaf.serial_number, issued_at=rfc3339(leaf.not_before + BACKDATE),
                    expires_at=rfc3339(leaf.not_after))
         if begun:
-            row["since_begin"] = leaf.not_before + BACKDATE >= begun
+            row["since_begin"] = not issued_before(leaf, begun)
     return row
 
 

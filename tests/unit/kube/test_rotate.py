@@ -84,3 +84,10 @@ def test_state_codec_and_next_command() -> None:
     assert next_command(SPEC, waiting).endswith("-import SIGNED.crt")
     other = ClusterSpec("c1", SPEC.nodes, kv_mount="kv")
     assert command(other, "sa", "begin") == "warden k8s rotate -kv-mount kv c1 sa begin"
+
+
+def test_issue_times_count_whole_seconds_of_the_server_after_the_30s_backdate() -> None:
+    from warden.kube.rotate_leaves import issued_before
+
+    fetched = leaf("1", "scheduler", "old", 970)  # issued during second 1000
+    assert issued_before(fetched, 1001) and not issued_before(fetched, 1000)
