@@ -48,6 +48,7 @@ from warden.storage.base import HABackend, PhysicalBackend
 log = logging.getLogger("warden.core")
 
 HOUR = 3600
+_HELP_KEYS = frozenset({"help", "openapi", "see_also"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +379,12 @@ class Core:
         await ctx.log_request()
         try:
             response = await route.backend.handle_request(backend_req)
-            if response is not None:
+            if response is not None and backend_req.operation is Operation.HELP:
+                # Help describes a path and nothing more: whatever came back is reduced to
+                # the help itself, never a token, lease or wrapped response.
+                response = Response(data={k: v for k, v in (response.data or {}).items()
+                                          if k in _HELP_KEYS})
+            elif response is not None:
                 response = await self._finish(req, route, response, entry)
         except WardenError as exc:
             await ctx.log_response(None, error=exc)
@@ -411,6 +417,10 @@ class Core:
                                   client_token=token), None, False
         entry = ctx.entry = await self._authenticate(req)
         op = req.operation
+        if op is Operation.HELP:
+            # Vault's ACL: help is always allowed to a valid token (and never needs sudo).
+            return route, replace(req, path=relative, storage=route.storage, mount=mount,
+                                  client_token=token, data={}), entry, False
         if op is Operation.UPDATE:
             probe = replace(req, path=relative, storage=route.storage, mount=mount,
                             client_token=token)
