@@ -97,7 +97,7 @@ class SystemBackend:
                                  "internal/ui/mounts/*"),
                 root=("auth/*", "audit", "audit/*", "rotate", "seal", "step-down", "raw/*",
                       "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*",
-                      "revoke-prefix/*"),
+                      "revoke-prefix/*", "revoke-force/*"),
             ),
             help="The system backend: mounts, auth methods, policies and the seal.",
         )
@@ -275,8 +275,9 @@ class SystemBackend:
         policy = await self.core.policies.get(data.get("name"))
         if policy is None:
             return None
-        return Response(data={"name": policy.name, "rules": policy.raw, "policy": policy.raw},
-                        top_level=True)
+        # Vault: the legacy sys/policy/<name> answers "rules", sys/policies/acl/<name> "policy".
+        field = "rules" if req.path.startswith("policy/") else "policy"
+        return Response(data={"name": policy.name, field: policy.raw}, top_level=True)
 
     async def write_policy(self, req: Request, data: FieldData) -> None:
         text = data.get("policy") or data.get("rules")

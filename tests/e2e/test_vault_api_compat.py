@@ -1,0 +1,114 @@
+"""Vault API details that client libraries' own test suites depend on (issue 15), driven by
+hvac where hvac has the call, by plain HTTP where it does not."""
+
+from __future__ import annotations
+
+import hvac
+import hvac.exceptions
+import pytest
+
+from support.server import ServerProcess
+
+POLICY = 'path "secret/data/compat" { capabilities = ["read"] }'
+
+
+def test_legacy_policy_endpoint_answers_rules_and_the_acl_one_policy(
+        dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    client.sys.create_or_update_policy("compat", POLICY)
+    legacy = client.sys.read_policy("compat")
+    assert legacy["data"] == {"name": "compat", "rules": POLICY}  # Vault: rules, not policy
+    assert legacy["rules"] == POLICY  # and repeated at the top level, as hvac's suite reads it
+    assert client.get_policy("compat") == POLICY
+    acl = client.sys.read_acl_policy("compat")
+    assert acl["data"] == {"name": "compat", "policy": POLICY}
+
+
+def test_wrap_an_empty_body(dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    wrapped = client.sys.wrap()  # hvac sends {} with X-Vault-Wrap-TTL
+    token = wrapped["wrap_info"]["token"]
+    assert wrapped["data"] is None
+    assert client.sys.unwrap(token)["data"] == {}
+    resp = dev_server.http().post("/v1/sys/wrapping/wrap")  # no body at all
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["wrap_info"]["ttl"] == 300
+
+
+def test_token_lookup_of_an_unknown_token_is_403_bad_token(dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    with pytest.raises(hvac.exceptions.Forbidden, match="bad token"):
+        client.auth.token.lookup("ws.not-a-real-token")
+    token = client.auth.token.create(policies=["default"])["auth"]["client_token"]
+    client.auth.token.revoke(token)
+    with pytest.raises(hvac.exceptions.Forbidden, match="bad token"):
+        client.auth.token.lookup(token)
+    # Vault: no token in the body looks up the calling token.
+    resp = dev_server.http().post("/v1/auth/token/lookup", json={})
+    assert resp.status_code == 200 and resp.json()["data"]["id"] == dev_server.root_token
+
+
+def test_revoking_an_unknown_token_or_accessor_is_not_an_error(dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    http = dev_server.http()
+    resp = http.post("/v1/auth/token/revoke", json={"token": "ws.not-a-real-token"})
+    assert resp.status_code == 204, resp.text
+    client.auth.token.revoke("ws.not-a-real-token")
+    answer = client.auth.token.revoke_accessor("no-such-accessor")
+    assert answer["warnings"] == ["No token found with this accessor"]
+    resp = http.post("/v1/auth/token/revoke-accessor", json={"accessor": "no-such-accessor"})
+    assert resp.status_code == 200 and resp.json()["warnings"], resp.text
+    # the known cases are unchanged
+    created = client.auth.token.create(policies=["default"])["auth"]
+    assert http.post("/v1/auth/token/revoke-accessor",
+                     json={"accessor": created["accessor"]}).status_code == 204
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.auth.token.lookup(created["client_token"])
+    resp = http.post("/v1/auth/token/revoke", json={})
+    assert resp.status_code == 400 and "missing token" in resp.json()["errors"][0]
+
+
+def test_kv2_check_and_set_mismatch_says_so_as_vault_does(dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    client.secrets.kv.v2.create_or_update_secret("compat-cas", {"v": 1}, cas=0)
+    for cas in (0, 5):
+        with pytest.raises(hvac.exceptions.InvalidRequest,
+                           match="check-and-set parameter did not match the current version"):
+            client.secrets.kv.v2.create_or_update_secret("compat-cas", {"v": 2}, cas=cas)
+    assert client.secrets.kv.v2.read_secret_version("compat-cas",
+                                                   raise_on_deleted_version=True)["data"]["data"] == {"v": 1}
+
+
+def test_audit_hash_of_a_missing_device_names_an_unknown_audit_backend(
+        dev_server: ServerProcess) -> None:
+    resp = dev_server.http().post("/v1/sys/audit-hash/nowhere", json={"input": "x"})
+    assert resp.status_code == 400
+    message = resp.json()["errors"][0]
+    assert 'unknown audit backend "nowhere"' in message
+    assert "no audit device is enabled" in message  # warden's clearer wording stays
+
+
+def test_revoke_force_revokes_leases_under_a_prefix_and_needs_sudo(
+        dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    client.sys.enable_secrets_engine("pki", path="compat-pki")
+    client.write("compat-pki/root/generate/internal", common_name="compat.example", ttl="24h")
+    client.write("compat-pki/roles/web", allow_any_name=True, generate_lease=True, max_ttl="1h")
+    lease_ids = [client.write("compat-pki/issue/web", common_name=f"h{i}.example")["lease_id"]
+                 for i in range(3)]
+    assert all(lease_ids)
+    listed = client.sys.list_leases("compat-pki/issue/web")["data"]["keys"]
+    assert len(listed) == 3
+    token = client.auth.token.create(policies=["default"])["auth"]["client_token"]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        hvac.Client(url=dev_server.url, token=token).sys.revoke_force("compat-pki/issue")
+    client.sys.revoke_force("compat-pki/issue")
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        client.sys.list_leases("compat-pki/issue/web")
+    for lease_id in lease_ids:
+        with pytest.raises(hvac.exceptions.InvalidRequest):
+            client.sys.read_lease(lease_id)
+    serials = client.list("compat-pki/certs")["data"]["keys"]
+    revoked = [s for s in serials
+               if client.read(f"compat-pki/cert/{s}")["data"].get("revocation_time")]
+    assert len(revoked) >= 3  # the backend was asked to revoke what the leases stood for
