@@ -112,3 +112,37 @@ def test_revoke_force_revokes_leases_under_a_prefix_and_needs_sudo(
     revoked = [s for s in serials
                if client.read(f"compat-pki/cert/{s}")["data"].get("revocation_time")]
     assert len(revoked) >= 3  # the backend was asked to revoke what the leases stood for
+
+
+def test_sign_intermediate_takes_the_common_name_from_the_csr(dev_server: ServerProcess) -> None:
+    """HashiCorp's "build your own CA" tutorial signs the intermediate's CSR without a
+    common_name: the certificate's CN comes from the CSR."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    client = dev_server.client()
+    client.sys.enable_secrets_engine("pki", path="tut-root")
+    client.sys.enable_secrets_engine("pki", path="tut-int")
+    client.write("tut-root/root/generate/internal", common_name="example.com", ttl="87600h")
+    csr = client.write("tut-int/intermediate/generate/internal",
+                       common_name="example.com Intermediate Authority")["data"]["csr"]
+    signed = client.write("tut-root/root/sign-intermediate", csr=csr, format="pem_bundle",
+                          ttl="43800h")["data"]["certificate"]
+    cert = x509.load_pem_x509_certificate(signed.encode())
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert cn == "example.com Intermediate Authority"
+    # an explicit common_name still wins, and a CSR without one still needs it
+    other = client.write("tut-root/root/sign-intermediate", csr=csr, common_name="Other CA",
+                         ttl="1h")["data"]["certificate"]
+    other_cert = x509.load_pem_x509_certificate(other.encode())
+    assert other_cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Other CA"
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    nameless = (x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Org")]))
+                .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()))
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="common_name"):
+        client.write("tut-root/root/sign-intermediate",
+                     csr=nameless.public_bytes(Encoding.PEM).decode(), ttl="1h")
