@@ -121,8 +121,9 @@ def test_sign_intermediate_takes_the_common_name_from_the_csr(dev_server: Server
     from cryptography.x509.oid import NameOID
 
     client = dev_server.client()
-    client.sys.enable_secrets_engine("pki", path="tut-root")
-    client.sys.enable_secrets_engine("pki", path="tut-int")
+    for mount in ("tut-root", "tut-int"):
+        client.sys.enable_secrets_engine("pki", path=mount,
+                                         config={"max_lease_ttl": "87600h"})
     client.write("tut-root/root/generate/internal", common_name="example.com", ttl="87600h")
     csr = client.write("tut-int/intermediate/generate/internal",
                        common_name="example.com Intermediate Authority")["data"]["csr"]
@@ -146,3 +147,84 @@ def test_sign_intermediate_takes_the_common_name_from_the_csr(dev_server: Server
     with pytest.raises(hvac.exceptions.InvalidRequest, match="common_name"):
         client.write("tut-root/root/sign-intermediate",
                      csr=nameless.public_bytes(Encoding.PEM).decode(), ttl="1h")
+
+
+PLACEHOLDER_CA = "-----BEGIN CERTIFICATE-----\\n.....\\n-----END CERTIFICATE-----"  # hvac's own
+
+
+def _sa_jwt(namespace: str, name: str) -> str:
+    """A well-formed service-account JWT (signed by a throwaway key: never verified here)."""
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = int(time.time())
+    claims = {"iss": "https://kubernetes.default.svc", "sub": f"system:serviceaccount:{namespace}:{name}",
+              "aud": ["https://kubernetes.default.svc"], "iat": now, "nbf": now, "exp": now + 600,
+              "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": "u-1"}}}
+    return jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256")
+
+
+def test_kubernetes_config_takes_a_placeholder_ca_with_a_warning_and_logins_name_it(
+        dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    client.sys.enable_auth_method("kubernetes", path="kcompat")
+    resp = dev_server.http().post("/v1/auth/kcompat/config", json={
+        "kubernetes_host": "https://192.168.99.100:8443", "kubernetes_ca_cert": PLACEHOLDER_CA,
+        "issuer": "bob"})
+    assert resp.status_code == 200, resp.text
+    (warning,) = resp.json()["warnings"]
+    assert "kubernetes_ca_cert" in warning and "certificate" in warning
+    assert client.auth.kubernetes.configure(  # hvac's suite: a truthy answer
+        "https://192.168.99.100:8443", kubernetes_ca_cert=PLACEHOLDER_CA, mount_point="kcompat")
+    config = client.auth.kubernetes.read_config(mount_point="kcompat")
+    assert config["kubernetes_ca_cert"] == PLACEHOLDER_CA  # kept exactly as written
+    client.auth.kubernetes.create_role("app", bound_service_account_names=["app"],
+                                       bound_service_account_namespaces=["default"],
+                                       mount_point="kcompat")
+    with pytest.raises(hvac.exceptions.InvalidRequest,
+                       match=r"kubernetes_ca_cert.*auth/kcompat/config"):
+        dev_server.client(token="").auth.kubernetes.login(
+            "app", _sa_jwt("default", "app"), mount_point="kcompat")
+    # not PEM at all is still refused, and nothing is overwritten
+    resp = dev_server.http().post("/v1/auth/kcompat/config", json={
+        "kubernetes_host": "https://10.0.0.1", "kubernetes_ca_cert": "ca_cert"})
+    assert resp.status_code == 400 and "kubernetes_ca_cert" in resp.json()["errors"][0]
+    assert client.auth.kubernetes.read_config(mount_point="kcompat")[
+        "kubernetes_host"] == "https://192.168.99.100:8443"
+
+
+def test_kubernetes_config_without_local_ca_needs_a_ca_or_keys(dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    client.sys.enable_auth_method("kubernetes", path="kstrict")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="kubernetes_ca_cert must be given"):
+        client.auth.kubernetes.configure("https://192.168.99.100:8443", disable_local_ca_jwt=True,
+                                         mount_point="kstrict")
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        client.auth.kubernetes.read_config(mount_point="kstrict")
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    resp = dev_server.http().post("/v1/auth/kstrict/config", json={  # keys: no API calls
+        "kubernetes_host": "https://192.168.99.100:8443", "disable_local_ca_jwt": True,
+        "pem_keys": [key]})
+    assert resp.status_code == 204, resp.text
+
+
+def test_kubernetes_role_for_any_account_anywhere_is_accepted_with_a_warning(
+        dev_server: ServerProcess) -> None:
+    client = dev_server.client()
+    client.sys.enable_auth_method("kubernetes", path="kwild")
+    resp = dev_server.http().post("/v1/auth/kwild/role/everyone", json={
+        "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["*"]})
+    assert resp.status_code == 200, resp.text
+    assert any("any service account" in w for w in resp.json()["warnings"])
+    role = client.auth.kubernetes.read_role("everyone", mount_point="kwild")
+    assert role["bound_service_account_names"] == ["*"]
+    assert role["bound_service_account_namespaces"] == ["*"]
+    resp = dev_server.http().post("/v1/auth/kwild/role/some", json={
+        "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["default"]})
+    assert resp.status_code == 204, resp.text
