@@ -228,3 +228,19 @@ def test_kubernetes_role_for_any_account_anywhere_is_accepted_with_a_warning(
     resp = dev_server.http().post("/v1/auth/kwild/role/some", json={
         "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["default"]})
     assert resp.status_code == 204, resp.text
+
+
+def test_disabling_an_auth_method_revokes_the_tokens_its_logins_issued(
+        dev_server: ServerProcess) -> None:
+    """Vault's disable revokes everything leased under the mount, login tokens included."""
+    client = dev_server.client()
+    client.sys.enable_auth_method("approle", path="gone-approle")
+    client.write("auth/gone-approle/role/app", token_policies="default", token_ttl="1h")
+    role_id = client.read("auth/gone-approle/role/app/role-id")["data"]["role_id"]
+    secret_id = client.write("auth/gone-approle/role/app/secret-id")["data"]["secret_id"]
+    token = dev_server.client(token="").auth.approle.login(
+        role_id, secret_id, mount_point="gone-approle")["auth"]["client_token"]
+    assert dev_server.client(token=token).auth.token.lookup_self()
+    client.sys.disable_auth_method("gone-approle")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        dev_server.client(token=token).auth.token.lookup_self()

@@ -402,7 +402,7 @@ class Core:
         that happens before a backend runs. The bool says whether that was the token's last
         use (the caller revokes it once the request is done)."""
         found = self.router.match(req.path)
-        if found is None:
+        if found is None or found[0].tainted:
             # Authenticate first, as Vault does: an anonymous caller must not
             # learn which mounts exist.
             ctx.entry = await self._authenticate(req)

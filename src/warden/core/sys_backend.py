@@ -9,6 +9,7 @@ from warden.core.mounting import normalize_mount_path
 from warden.core.mounts import MountConfig, MountEntry
 from warden.core.sys_audit import AuditPaths
 from warden.core.sys_leases import LeasePaths
+from warden.core.sys_remount import RemountPaths
 from warden.core.sys_wrapping import WrappingPaths
 from warden.framework import Backend, Field, FieldData, FieldType, Path
 from warden.framework.durations import parse_duration
@@ -95,7 +96,7 @@ class SystemBackend:
                 unauthenticated=("wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap",
                                  # The handler checks the token itself (Vault's hasMountAccess).
                                  "internal/ui/mounts/*"),
-                root=("auth/*", "audit", "audit/*", "rotate", "seal", "step-down", "raw/*",
+                root=("auth/*", "remount", "audit", "audit/*", "rotate", "seal", "step-down", "raw/*",
                       "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*",
                       "revoke-prefix/*", "revoke-force/*"),
             ),
@@ -153,6 +154,7 @@ class SystemBackend:
             *AuditPaths(self.core).paths(),
             *WrappingPaths(self.core).paths(),
             *LeasePaths(self.core).paths(),
+            *RemountPaths(self.core).paths(),
             Path("metrics", fields={"format": Field(FieldType.STRING,
                                                     'Set to "prometheus" for the text format.')},
                  operations={R: self.metrics},
