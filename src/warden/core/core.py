@@ -17,10 +17,12 @@ import orjson
 from warden.core.audit import AuditBroker
 from warden.core.audit_trail import AuditTrail
 from warden.core.barrier import Barrier
+from warden.core.batch_tokens import BatchTokenCodec
 from warden.core.ha import HAConfig, HighAvailability, StandbyNode
 from warden.core.leases import Lease, LeaseManager
 from warden.core.metrics import InstrumentedPhysical, Metrics
 from warden.core.mounting import MountDefaults, Mounts
+from warden.core.mounts import login_token_type
 from warden.core.policy_store import PolicyStore
 from warden.core.registry import Registry
 from warden.core.router import Route, Router
@@ -96,6 +98,7 @@ class Core:
             clock=self.clock,
             randbytes=randbytes,
             limits=TtlLimits(config.default_lease_ttl, config.max_lease_ttl),
+            batch=BatchTokenCodec(self.barrier),
         )
         self.audit = AuditBroker(self.barrier, randbytes=randbytes)
         self.wrapper = Wrapper(self.tokens, sys_view.sub_view("wrapping/"), self.clock)
@@ -460,10 +463,13 @@ class Core:
         self, req: Request, route: Route, secret: Secret, entry: TokenEntry | None
     ) -> None:
         info = self.mounts.info(route.mount)
-        await self.leases.register(
-            req.path, secret, accessor=entry.accessor if entry else "",
-            max_ttl=info.max_lease_ttl,
-        )
+        accessor, max_ttl = (entry.accessor if entry else ""), info.max_lease_ttl
+        if entry is not None and entry.token_type == "batch":
+            # Vault: a batch token's leases end with it (its remaining TTL) and, if it has a
+            # parent, are tracked by the parent, which revokes them when it goes.
+            accessor = entry.parent_accessor
+            max_ttl = min(max_ttl, max(1, entry.remaining_ttl(self.clock.time())))
+        await self.leases.register(req.path, secret, accessor=accessor, max_ttl=max_ttl)
 
     async def _authenticate(self, req: Request) -> TokenEntry:
         if not req.client_token:
@@ -509,7 +515,7 @@ class Core:
             num_uses=auth.num_uses,
             renewable=auth.renewable,
             orphan=True,
-            token_type=auth.token_type,
+            token_type=login_token_type(route.mount.config.token_type, auth.token_type),
             bound_cidrs=tuple(auth.bound_cidrs),
             internal_data=auth.internal_data,
             entity_id=auth.entity_id,
@@ -522,6 +528,7 @@ class Core:
         auth.lease_duration = entry.ttl
         auth.renewable = entry.renewable
         auth.orphan = True
+        auth.token_type = entry.token_type
 
     # -- helpers for the system backend --------------------------------------------------
 

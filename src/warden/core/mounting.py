@@ -21,6 +21,7 @@ from warden.core.mounts import (
     MountConfig,
     MountEntry,
     MountTable,
+    check_mount_token_type,
 )
 from warden.core.policy_store import PolicyStore
 from warden.core.registry import TYPE_ALIASES, Registry
@@ -209,12 +210,16 @@ class Mounts:
         factories = self._registry.auth if table_name == "auth" else self._registry.secrets
         if mount_type not in factories:
             raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
+        config = config or MountConfig()
+        if config.token_type:
+            config = replace(config, token_type=check_mount_token_type(
+                config.token_type, table=table_name, mount_type=mount_type))
         async with self._lock:
             self._check_active()
             table = self.table(table_name)
             entry = self._new_entry(
                 path, mount_type, table_name, description=description,
-                config=config or MountConfig(), options=resolved, local=local, seal_wrap=seal_wrap,
+                config=config, options=resolved, local=local, seal_wrap=seal_wrap,
             )
             conflict = self._router.conflict(entry.route_prefix)
             if conflict:
@@ -300,6 +305,9 @@ class Mounts:
             entry = table.get(path)
             if entry is None:
                 raise InvalidRequest(f'no mount at "{path}"')
+            if "token_type" in config_changes:
+                config_changes = {**config_changes, "token_type": check_mount_token_type(
+                    config_changes["token_type"], table=table_name, mount_type=entry.type)}
             updated = _tuned(entry, description, options, config_changes)
             await table.save({**table.entries, path: updated})
             if updated.options != entry.options:

@@ -46,6 +46,8 @@ _TUNE_FIELDS = {
     "audit_non_hmac_response_keys": Field(FieldType.COMMA_STRING_SLICE, "Response keys not hashed in audit."),
     "listing_visibility": Field(FieldType.STRING, "unauth or hidden."),
     "passthrough_request_headers": Field(FieldType.COMMA_STRING_SLICE, "Headers passed to the backend."),
+    "token_type": Field(FieldType.STRING, "Auth mounts: the type of tokens logins get: "
+                        "default-service, default-batch, service or batch."),
 }
 
 
@@ -76,6 +78,8 @@ def mount_view(entry: MountEntry) -> dict[str, Any]:
                if entry.config.audit_non_hmac_request_keys else {}),
             **({"audit_non_hmac_response_keys": list(entry.config.audit_non_hmac_response_keys)}
                if entry.config.audit_non_hmac_response_keys else {}),
+            **({"token_type": entry.config.token_type or "default-service"}
+               if entry.table == "auth" else {}),
         },
         "options": dict(entry.options) or None,
         "local": entry.local,
@@ -238,6 +242,8 @@ class SystemBackend:
         for key in ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys"):
             if getattr(entry.config, key):
                 data[key] = list(getattr(entry.config, key))
+        if entry.table == "auth":
+            data["token_type"] = entry.config.token_type or "default-service"
         return Response(data=data, top_level=True)
 
     async def write_secrets_tune(self, req: Request, data: FieldData) -> None:
@@ -257,6 +263,8 @@ class SystemBackend:
                 changes[key] = tuple(data.get(key))
         if data.supplied("listing_visibility"):
             changes["listing_visibility"] = data.get("listing_visibility")
+        if data.supplied("token_type"):
+            changes["token_type"] = data.get("token_type")
         await self.core.mounts.tune(
             table, data.get("path"),
             description=data.get("description") if data.supplied("description") else None,
@@ -293,7 +301,7 @@ class SystemBackend:
     # -- capabilities -----------------------------------------------------------------------
 
     async def capabilities_self(self, req: Request, data: FieldData) -> Response:
-        entry = await self.core.tokens.lookup_accessor(req.accessor)
+        entry = await self.core.tokens.lookup(req.client_token)  # a batch token has no accessor
         if entry is None:
             raise PermissionDenied()
         return await self._capabilities(entry, data)
@@ -404,6 +412,7 @@ def _mount_config(raw: Mapping[str, Any]) -> MountConfig:
         audit_non_hmac_response_keys=_list("audit_non_hmac_response_keys"),
         listing_visibility=str(raw.get("listing_visibility") or ""),
         passthrough_request_headers=_list("passthrough_request_headers"),
+        token_type=str(raw.get("token_type") or ""),
     )
     if config.default_lease_ttl and config.max_lease_ttl and (
         config.default_lease_ttl > config.max_lease_ttl

@@ -109,6 +109,8 @@ class TokenHandlers:
         return self._lookup_response(await self._known_accessor(data), "")
 
     async def _renew(self, entry: TokenEntry, data: FieldData, token: str) -> Response:
+        if entry.token_type == BATCH:
+            raise InvalidRequest("batch tokens cannot be renewed")
         renewed = await self.b.store.renew(entry.accessor, data.get("increment"))
         return Response(auth=auth_block(token, renewed, self._now()))
 
@@ -122,13 +124,13 @@ class TokenHandlers:
         return await self._renew(await self._known_accessor(data), data, "")
 
     async def revoke_self(self, req: Request, data: FieldData) -> None:
-        await self.b.store.revoke_tree((await self.b.caller_entry(req)).accessor)
+        await self.b.store.revoke_tree(_revocable(await self.b.caller_entry(req)).accessor)
 
     async def revoke(self, req: Request, data: FieldData) -> None:
         # Vault: revoking a token that does not exist (any more) succeeds, with no answer.
         entry = await self.b.store.lookup(self._token(data))
         if entry is not None:
-            await self.b.store.revoke_tree(entry.accessor)
+            await self.b.store.revoke_tree(_revocable(entry).accessor)
 
     async def revoke_accessor(self, req: Request, data: FieldData) -> Response | None:
         entry = await self._by_accessor(data)
@@ -139,7 +141,7 @@ class TokenHandlers:
 
     async def revoke_orphan(self, req: Request, data: FieldData) -> None:
         entry = await self._by_token(data, unknown="token to revoke not found")
-        await self.b.store.revoke_orphan(entry.accessor)
+        await self.b.store.revoke_orphan(_revocable(entry).accessor)
 
     async def list_accessors(self, req: Request, data: FieldData) -> Response:
         return Response.listing(await self.b.store.list_accessors())
@@ -147,3 +149,13 @@ class TokenHandlers:
     async def tidy(self, req: Request, data: FieldData) -> Response:
         removed = await self.b.store.tidy()
         return Response(data={"removed": removed})
+
+
+BATCH = "batch"
+
+
+def _revocable(entry: TokenEntry) -> TokenEntry:
+    """Vault: a batch token has nothing stored to revoke; it ends with its TTL or parent."""
+    if entry.token_type == BATCH:
+        raise InvalidRequest("batch tokens cannot be revoked")
+    return entry

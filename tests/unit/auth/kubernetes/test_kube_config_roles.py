@@ -110,7 +110,7 @@ BOUND = {"bound_service_account_names": "app", "bound_service_account_namespaces
     ({"alias_name_source": "pod_name"}, '"alias_name_source": must be one of'),
     ({"bound_service_account_namespace_selector": '{"matchLabels": {"a": "b"}}'},
      "namespace_selector is not supported"),
-    ({"token_type": "batch"}, 'token_type "batch" is not supported'),
+    ({"token_type": "batch", "token_period": "1h"}, "cannot be 'batch'.*periodic"),
     ({"ttl": "2h", "max_ttl": "1h"}, '"token_ttl" cannot be greater'),
     ({"token_bound_cidrs": "x"}, '"token_bound_cidrs" entry 1'),
     ({"num_uses": -1}, "token_num_uses cannot be negative"),
