@@ -112,3 +112,17 @@ def test_help_needs_a_valid_token_but_no_capability(server: ServerProcess) -> No
     assert limited.put("/v1/sys/policy/keep", json={"policy": POLICY}).status_code == 403
     _is_help(limited.put("/v1/sys/policy/keep?help=1", json={"policy": ""}))  # Vault's ACL
     assert server.http().get("/v1/sys/policy/keep").json()["data"]["rules"] == POLICY
+
+
+def test_the_cli_prints_path_help(server: ServerProcess) -> None:
+    import json
+
+    shown = server.cli("path-help", "sys/policies/acl/keep")
+    assert shown.returncode == 0, shown.stderr
+    assert "policy" in shown.stdout.lower() and "PARAMETERS" in shown.stdout
+    as_json = server.cli("path-help", "-format=json", "helppki/issue/web")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["openapi"]["paths"]
+    missing = server.cli("path-help", "no-such-mount/x")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert server.http().get("/v1/sys/policy/keep").json()["data"]["rules"] == POLICY

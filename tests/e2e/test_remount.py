@@ -159,3 +159,24 @@ def test_remount_needs_sudo_and_unknown_migrations_are_404(server: ServerProcess
     assert "mv-sudo/" in client.sys.list_mounted_secrets_engines()["data"]
     resp = server.http().get("/v1/sys/remount/status/00000000-0000-0000-0000-000000000000")
     assert resp.status_code == 404
+
+
+def test_the_cli_moves_secrets_engines_and_auth_methods(server: ServerProcess) -> None:
+    client = server.client()
+    client.sys.enable_secrets_engine("kv", path="cli-kv")
+    client.write("cli-kv/k", v="1")
+    moved = server.cli("secrets", "move", "cli-kv", "cli-kv-moved/")
+    assert moved.returncode == 0, moved.stderr
+    assert "Success! Finished moving secrets engine cli-kv/ to cli-kv-moved/" in moved.stdout
+    assert client.read("cli-kv-moved/k")["data"] == {"v": "1"}
+    client.sys.enable_auth_method("approle", path="cli-approle")
+    moved = server.cli("auth", "move", "cli-approle", "auth/cli-approle2")
+    assert moved.returncode == 0, moved.stderr
+    assert "auth/cli-approle/ to auth/cli-approle2/" in moved.stdout
+    assert "cli-approle2/" in client.sys.list_auth_methods()["data"]
+    tuned = server.cli("auth", "tune", "-token-type=batch", "cli-approle2")
+    assert tuned.returncode == 0, tuned.stderr
+    assert client.sys.read_auth_method_tuning("cli-approle2")["data"]["token_type"] == "batch"
+    refused = server.cli("secrets", "move", "no-such", "elsewhere")
+    assert refused.returncode != 0 and "no matching mount" in refused.stderr
+    assert "Traceback" not in refused.stderr
