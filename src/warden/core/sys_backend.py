@@ -183,11 +183,11 @@ class SystemBackend:
     def _listing(self, entries: Mapping[str, MountEntry]) -> Response:
         return Response(data={p: mount_view(e) for p, e in entries.items()}, top_level=True)
 
-    async def enable_secrets(self, req: Request, data: FieldData) -> Response | None:
-        return await self._enable("secrets", data)
+    async def enable_secrets(self, req: Request, data: FieldData) -> None:
+        await self._enable("secrets", data)
 
-    async def enable_auth(self, req: Request, data: FieldData) -> Response | None:
-        return await self._enable("auth", data)
+    async def enable_auth(self, req: Request, data: FieldData) -> None:
+        await self._enable("auth", data)
 
     async def _enable(self, table: str, data: FieldData) -> None:
         mount_type = data.get("type") or data.get("plugin_name")
@@ -200,7 +200,6 @@ class SystemBackend:
             description=data.get("description"), config=config, options=options,
             local=data.get("local"), seal_wrap=data.get("seal_wrap"),
         )
-        return None
 
     async def disable_secrets(self, req: Request, data: FieldData) -> None:
         await self.core.mounts.disable("secrets", data.get("path"))
