@@ -61,6 +61,8 @@ GROUP = Group(
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
         Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
               "Run the in-cluster controllers (CSR signer and approvers)"),
+        Entry("rotate", "warden.cli.cmd_k8s_rotate:rotate_cmd",
+              "Rotate a CA or the service-account key pair, staged and resumable"),
     ),
 )
 
