@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from lightkube import AsyncClient
 from prometheus_client import CollectorRegistry
@@ -14,6 +14,8 @@ from warden.agent.clock import Clock
 from warden.agent.logs import AgentLog
 from warden.api import AsyncClient as WardenClient
 from warden.controllers.plugin import Store, Watch
+
+T = TypeVar("T")
 
 
 class Decisions:
@@ -35,7 +37,9 @@ class Context:
     current token (call ``report_denied()`` on a 403, the token may have been revoked);
     ``ensure_leading()``: raises ``NotLeading`` unless this process safely holds the Lease,
     call it right before a side effect; ``store(watch)``: the cache of one of the
-    controller's watches (valid while the controller runs)."""
+    controller's watches (valid while the controller runs); ``shared(key, make)``: one
+    object per process for ``key``, made on first use, for what several controllers of
+    one type share (their metrics: a registry takes each metric name once)."""
 
     kube: AsyncClient
     warden: WardenClient
@@ -46,6 +50,7 @@ class Context:
     clock: Clock
     uniform: Uniform
     _stores: dict[Watch, Store] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict)
 
     def decisions(self, controller: str) -> Decisions:
         return Decisions(self.log, controller)
@@ -55,6 +60,12 @@ class Context:
             return self._stores[watch]
         except KeyError:
             raise LookupError(f"no running watch of {watch.describe()}") from None
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        if key not in self._shared:
+            self._shared[key] = make()
+        found: T = self._shared[key]
+        return found
 
     def attach_stores(self, stores: dict[Watch, Store]) -> None:
         """Set by the runtime when it starts a controller's watches."""

@@ -13,7 +13,10 @@ RBAC_API = "rbac.authorization.k8s.io/v1"
 
 def manifests(config: ControllerConfig, *, service_account: str, namespace: str,
               name: str = "warden-controller") -> list[dict[str, Any]]:
-    rules = [dict(rule) for c in config.controllers for rule in c.kind.rbac(c.settings)]
+    rules: list[dict[str, Any]] = []
+    for rule in (dict(r) for c in config.controllers for r in c.kind.rbac(c.settings)):
+        if rule not in rules:  # kinds may need the same rule (e.g. writing ClusterTrustBundles)
+            rules.append(rule)
     lease = config.leader_election
     subject = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
     return [
