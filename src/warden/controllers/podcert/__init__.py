@@ -1,0 +1,44 @@
+"""The PodCertificateRequest signer and its trust bundles: ``pod_certificate_signer "<signerName>" {...}``.
+
+One block runs two controllers under the process's Lease: the signer of the
+PodCertificateRequests, and the publisher of each signer's ClusterTrustBundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from warden.controllers.plugin import Controller, ControllerKind, PolicyRule
+from warden.controllers.podcert.controller import PodCertificateController
+from warden.controllers.podcert.resource import GROUP, PLURAL
+from warden.controllers.podcert.settings import PodCertSettings, parse
+from warden.controllers.trustbundle import publisher
+from warden.controllers.trustbundle import rbac as bundle_rbac
+
+BUNDLES = "pod-certificate-trust-bundles"
+
+
+def _build(settings: PodCertSettings, ctx: Any) -> Sequence[Controller]:
+    out: list[Controller] = [PodCertificateController(settings, ctx)]
+    if settings.bundles:
+        out.append(publisher(BUNDLES, settings.bundles, ctx))
+    return out
+
+
+def rbac(settings: PodCertSettings) -> Sequence[PolicyRule]:
+    """Watch the requests, write their status as the named signers only, read the pods they
+    name; publish the signers' ClusterTrustBundles."""
+    names = sorted(settings.signers)
+    return [
+        {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["update"]},
+        {"apiGroups": [GROUP], "resources": ["signers"], "resourceNames": names, "verbs": ["sign"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        *bundle_rbac(settings.bundles),
+    ]
+
+
+KIND: ControllerKind[PodCertSettings] = ControllerKind(
+    block="pod_certificate_signer", summary="sign PodCertificateRequests of a signerName",
+    parse=parse, build=_build, rbac=rbac)
