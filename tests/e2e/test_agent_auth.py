@@ -1,5 +1,5 @@
 """``warden agent`` logging in against a real server: AppRole with a wrapped secret-id
-(seed 003's init container), Kubernetes against the stand-in TokenReview server, AWS ec2
+(seed 003's init container), Kubernetes through the real apiserver's TokenReview, AWS ec2
 from a metadata address, token renewal, re-login after revocation and at the max TTL,
 and ``-once`` exiting 0 or non-zero with the reason."""
 
@@ -10,7 +10,6 @@ import json
 import stat
 import textwrap
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,9 +18,10 @@ import hvac
 import pytest
 import yaml
 
+from support import kube_auth
 from support.agent import AgentProcess, run_agent_once, setup_pki, verify_issued
 from support.aws_identity import AwsSigner, identity_document
-from support.fake_kube import FakeKubeAPI
+from support.envtest import ControlPlane
 from support.server import ServerProcess
 
 PKI, ROLE = "apps/pki", "web"
@@ -31,12 +31,7 @@ path "secret/data/app/*" {{ capabilities = ["read"] }}
 path "sys/internal/ui/mounts/*" {{ capabilities = ["read"] }}
 """
 INSTANCE = "i-0a1b2c3d4e5f60718"
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as api:
-        yield api
+APPS_NS = "agent-apps"
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +40,16 @@ def signer() -> AwsSigner:
 
 
 @pytest.fixture(scope="module")
-def root(dev_server: ServerProcess, kube: FakeKubeAPI, signer: AwsSigner) -> hvac.Client:
+def root(dev_server: ServerProcess, kube_control_plane: ControlPlane, signer: AwsSigner) -> hvac.Client:
     client = dev_server.client()
     setup_pki(client, PKI, ROLE)
     client.sys.create_or_update_policy("agent-app", POLICY)
     client.secrets.kv.v2.create_or_update_secret("app/db", secret={"password": "hunter2"})
     client.sys.enable_auth_method("approle")
     client.sys.enable_auth_method("kubernetes")
-    client.auth.kubernetes.configure(kube.url, kubernetes_ca_cert=kube.ca_pem,
-                                     token_reviewer_jwt=kube.reviewer_token, disable_local_ca_jwt=True)
+    kube_auth.configure(client, kube_control_plane)
     client.auth.kubernetes.create_role("web", bound_service_account_names=["web"],
-                                       bound_service_account_namespaces=["apps"], policies=["agent-app"],
+                                       bound_service_account_namespaces=[APPS_NS], policies=["agent-app"],
                                        ttl="1h")
     client.sys.enable_auth_method("aws")
     client.auth.aws.create_certificate_configuration("aws-dsa", signer.cert_pem, document_type="pkcs7")
@@ -182,8 +176,9 @@ def test_once_with_a_wrapped_secret_id_writes_the_token_json_and_the_files(
 
 
 def test_once_with_a_bad_role_exits_non_zero_and_says_why(
-        root: hvac.Client, dev_server: ServerProcess, kube: FakeKubeAPI, tmp_path: Path) -> None:
-    (tmp_path / "jwt").write_text(kube.mint("apps", "web"))
+        root: hvac.Client, dev_server: ServerProcess, kube_control_plane: ControlPlane,
+        tmp_path: Path) -> None:
+    (tmp_path / "jwt").write_text(kube_auth.sa_token(kube_control_plane, APPS_NS, "web"))
     method = f'method "kubernetes" {{ config = {{ role = "no-such-role"  token_path = "{tmp_path}/jwt" }} }}'
     result = run_agent_once(write_config(tmp_path, dev_server, method))
     assert result.returncode == 2
@@ -198,10 +193,10 @@ def test_once_with_a_bad_role_exits_non_zero_and_says_why(
     assert last.startswith("Error: certificate web: PUT") and f"{PKI}/issue/nope" in last
 
 
-def test_kubernetes_login_through_the_tokenreview_stand_in(
-        root: hvac.Client, dev_server: ServerProcess, kube: FakeKubeAPI, tmp_path: Path) -> None:
-    (tmp_path / "jwt").write_text(kube.mint("apps", "web"))
-    reviews = len(kube.calls)
+def test_kubernetes_login_through_the_apiservers_tokenreview(
+        root: hvac.Client, dev_server: ServerProcess, kube_control_plane: ControlPlane,
+        tmp_path: Path) -> None:
+    (tmp_path / "jwt").write_text(kube_auth.sa_token(kube_control_plane, APPS_NS, "web"))
     method = f'method "kubernetes" {{ config = {{ role = "web"  token_path = "{tmp_path}/jwt" }} }}'
     extra = f"""template {{ contents = "{{{{ kv('secret/app/db', 'password') }}}}"
                            destination = "{tmp_path}/out/password" }}"""
@@ -210,8 +205,8 @@ def test_kubernetes_login_through_the_tokenreview_stand_in(
     assert (tmp_path / "out" / "password").read_text() == "hunter2"
     token = str(token_json(tmp_path)["clientToken"])
     me = dev_server.client(token=token).auth.token.lookup_self()["data"]
-    assert me["meta"]["service_account_name"] == "web" and me["display_name"] == "kubernetes-apps-web"
-    assert len(kube.calls) == reviews + 1 and kube.calls[-1].status == 201
+    assert me["meta"]["service_account_name"] == "web" and me["display_name"] == f"kubernetes-{APPS_NS}-web"
+    assert me["meta"]["service_account_uid"] == kube_auth.sa_uid(kube_control_plane, APPS_NS, "web")
 
 
 def test_the_token_is_renewed_and_replaced_after_it_is_revoked(

@@ -9,6 +9,7 @@ each test starts its own controller processes with their own Lease, and stops th
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import signal
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from support import kube_auth
 from support.csr_controller import (
     CLIENT_USAGES,
     KUBELET_CLIENT,
@@ -43,8 +46,10 @@ from support.envtest import ControlPlane, free_port
 from support.server import WARDEN, ServerProcess
 
 APPS = "warden.dev/c1-apps"
+SERVER = ["digital signature", "server auth"]
 RACE = "warden.dev/c1-race"
 UNKNOWN = "example.com/not-warden"
+Starter = Callable[..., ControllerProcess]
 FAST_LEASE = 'lease_duration = "5s"\n  renew_deadline = "2.5s"\n  retry_period = "1s"'
 
 
@@ -69,7 +74,8 @@ class Setup:
         listen = f'listener "tcp" {{ address = "127.0.0.1:{listener}" }}\n' if listener else ""
         text = (f'warden {{ address = "{warden_address or self.warden.url}" }}\n{auth}\n'
                 f'kubernetes {{ kubeconfig = "{self.kubeconfig}" }}\n'
-                f'leader_election {{\n  namespace = "{SA_NAMESPACE}"  name = "{lease}"\n  {lease_settings}\n}}\n'
+                f'leader_election {{ namespace = "{SA_NAMESPACE}"  name = "{lease}"\n'
+                f"  {lease_settings}\n}}\n"
                 f"{listen}{signers}\n")
         path = self.folder / f"{lease}.hcl"
         path.write_text(text)
@@ -81,11 +87,15 @@ def token_file_auth(path: Path) -> str:
 
 
 SIGNERS = f"""
-signer "{KUBELET_SERVING}" {{ mount = "c1/pki/kubelet"  role = "kubelet-serving"  approve = "node-addresses" }}
+signer "{KUBELET_SERVING}" {{
+  mount = "c1/pki/kubelet"  role = "kubelet-serving"  approve = "node-addresses"
+}}
 signer "{KUBELET_CLIENT}" {{ mount = "c1/pki/k8s"  role = "kubelet-client"  approve = "node-client" }}
 signer "{APPS}" {{ mount = "c1/pki/apps"  role = "apps" }}
 signer "{RACE}" {{ mount = "c1/pki/race"  role = "race" }}
 """
+DOWN = "warden.dev/c1-down"
+DOWN_SIGNER = f'signer "{DOWN}" {{ mount = "down/pki"  role = "down" }}'
 
 APPS_POLICY = """
 path "c1/pki/apps/sign/apps" { capabilities = ["update"] }
@@ -108,6 +118,8 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
           tmp_path_factory: pytest.TempPathFactory) -> Setup:
     plane, server = kube_control_plane, dev_server
     folder = tmp_path_factory.mktemp("csr-controller")
+    server.client().sys.enable_auth_method("kubernetes")  # bootstrap then adds the controller's login role
+    kube_auth.configure(server.client(), plane)
     ok(server.cli("k8s", "bootstrap", "c1", "-control-plane", "cp1=10.0.0.10", "-kubelet-signer",
                   "-kubelet-serving-ca"))
     _custom_mount(server, "c1/pki/apps", "apps")
@@ -119,9 +131,10 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
     token_file.write_text(token)
     kubeconfig = controller_kubeconfig(plane, folder)
     made = Setup(plane, Cluster(plane), server, folder, kubeconfig, token_file)
-    rbac = subprocess.run([WARDEN, "k8s", "controller",
-                           f"-config={made.config('rbac')}", "-print-rbac", f"-namespace={SA_NAMESPACE}",
-                           f"-service-account={SA_NAME}"], capture_output=True, text=True, check=True).stdout
+    rbac_config = made.config("rbac", signers=SIGNERS + DOWN_SIGNER)
+    rbac = subprocess.run([WARDEN, "k8s", "controller", f"-config={rbac_config}", "-print-rbac",
+                           f"-namespace={SA_NAMESPACE}", f"-service-account={SA_NAME}"],
+                          capture_output=True, text=True, check=True).stdout
     plane.kubectl("apply", "-f", "-", input=rbac)
     # the printed RBAC allows the one Lease named in the configuration; tests use one per test
     plane.kubectl("create", "role", "test-any-lease", "-n", SA_NAMESPACE, "--verb=get,update,create",
@@ -136,7 +149,7 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
 
 
 @pytest.fixture
-def controllers(setup: Setup, tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
+def controllers(setup: Setup, tmp_path: Path) -> Iterator[Starter]:
     started: list[ControllerProcess] = []
 
     def start(config: Path, name: str = "") -> ControllerProcess:
@@ -151,7 +164,7 @@ def controllers(setup: Setup, tmp_path: Path) -> Iterator[Callable[..., Controll
             proc.stop()
 
 
-def leader(setup: Setup, controllers: Callable[..., ControllerProcess], **kwargs: object) -> ControllerProcess:
+def leader(setup: Setup, controllers: Starter, **kwargs: object) -> ControllerProcess:
     proc = controllers(setup.config(unique("lease"), **kwargs))  # type: ignore[arg-type]
     proc.wait_log("became the leader")
     proc.wait_log("watching")
@@ -183,7 +196,8 @@ def names(cert: x509.Certificate) -> tuple[str, list[str], list[str], list[str]]
     orgs = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns, ips = san.get_values_for_type(x509.DNSName), [str(i) for i in san.get_values_for_type(x509.IPAddress)]
+        dns = san.get_values_for_type(x509.DNSName)
+        ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
         dns, ips = [], []
     return cn, orgs, sorted(dns), sorted(ips)
@@ -191,6 +205,11 @@ def names(cert: x509.Certificate) -> tuple[str, list[str], list[str], list[str]]
 
 def ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier]:
     return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+
+
+def hexed(serial: str) -> str:
+    """warden's colon-separated serial as Python prints an int in hex."""
+    return serial.replace(":", "").lstrip("0")
 
 
 def serials(server: ServerProcess, mount: str) -> set[str]:
@@ -201,10 +220,10 @@ def serials(server: ServerProcess, mount: str) -> set[str]:
 # -- kubelet serving: node-addresses ---------------------------------------------------------------
 
 def test_kubelet_serving_csr_from_the_node_is_approved_and_signed(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     n = unique("n")
-    setup.cluster.create_node(n, [("Hostname", n), ("InternalIP", "10.1.0.5"), ("ExternalDNS", f"{n}.example.net"),
-                                  ("ExternalIP", "2001:db8::5")])
+    setup.cluster.create_node(n, [("Hostname", n), ("InternalIP", "10.1.0.5"),
+                                  ("ExternalDNS", f"{n}.example.net"), ("ExternalIP", "2001:db8::5")])
     proc = leader(setup, controllers)
     pem, key = pkcs10(f"system:node:{n}", ["system:nodes"], dns=[n, f"{n}.example.net"],
                       ips=["10.1.0.5", "2001:db8::5"])
@@ -222,7 +241,7 @@ def test_kubelet_serving_csr_from_the_node_is_approved_and_signed(
     assert leaf.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
     verify_chain(leaf, ca_of(setup.warden, "c1/pki/kubelet"))
     serial = f"{leaf.serial_number:x}"
-    assert any(s.replace(":", "").lstrip("0") == serial.lstrip("0") for s in serials(setup.warden, "c1/pki/kubelet"))
+    assert serial.lstrip("0") in {hexed(s) for s in serials(setup.warden, "c1/pki/kubelet")}
     proc.wait_log(f"csr={name}", count=2)
     log = proc.text()
     assert re.search(rf"decision: controller=csr-signer csr={name} .*decision=approved", log)
@@ -231,7 +250,7 @@ def test_kubelet_serving_csr_from_the_node_is_approved_and_signed(
 
 @pytest.mark.parametrize("case", ["foreign-ip", "extra-dns", "missing-node", "cn-not-requester", "email-san"])
 def test_kubelet_serving_csr_that_does_not_match_is_denied_with_the_reason(
-        setup: Setup, controllers: Callable[..., ControllerProcess], case: str) -> None:
+        setup: Setup, controllers: Starter, case: str) -> None:
     n = unique("n")
     if case != "missing-node":
         setup.cluster.create_node(n, [("Hostname", n), ("InternalIP", "10.2.0.7")])
@@ -270,7 +289,7 @@ def test_kubelet_serving_csr_that_does_not_match_is_denied_with_the_reason(
 # -- kubelet client: node-client -------------------------------------------------------------------
 
 def test_kubelet_client_renewal_by_the_node_is_approved_and_signed(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     n = unique("n")
     leader(setup, controllers)
     pem, _ = pkcs10(f"system:node:{n}", ["system:nodes"])
@@ -286,7 +305,7 @@ def test_kubelet_client_renewal_by_the_node_is_approved_and_signed(
 
 
 def test_kubelet_client_csr_from_someone_else_waits_for_a_human(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     proc = leader(setup, controllers)
     pem, _ = pkcs10("system:node:intruder", ["system:nodes"])
     name = unique("foreign-client")
@@ -300,7 +319,7 @@ def test_kubelet_client_csr_from_someone_else_waits_for_a_human(
 
 
 def test_an_approved_csr_that_breaks_the_signer_rules_fails_with_the_rule(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     leader(setup, controllers)
     pem, _ = pkcs10("system:node:w9", ["system:nodes"], dns=["w9.example.net"])
     name = unique("client-with-san")
@@ -317,12 +336,12 @@ def test_an_approved_csr_that_breaks_the_signer_rules_fails_with_the_rule(
 # -- custom and unknown signers, lifetimes ---------------------------------------------------------
 
 def test_custom_signer_waits_for_kubectl_certificate_approve_then_signs(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     proc = leader(setup, controllers)
     pem, _ = pkcs10("app.c1.example", dns=["app.c1.example"])
     name = unique("apps")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     proc.wait_log(f"csr={name} signer={APPS}")
     time.sleep(1)
     assert not issued(setup.cluster.csr(name))
@@ -332,7 +351,7 @@ def test_custom_signer_waits_for_kubectl_certificate_approve_then_signs(
     verify_chain(certificate(done)[0], ca_of(setup.warden, "c1/pki/apps"))
 
 
-def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Starter) -> None:
     proc = leader(setup, controllers)
     pem, _ = pkcs10("other.example")
     name = unique("unknown")
@@ -343,7 +362,7 @@ def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Callable[..
     marker_pem, _ = pkcs10("marker.example")
     marker = unique("marker")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, marker, marker_pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, marker, marker_pem, APPS, SERVER)
     setup.cluster.approve(marker)
     setup.cluster.wait_csr(marker, issued)  # the controller has seen everything created before
     after = setup.cluster.csr(name)
@@ -354,12 +373,12 @@ def test_unknown_signer_is_left_untouched(setup: Setup, controllers: Callable[..
 
 @pytest.mark.parametrize(("asked", "expected"), [(900, 900), (7 * 86400, 86400)])
 def test_expiration_seconds_is_honoured_and_capped_by_the_role(
-        setup: Setup, controllers: Callable[..., ControllerProcess], asked: int, expected: int) -> None:
+        setup: Setup, controllers: Starter, asked: int, expected: int) -> None:
     leader(setup, controllers)
     pem, _ = pkcs10("short.c1.example")
     name = unique("expiry")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"], expiration=asked)
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER, expiration=asked)
     setup.cluster.approve(name)
     leaf = certificate(setup.cluster.wait_csr(name, issued))[0]
     now = dt.datetime.now(dt.UTC)
@@ -369,7 +388,7 @@ def test_expiration_seconds_is_honoured_and_capped_by_the_role(
 
 # -- replicas, leadership --------------------------------------------------------------------------
 
-def _race_trial(setup: Setup, controllers: Callable[..., ControllerProcess], count: int) -> None:
+def _race_trial(setup: Setup, controllers: Starter, count: int) -> None:
     lease = unique("race")
     config = setup.config(lease)
     first, second = controllers(config, "a"), controllers(config, "b")
@@ -380,18 +399,18 @@ def _race_trial(setup: Setup, controllers: Callable[..., ControllerProcess], cou
     with setup.cluster.admin() as client:
         for name in names_:
             pem, _ = pkcs10(f"{name}.c1.example")
-            setup.cluster.create_csr(client, name, pem, RACE, ["digital signature", "server auth"])
+            setup.cluster.create_csr(client, name, pem, RACE, SERVER)
     setup.plane.kubectl("certificate", "approve", *names_)
     done = [setup.cluster.wait_csr(name, issued) for name in names_]
     new = serials(setup.warden, "c1/pki/race") - before
     assert len(new) == count, f"{len(new)} certificates signed for {count} CSRs"
-    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {s.replace(":", "").lstrip("0") for s in new}
+    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {hexed(s) for s in new}
     assert first.leading() != second.leading(), "exactly one replica leads"
     for proc in (first, second):
         proc.stop()
 
 
-def test_two_replicas_sign_each_csr_exactly_once(setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+def test_two_replicas_sign_each_csr_exactly_once(setup: Setup, controllers: Starter) -> None:
     for _ in range(3):
         _race_trial(setup, controllers, count=8)
 
@@ -405,7 +424,7 @@ def _became_leader_at(proc: ControllerProcess) -> float:
 
 
 def test_a_killed_leader_is_replaced_within_the_lease_duration(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     config = setup.config(unique("kill"))
     first = controllers(config, "first")
     first.wait_log("watching")
@@ -423,13 +442,13 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration(
     pem, _ = pkcs10("after-kill.c1.example")
     name = unique("after-kill")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     setup.cluster.approve(name)
     setup.cluster.wait_csr(name, issued)
 
 
 def test_sigterm_releases_the_lease_for_an_immediate_handover(
-        setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+        setup: Setup, controllers: Starter) -> None:
     lease_settings = 'lease_duration = "30s"\n  renew_deadline = "20s"\n  retry_period = "1s"'
     config = setup.config(unique("term"), lease_settings=lease_settings)
     first = controllers(config, "first")
@@ -461,13 +480,13 @@ def test_a_root_token_is_refused_at_start(setup: Setup, tmp_path: Path, which: s
 
 # -- health and metrics ----------------------------------------------------------------------------
 
-def test_healthz_and_metrics(setup: Setup, controllers: Callable[..., ControllerProcess]) -> None:
+def test_healthz_and_metrics(setup: Setup, controllers: Starter) -> None:
     port = free_port()
     leader(setup, controllers, listener=port)
     pem, _ = pkcs10("metrics.c1.example")
     name = unique("metrics")
     with setup.cluster.admin() as client:
-        setup.cluster.create_csr(client, name, pem, APPS, ["digital signature", "server auth"])
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
     setup.cluster.approve(name)
     setup.cluster.wait_csr(name, issued)
     base = f"http://127.0.0.1:{port}"
@@ -478,3 +497,116 @@ def test_healthz_and_metrics(setup: Setup, controllers: Callable[..., Controller
     assert f'warden_controller_csr_seen_total{{signer="{APPS}"}}' in metrics
     assert f'warden_controller_csr_sign_seconds_count{{signer="{APPS}"}} 1.0' in metrics
     assert "warden_controller_leader 1.0" in metrics
+
+
+# -- outages ---------------------------------------------------------------------------------------
+
+def test_the_watch_resumes_after_an_apiserver_restart(
+        setup: Setup, controllers: Starter) -> None:
+    slow = 'lease_duration = "20s"\n  renew_deadline = "15s"\n  retry_period = "2s"'
+    proc = leader(setup, controllers, lease_settings=slow)
+    assert setup.plane.apiserver is not None
+    setup.plane.apiserver.stop(signal.SIGKILL)  # abrupt: a graceful stop holds watches open for 20 s
+    setup.plane.apiserver = None
+    compact_etcd(setup.plane.etcd_url)  # the version the watch resumes from is gone for good
+    setup.plane.start_apiserver()
+    proc.wait_log("watch failed; resuming")
+    pem, _ = pkcs10("after-restart.c1.example")
+    name = unique("after-restart")
+    with setup.cluster.admin() as client:
+        setup.cluster.create_csr(client, name, pem, APPS, SERVER)
+    setup.cluster.approve(name)
+    setup.cluster.wait_csr(name, issued)
+    assert "watch expired; listing again" in proc.text()  # 410 Gone: listed again
+
+
+def compact_etcd(url: str) -> None:
+    """Write a key outside Kubernetes' prefix and compact etcd's history up to it (etcd's JSON
+    gateway), as the apiserver does every 5 minutes: every version before is gone."""
+    key = base64.b64encode(b"/warden-test/compaction-marker").decode()
+    put = httpx.post(f"{url}/v3/kv/put", json={"key": key, "value": key})
+    revision = put.json()["header"]["revision"]
+    answer = httpx.post(f"{url}/v3/kv/compaction", json={"revision": revision, "physical": True})
+    assert answer.status_code == 200, answer.text
+
+
+SQLITE_SERVER = """
+storage "sqlite" {{ path = "data/warden.db" }}
+listener "tcp" {{
+  address     = "127.0.0.1:{port}"
+  tls_disable = true
+}}
+"""
+DOWN_POLICY = """
+path "down/pki/sign/down" { capabilities = ["update"] }
+path "down/pki/roles/down" { capabilities = ["read"] }
+"""
+
+
+def test_while_warden_is_down_csrs_wait_and_are_signed_once_it_returns(
+        setup: Setup, controllers: Starter,
+        server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = server_factory(dev=False, config_text=SQLITE_SERVER.format(port=free_port())).start()
+    client = server.client(token="")
+    init = client.sys.initialize(secret_shares=1, secret_threshold=1)
+    client.sys.submit_unseal_keys(init["keys"])
+    server.root_token = init["root_token"]
+    _custom_mount(server, "down/pki", "down")
+    ok(server.cli("policy", "write", "down-signer", "-", input=DOWN_POLICY))
+    token_file = tmp_path / "down-token"
+    token_file.write_text(ok(server.cli("token", "create", "-policy=down-signer", "-period=1h",
+                                        "-field=token")))
+    config = setup.config(unique("down"), signers=DOWN_SIGNER, auth=token_file_auth(token_file),
+                          warden_address=server.url)
+    proc = controllers(config, "down")
+    proc.wait_log("watching")
+    before = serials(server, "down/pki")  # the CA's own
+    server.stop()
+    names_ = [unique("down") for _ in range(3)]
+    with setup.cluster.admin() as kube:
+        for name in names_:
+            pem, _ = pkcs10(f"{name}.c1.example")
+            setup.cluster.create_csr(kube, name, pem, DOWN, SERVER)
+    setup.plane.kubectl("certificate", "approve", *names_)
+    proc.wait_log("reconcile failed; will retry", count=3)
+    assert not any(issued(setup.cluster.csr(n)) for n in names_)
+    server.start()
+    proc.wait_log("503: Vault is sealed")  # up but sealed: still waiting
+    assert not any(issued(setup.cluster.csr(n)) for n in names_)
+    server.client(token="").sys.submit_unseal_keys(init["keys"])
+    done = [setup.cluster.wait_csr(n, issued, timeout=90) for n in names_]
+    new = serials(server, "down/pki") - before
+    assert len(new) == len(names_), f"{len(new)} certificates for {len(names_)} CSRs"
+    assert {f"{certificate(c)[0].serial_number:x}" for c in done} == {hexed(s) for s in new}
+
+
+# -- bootstrap -kubelet-signer: the controller's login and RBAC as printed ---------------------------
+
+def test_the_controller_logs_in_with_its_service_account_and_the_role_bootstrap_made(
+        setup: Setup, controllers: Starter, tmp_path: Path) -> None:
+    jwt = tmp_path / "sa-token"
+    jwt.write_text(kube_auth.sa_token(setup.plane, SA_NAMESPACE, SA_NAME))
+    method = f'method "kubernetes" {{ config = {{ role = "c1-csr-controller"  token_path = "{jwt}" }} }}'
+    auth = f"auto_auth {{ {method} }}"
+    kubelet_only = "\n".join(x for x in SIGNERS.splitlines() if "-apps" not in x and "-race" not in x)
+    proc = leader(setup, controllers, auth=auth, signers=kubelet_only)
+    assert "authenticated: method=kubernetes" in proc.text()
+    n = unique("n")
+    pem, _ = pkcs10(f"system:node:{n}", ["system:nodes"])
+    name = unique("client-k8s-auth")
+    with setup.cluster.as_node(n) as client:
+        setup.cluster.create_csr(client, name, pem, KUBELET_CLIENT, CLIENT_USAGES)
+    setup.cluster.wait_csr(name, issued)
+
+
+def test_bootstrap_prints_rbac_the_apiserver_accepts(setup: Setup) -> None:
+    text = ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-print-rbac"))
+    docs = list(yaml.safe_load_all(text))
+    kinds = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+    assert [d["kind"] for d in docs] == kinds
+    signers = next(r for r in docs[1]["rules"] if r["resources"] == ["signers"] and r["verbs"] == ["sign"])
+    assert signers["resourceNames"] == [KUBELET_CLIENT, KUBELET_SERVING]
+    setup.plane.kubectl("apply", "--dry-run=server", "-f", "-", input=text)
+    again = ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-kubelet-serving-ca"))
+    assert "No changes" in again and "auth/kubernetes/role/c1-csr-controller (unchanged)" in again
+    assert "--controllers=*,-csrsigning" in again and "pki/kubelet-serving-ca.crt" in again

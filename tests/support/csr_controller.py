@@ -98,7 +98,8 @@ class Cluster:
         with self.admin() as client:
             client.delete(f"{CSR_API}/{name}")
 
-    def wait_csr(self, name: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+    def wait_csr(self, name: str, done: Callable[[dict[str, Any]], bool],
+                 timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             found = self.csr(name)
@@ -155,7 +156,8 @@ def controller_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
     text = yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "controller",
         "clusters": [{"name": "envtest", "cluster": {
-            "server": plane.url, "certificate-authority-data": base64.b64encode(plane.ca_pem.encode()).decode()}}],
+            "server": plane.url,
+            "certificate-authority-data": base64.b64encode(plane.ca_pem.encode()).decode()}}],
         "users": [{"name": "controller", "user": {"token": token}}],
         "contexts": [{"name": "controller", "context": {"cluster": "envtest", "user": "controller"}}],
     })
@@ -179,8 +181,8 @@ class ControllerProcess:
         env = {**os.environ, **self.env}
         env.pop("VAULT_ADDR", None)
         env.pop("WARDEN_ADDR", None)
-        self.proc = subprocess.Popen([WARDEN, "k8s", "controller", f"-config={self.config}", "-log-level=debug"],
-                                     stdout=out, stderr=subprocess.STDOUT, env=env)
+        argv = [WARDEN, "k8s", "controller", f"-config={self.config}", "-log-level=debug"]
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         out.close()
         return self
 

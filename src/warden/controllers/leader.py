@@ -78,6 +78,7 @@ class LeaderElector:
     _last_poll: float | None = None  # monotonic start of that poll
     _expires: float = -math.inf  # when the holder's lease runs out, by our observation
     _holder: str = ""
+    _previous: str = ""  # who held the Lease before this process took it
     _lease: Lease | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,7 +123,7 @@ class LeaderElector:
         self.metrics.leader.set(1)
         self.metrics.leader_changes.inc()
         self.log.info("became the leader", lease=f"{self.settings.namespace}/{self.settings.name}",
-                      identity=self.identity, previous=self._holder or "none")
+                      identity=self.identity, previous=self._previous or "none")
 
     # -- leader ---------------------------------------------------------------------------
 
@@ -199,6 +200,8 @@ class LeaderElector:
                 return False
             raise
         self._renewed_at = started
+        if holder != self.identity:
+            self._previous = holder
         self._holder = self.identity
         return True
 
@@ -216,6 +219,7 @@ class LeaderElector:
                 return False
             raise
         self._renewed_at = started
+        self._previous = ""
         self._holder = self.identity
         return True
 

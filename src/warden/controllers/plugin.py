@@ -65,11 +65,11 @@ class Watch:
         return self.keys(obj) if self.keys is not None else (ObjectKey.of(obj),)
 
     @property
-    def label_selector(self) -> dict[str, str] | None:
+    def label_selector(self) -> dict[str, Any] | None:
         return dict(self.labels) or None
 
     @property
-    def field_selector(self) -> dict[str, str] | None:
+    def field_selector(self) -> dict[str, Any] | None:
         return dict(self.fields) or None
 
     def describe(self) -> str:

@@ -103,14 +103,15 @@ class ControllerProcess:
 
     async def _serve(self, session: WardenSession) -> int:
         try:
-            await session.keeper.login_until_success()
-        except (RootTokenRefused, LoginFailed) as exc:
-            return self._fail(str(exc))
-        self._logged_in = True
-        try:
             kube = kubeclient.make_client(self.config.kubernetes)
         except kubeclient.KubeSetupError as exc:
             return self._fail(str(exc))
+        try:
+            await session.keeper.login_until_success()
+        except (RootTokenRefused, LoginFailed) as exc:
+            await kube.close()
+            return self._fail(str(exc))
+        self._logged_in = True
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(session.keeper.run())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lightkube.models.certificates_v1 import CertificateSigningRequestCondition
@@ -33,6 +34,7 @@ from warden.controllers.csr.approvers import (
     Verdict,
 )
 from warden.controllers.csr.metrics import CsrMetrics
+from warden.controllers.csr.permissions import check_permissions
 from warden.controllers.csr.request import APPROVED, DENIED, FAILED, CsrFacts, read_csr
 from warden.controllers.csr.settings import NODE_ADDRESSES, NODE_CLIENT, CsrSettings, SignerSettings
 from warden.controllers.csr.signing import RoleGrant, Signed, sign
@@ -47,10 +49,10 @@ class CsrController:
     def __init__(self, settings: CsrSettings, ctx: Context) -> None:
         self.settings = settings
         self.ctx = ctx
-        self.name = NAME
+        self.name: str = NAME
         self.watch = Watch(CertificateSigningRequest)
-        self.watches = (self.watch,)
-        self.workers = settings.workers
+        self.watches: Sequence[Watch] = (self.watch,)
+        self.workers: int = settings.workers
         self.metrics = CsrMetrics(ctx.registry)
         self.decide = ctx.decisions(NAME)
         self.approvers: dict[str, Approver] = {}
@@ -61,9 +63,13 @@ class CsrController:
                 self.approvers[signer.signer_name] = NodeAddressesApprover(ctx.kube)
         self.grants: dict[str, RoleGrant] = {}
         self._seen: dict[str, str] = {}  # CSR name -> uid, to count each request once
+        # Certificates signed but not yet written (the write failed): delivered on the next
+        # attempt instead of signing again. By CSR uid; a CSR's request never changes.
+        self._pending: dict[str, Signed] = {}
         self._waiting: set[str] = set()  # uids whose "waiting for approval" was logged
 
     async def prepare(self) -> None:
+        await check_permissions(self.ctx.kube, self.settings)
         self.grants = {name: await RoleGrant.load(self.ctx.warden, signer)
                        for name, signer in self.settings.signers.items()}
 
@@ -79,6 +85,7 @@ class CsrController:
         self._count(facts)
         if facts.conditions.settled:
             self._waiting.discard(facts.uid)
+            self._drop_pending(facts, signer)
             return DONE
         if not facts.conditions.approved:
             return await self._approve(signer, facts, obj)
@@ -126,11 +133,22 @@ class CsrController:
         facts = read_csr(fresh)
         if facts.conditions.settled or not facts.conditions.approved:
             return DONE
-        broken = rules.violation(signer.signer_name, facts) or self.grants[signer.signer_name].refuses(
-            signer, facts)
-        if broken is not None:
-            return await self._fail(signer, facts, fresh, str(broken))
-        self.ctx.ensure_leading()
+        signed = self._pending.get(facts.uid)
+        if signed is None:
+            broken = rules.violation(signer.signer_name, facts) or self.grants[signer.signer_name].refuses(
+                signer, facts)
+            if broken is not None:
+                return await self._fail(signer, facts, fresh, str(broken))
+            self.ctx.ensure_leading()
+            outcome = await self._sign_with_warden(signer, facts, fresh)
+            if isinstance(outcome, Result):
+                return outcome
+            signed = self._pending[facts.uid] = outcome
+        await self._deliver(signer, fresh, signed)
+        self._pending.pop(facts.uid, None)
+        return DONE
+
+    async def _sign_with_warden(self, signer: SignerSettings, facts: CsrFacts, obj: Any) -> Signed | Result:
         started = time.perf_counter()
         try:
             signed = await sign(self.ctx.warden, signer, facts)
@@ -140,16 +158,14 @@ class CsrController:
         except ApiError as exc:
             if 400 <= exc.status < 500 and exc.status not in (403, 408, 412, 429):
                 message = "; ".join(exc.errors) or f"status {exc.status}"
-                return await self._fail(signer, facts, fresh, f"warden refused: {message}")
+                return await self._fail(signer, facts, obj, f"warden refused: {message}")
             raise
         self.metrics.sign_seconds.labels(signer=signer.signer_name).observe(time.perf_counter() - started)
-        await self._deliver(signer, fresh, signed)
-        return DONE
+        return signed
 
     async def _deliver(self, signer: SignerSettings, obj: Any, signed: Signed) -> None:
         for _ in range(WRITE_ATTEMPTS):
-            status = CertificateSigningRequestStatus.from_dict(obj.to_dict())
-            assert status.status is not None
+            status: Any = CertificateSigningRequestStatus.from_dict(obj.to_dict())
             status.status.certificate = _b64(signed.pem)
             try:
                 await self.ctx.kube.replace(status, obj.metadata.name)
@@ -168,6 +184,11 @@ class CsrController:
                         not_after=signed.not_after.isoformat(), requester=facts.username)
             return
         self._undelivered(signer, read_csr(obj), signed, "the request kept changing")
+
+    def _drop_pending(self, facts: CsrFacts, signer: SignerSettings) -> None:
+        signed = self._pending.pop(facts.uid, None)
+        if signed is not None and not facts.conditions.issued:
+            self._undelivered(signer, facts, signed, "the request was denied or failed meanwhile")
 
     def _undelivered(self, signer: SignerSettings, facts: CsrFacts, signed: Signed, why: str) -> None:
         self.ctx.log.warning("certificate issued but not delivered; revoke it", csr=facts.name,
@@ -197,6 +218,10 @@ class CsrController:
         uid = self._seen.pop(name, None)
         if uid is not None:
             self._waiting.discard(uid)
+            signed = self._pending.pop(uid, None)
+            if signed is not None:
+                self.ctx.log.warning("certificate issued but not delivered (the request was deleted); "
+                                     "revoke it", csr=name, serial=signed.serial)
 
     def _once(self, facts: CsrFacts, decision: str, reason: str) -> None:
         """Log a decision to wait once per request, not at every resync."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +105,7 @@ def _facts(base: CsrFacts, request: x509.CertificateSigningRequest, pem: str) ->
         common_names=tuple(str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)),
         organizations=tuple(str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)),
         dns_names=tuple(sans.get_values_for_type(x509.DNSName)),
-        ip_addresses=tuple(str(ipaddress.ip_address(ip)) for ip in sans.get_values_for_type(x509.IPAddress)),
+        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),
         emails=tuple(sans.get_values_for_type(x509.RFC822Name)),
         uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)),
         key_type=_key_type(request.public_key()))
