@@ -244,3 +244,17 @@ def test_one_block_builds_the_signer_and_its_bundle_publisher_and_rbac_has_no_du
     assert len(rules) == len({repr(r) for r in rules})
     assert {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "resourceNames": ["warden.dev/w"],
             "verbs": ["attest"]} in rules
+
+
+def test_rbac_rules_expand_to_the_reviews_that_check_them() -> None:
+    from warden.controllers.permissions import attributes, describe
+
+    rules = [{"apiGroups": ["certificates.k8s.io"], "resources": ["podcertificaterequests/status"],
+              "verbs": ["update"]},
+             {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "resourceNames": ["a/b", "c/d"],
+              "verbs": ["sign", "attest"]},
+             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    assert [describe(a) for a in attributes(rules)] == [
+        "update podcertificaterequests/status.certificates.k8s.io",
+        "sign signers.certificates.k8s.io a/b", "sign signers.certificates.k8s.io c/d",
+        "attest signers.certificates.k8s.io a/b", "attest signers.certificates.k8s.io c/d", "get pods"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from warden.controllers.plugin import Controller, ControllerKind, PolicyRule
 from warden.controllers.podcert.controller import PodCertificateController
-from warden.controllers.podcert.resource import GROUP, PLURAL
+from warden.controllers.podcert.rbac import signer_rules
 from warden.controllers.podcert.settings import PodCertSettings, parse
 from warden.controllers.trustbundle import publisher
 from warden.controllers.trustbundle import rbac as bundle_rbac
@@ -29,14 +29,7 @@ def _build(settings: PodCertSettings, ctx: Any) -> Sequence[Controller]:
 def rbac(settings: PodCertSettings) -> Sequence[PolicyRule]:
     """Watch the requests, write their status as the named signers only, read the pods they
     name; publish the signers' ClusterTrustBundles."""
-    names = sorted(settings.signers)
-    return [
-        {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["update"]},
-        {"apiGroups": [GROUP], "resources": ["signers"], "resourceNames": names, "verbs": ["sign"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-        *bundle_rbac(settings.bundles),
-    ]
+    return [*signer_rules(settings), *bundle_rbac(settings.bundles)]
 
 
 KIND: ControllerKind[PodCertSettings] = ControllerKind(

@@ -4,23 +4,27 @@ certificate through warden for the identity the request names, or refuse it with
 Never twice: everything is decided on a fresh GET (not the cache), only for a request that
 is neither Issued, Denied nor Failed; the answer goes to ``/status`` with the
 resourceVersion of that GET, so a second replica, a restart or a re-delivered event cannot
-attach a second certificate. A lost write race is logged with the serial of the
-certificate that was issued but not delivered.
+attach a second certificate. A certificate whose write failed (apiserver unreachable) is
+kept and delivered on the retry instead of issuing another. A lost write race is logged
+with the serial of the certificate that was issued but not delivered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from warden.api import ApiError, Forbidden
 from warden.controllers import kubeclient
 from warden.controllers.context import Context
+from warden.controllers.permissions import check_rules
 from warden.controllers.plugin import DONE, ObjectKey, Result, Watch
 from warden.controllers.podcert.binding import check_pod
 from warden.controllers.podcert.identity import Identity, Refusal, admit, failed, identity_of
 from warden.controllers.podcert.metrics import PodCertMetrics
+from warden.controllers.podcert.rbac import signer_rules
 from warden.controllers.podcert.request import DENIED, ISSUED, PcrFacts, read_pcr
 from warden.controllers.podcert.resource import pod_certificate_request
 from warden.controllers.podcert.settings import PodCertSettings, PodSignerSettings
@@ -46,17 +50,20 @@ class PodCertificateController:
     def __init__(self, settings: PodCertSettings, ctx: Context) -> None:
         self.settings = settings
         self.ctx = ctx
-        self.name = NAME
+        self.name: str = NAME
         self.resource = pod_certificate_request()
-        self.watches = tuple(Watch(self.resource, fields=(("spec.signerName", name),))
-                             for name in sorted(settings.signers))
-        self.workers = settings.workers
+        self.watches: Sequence[Watch] = tuple(Watch(self.resource, fields=(("spec.signerName", name),))
+                                              for name in sorted(settings.signers))
+        self.workers: int = settings.workers
         self.metrics = PodCertMetrics(ctx.registry)
         self.decide = ctx.decisions(NAME)
         self.roles: dict[str, PodRole] = {}
         self._seen: dict[ObjectKey, str] = {}  # key -> uid, to count each request once
+        # issued but not yet written (the write failed), by request uid: delivered on the retry
+        self._pending: dict[str, tuple[Identity, IssuedCert]] = {}
 
     async def prepare(self) -> None:
+        await check_rules(self.ctx.kube, signer_rules(self.settings))
         self.roles = {name: await PodRole.load(self.ctx.warden, signer)
                       for name, signer in self.settings.signers.items()}
 
@@ -70,20 +77,29 @@ class PodCertificateController:
     async def reconcile(self, key: ObjectKey) -> Result:
         cached = self._cached(key)
         if cached is None:
-            self._seen.pop(key, None)
+            self._forget(key)
             return DONE
         facts = read_pcr(cached)
         signer = self.settings.signers.get(facts.signer)
-        if signer is None or facts.settled:
+        if signer is None:
+            return DONE
+        if facts.settled:
+            self._drop_pending(signer, facts)
             return DONE
         if self._seen.get(key) != facts.uid:
             self._seen[key] = facts.uid
             self.metrics.seen.labels(signer=signer.signer_name).inc()
         fresh = await self._get(key)
         if fresh is None:
+            self._forget(key)
             return DONE
         facts = read_pcr(fresh)
         if facts.settled or facts.signer != signer.signer_name:
+            self._drop_pending(signer, facts)
+            return DONE
+        pending = self._pending.get(facts.uid)
+        if pending is not None:
+            await self._deliver(signer, fresh, *pending)
             return DONE
         decided = await self._decide(signer, facts)
         if isinstance(decided, Refusal):
@@ -141,6 +157,7 @@ class PodCertificateController:
             self._undelivered(signer, facts, cert, bad.message)
             await self._refuse(signer, facts, fresh, bad)
             return DONE
+        self._pending[facts.uid] = (identity, cert)
         await self._deliver(signer, fresh, identity, cert)
         return DONE
 
@@ -160,19 +177,34 @@ class PodCertificateController:
                 await self._write_status(obj, status)
             except Exception as exc:
                 if not kubeclient.is_conflict(exc):
-                    raise
+                    raise  # kept in _pending: the retry delivers it
                 obj = await self._get(ObjectKey(facts.namespace, facts.name))
                 if obj is None or read_pcr(obj).settled or read_pcr(obj).uid != facts.uid:
+                    self._pending.pop(facts.uid, None)
                     self._undelivered(signer, facts, cert, "the request changed or went away meanwhile")
                     return
                 continue
+            self._pending.pop(facts.uid, None)
             self.metrics.issued.labels(signer=signer.signer_name).inc()
             self.decide("issued", "", request=str(facts), signer=signer.signer_name, pod=facts.pod_name,
                         service_account=facts.service_account, identity=identity.describe(),
                         serial=cert.serial, not_after=rfc3339(cert.not_after),
                         begin_refresh_at=status["beginRefreshAt"])
             return
+        self._pending.pop(read_pcr(obj).uid, None)
         self._undelivered(signer, read_pcr(obj), cert, "the request kept changing")
+
+    def _forget(self, key: ObjectKey) -> None:
+        uid = self._seen.pop(key, None)
+        pending = self._pending.pop(uid, None) if uid is not None else None
+        if pending is not None:
+            self.ctx.log.warning("certificate issued but not delivered (the request was deleted); revoke it",
+                                 request=str(key), serial=pending[1].serial)
+
+    def _drop_pending(self, signer: PodSignerSettings, facts: PcrFacts) -> None:
+        pending = self._pending.pop(facts.uid, None)
+        if pending is not None:
+            self._undelivered(signer, facts, pending[1], "the request was settled meanwhile")
 
     def _undelivered(self, signer: PodSignerSettings, facts: PcrFacts, cert: IssuedCert, why: str) -> None:
         self.ctx.log.warning("certificate issued but not delivered; revoke it", request=str(facts),

@@ -28,6 +28,7 @@ from warden.api import JsonDict
 from warden.controllers import kubeclient
 from warden.controllers.context import Context
 from warden.controllers.metrics import PREFIX
+from warden.controllers.permissions import check_rules
 from warden.controllers.plugin import ObjectKey, PolicyRule, Result, Watch
 from warden.controllers.trustbundle.settings import (
     ISSUERS_ANNOTATION,
@@ -87,18 +88,18 @@ class TrustBundleMetrics:
 class TrustBundleController:
     def __init__(self, name: str, bundles: Sequence[BundleSettings], ctx: Context,
                  metrics: TrustBundleMetrics) -> None:
-        self.name = name
+        self.name: str = name
         self.ctx = ctx
         self.bundles: Mapping[str, BundleSettings] = {b.name: b for b in bundles}
         self.watch = Watch(ClusterTrustBundle, labels=(MANAGED_BY, (PUBLISHER_LABEL, name)))
-        self.watches = (self.watch,)
-        self.workers = 1
-        self.initial_keys = tuple(ObjectKey("", n) for n in sorted(self.bundles))
+        self.watches: Sequence[Watch] = (self.watch,)
+        self.workers: int = 1
+        self.initial_keys: Sequence[ObjectKey] = tuple(ObjectKey("", n) for n in sorted(self.bundles))
         self.metrics = metrics
         self.decide = ctx.decisions(name)
 
     async def prepare(self) -> None:
-        return None
+        await check_rules(self.ctx.kube, rbac(list(self.bundles.values())))
 
     async def reconcile(self, key: ObjectKey) -> Result:
         bundle = self.bundles.get(key.name)
@@ -147,8 +148,9 @@ class TrustBundleController:
                 if kubeclient.status_code(exc) != 409:
                     raise
             # it exists without our labels (the watch does not see it): take it over in place
-            found = await kube.get(ClusterTrustBundle, desired.metadata.name)  # type: ignore[union-attr]
-            assert desired.metadata is not None and found.metadata is not None
+            assert desired.metadata is not None and desired.metadata.name is not None
+            found = await kube.get(ClusterTrustBundle, desired.metadata.name)
+            assert found.metadata is not None
             desired.metadata.resourceVersion = found.metadata.resourceVersion
             desired.metadata.labels = {**(found.metadata.labels or {}), **(desired.metadata.labels or {})}
         await kube.replace(desired)
