@@ -60,7 +60,7 @@ GROUP = Group(
         Entry("check", "warden.cli.cmd_k8s_files:check_cmd",
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
         Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
-              "Run the in-cluster controllers (CSR signer and approvers)"),
+              "Run the in-cluster controllers (CSR and pod certificate signers, trust bundles)"),
         Entry("rotate", "warden.cli.cmd_k8s_rotate:rotate_cmd",
               "Rotate a CA or the service-account key pair, staged and resumable"),
     ),
