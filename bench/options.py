@@ -25,6 +25,8 @@ class Options:
     out: Path = DEFAULT_OUT
     plot: bool = False
     profile: bool = False
+    storages: tuple[str, ...] = ("sqlite", "etcd")
+    etcd_members: int = 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=50, help="answers verified per run (50)")
     p.add_argument("--workloads", default="all", help="comma-separated workloads (all)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results go (bench/results)")
+    p.add_argument("--storage", default="sqlite,etcd",
+                   help="warden's stores, each a row of the table: sqlite, etcd (sqlite,etcd)")
+    p.add_argument("--etcd-members", type=int, default=1,
+                   help="members of the etcd cluster warden-etcd uses, all on this machine (1)")
     p.add_argument("--plot", action="store_true", help="also draw a PNG (needs matplotlib: .[bench])")
     p.add_argument("--profile", action="store_true",
                    help="after the rounds, one extra warden run under py-spy (needs .[bench])")
@@ -55,6 +61,9 @@ def parse(argv: list[str]) -> Options:
         workloads = tuple(select(args.workloads))
     except ValueError as exc:
         parser().error(str(exc))
+    storages = tuple(s.strip() for s in args.storage.split(",") if s.strip())
+    if not storages or not set(storages) <= {"sqlite", "etcd"}:
+        parser().error("--storage takes sqlite, etcd or both (sqlite,etcd)")
     opts = Options(
         workloads=workloads,
         rounds=args.rounds or (1 if quick else 3),
@@ -62,8 +71,11 @@ def parse(argv: list[str]) -> Options:
         warmup_s=args.warmup if args.warmup is not None else (1.0 if quick else 3.0),
         connections=args.connections, agents=args.agents or (100 if quick else 1000),
         rate=args.rate, sample=args.sample, settle_s=1.0 if quick else 5.0,
-        out=args.out, plot=args.plot, profile=args.profile,
+        out=args.out, plot=args.plot, profile=args.profile, storages=storages,
+        etcd_members=args.etcd_members,
     )
+    if opts.etcd_members < 1:
+        parser().error("--etcd-members must be at least 1")
     if opts.rounds < 1 or opts.duration_s <= 0 or opts.connections < 1 or opts.agents < 1 or opts.rate <= 0:
         parser().error("rounds, duration, connections, agents and rate must be positive")
     return opts

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"warden": "#1f77b4", "cfssl": "#ff7f0e"}
+COLOURS = {"warden": "#1f77b4", "warden-etcd": "#2ca02c", "cfssl": "#ff7f0e"}
 
 
 def plot(report: Mapping[str, Any], path: Path) -> Path:

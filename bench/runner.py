@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.cfssl_server import CfsslServer
+from bench.etcd_server import EtcdCluster
 from bench.items import CertRequest, cert_requests
 from bench.keys import KeyType
 from bench.limit import LimitSpec
@@ -105,16 +106,22 @@ def run_workload(workload: Workload, opts: Options, scratch: Path,
                  profile: Callable[[WardenServer, LoadSpec, Path], dict[str, Any]] | None = None,
                  ) -> dict[str, Any]:
     items = items_for(workload, opts)
-    warden = WardenServer(scratch / f"{workload.name}-warden", workload.key)
+    etcd = (EtcdCluster(scratch / f"{workload.name}-etcd", opts.etcd_members)
+            if "etcd" in opts.storages else None)
+    wardens = [WardenServer(scratch / f"{workload.name}-warden-{kind}", workload.key,
+                            etcd_address=etcd.address if kind == "etcd" and etcd else "")
+               for kind in opts.storages]
     cfssl = CfsslServer(scratch / f"{workload.name}-cfssl", workload.key)
-    servers: list[Server] = [warden, cfssl]
+    servers: list[Server] = [*wardens, cfssl]
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
     runs.update({f"limit/{k}": [] for k in workload.limit_kinds})
     try:
+        if etcd is not None:
+            etcd.start()
         for server in servers:
             server.start()
-        time.sleep(opts.settle_s)  # warden's key pool fills; both servers idle
-        before = warden.checks()
+        time.sleep(opts.settle_s)  # warden's key pool fills; every server idle
+        before = {w.name: w.checks() for w in wardens}
         for rnd in range(opts.rounds):
             log(f"{workload.name}: round {rnd + 1}/{opts.rounds}")
             for server in servers:
@@ -127,11 +134,14 @@ def run_workload(workload: Workload, opts: Options, scratch: Path,
                 runs[f"limit/{kind}"].append(result)
                 log(_line(f"limit/{kind}", result))
         peak = {s.name: memory_kib(s.pid) for s in servers}
-        checks = _warden_checks(before, warden.checks(), runs["warden"])
-        profiles = profile(warden, load_spec(warden, workload, items, opts), scratch) if profile else {}
+        checks = {w.name: _warden_checks(before[w.name], w.checks(), runs[w.name]) for w in wardens}
+        first = wardens[0]
+        profiles = profile(first, load_spec(first, workload, items, opts), scratch) if profile else {}
     finally:
         for server in servers:
             server.stop()
+        if etcd is not None:
+            etcd.stop()
     for name, results in runs.items():
         for result in results:
             result.setdefault("peak_rss_kib", peak.get(name, 0))

@@ -66,13 +66,18 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, fixed_rate: bool = Fa
 def summarize(raw: Mapping[str, Any]) -> dict[str, Any]:
     systems = {name: system_summary(results) for name, results in raw["runs"].items() if results}
     ratios: dict[str, dict[str, float | None]] = {}
-    if "warden" in systems and "cfssl" in systems:
-        ratios["warden/cfssl"] = compare(systems["warden"], systems["cfssl"],
-                                         fixed_rate=raw["mode"] == "open")
+    fixed = raw["mode"] == "open"
+    wardens = [name for name in ("warden", "warden-etcd") if name in systems]
+    for name in wardens:
+        if "cfssl" in systems:
+            ratios[f"{name}/cfssl"] = compare(systems[name], systems["cfssl"], fixed_rate=fixed)
+    if len(wardens) == 2:
+        ratios["warden-etcd/warden"] = compare(systems["warden-etcd"], systems["warden"],
+                                               fixed_rate=fixed)
     for name in systems:
-        if name.startswith("limit/") and "warden" in systems:
-            ratios[f"warden/{name}"] = compare(systems["warden"], systems[name],
-                                               fixed_rate=raw["mode"] == "open")
+        if name.startswith("limit/") and wardens:
+            ratios[f"{wardens[0]}/{name}"] = compare(systems[wardens[0]], systems[name],
+                                                     fixed_rate=fixed)
     return {"workload": raw["workload"], "title": raw["title"], "key": raw["key"], "mode": raw["mode"],
             "rate": raw.get("rate"), "systems": systems, "ratios": ratios, "checks": raw.get("checks", {}),
             "profiles": raw.get("profiles", {})}

@@ -20,7 +20,7 @@ import httpx
 from bench.items import DOMAIN, CertRequest
 from bench.keys import KeyType
 from bench.loadspec import HttpRequest
-from bench.process import ManagedProcess
+from bench.process import ManagedProcess, free_port
 
 MOUNT = "pki"
 ROLE = "bench"
@@ -31,10 +31,17 @@ path "{MOUNT}/sign/{ROLE}" {{ capabilities = ["update"] }}
 """
 
 
-def server_config(db_path: Path) -> str:
-    """HCL for one plain-HTTP listener on a free loopback port (the banner reports which)."""
-    return (f'storage "sqlite" {{\n  path = "{db_path}"\n}}\n'
-            'listener "tcp" {\n  address = "127.0.0.1:0"\n  tls_disable = true\n}\n')
+def server_config(db_path: Path, etcd_address: str = "", port: int = 0) -> str:
+    """HCL for one plain-HTTP listener on a loopback port (port 0: the banner reports which).
+
+    With ``etcd_address`` the store is etcd in HA mode (one node: it holds the lock, and
+    every write carries the lock's fence, as in a real HA deployment).
+    """
+    listener = f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+    if not etcd_address:
+        return f'storage "sqlite" {{\n  path = "{db_path}"\n}}\n' + listener
+    return (f'storage "etcd" {{\n  address = "{etcd_address}"\n  path = "/warden-bench/"\n'
+            f'  ha_enabled = "true"\n}}\n' + listener + f'api_addr = "http://127.0.0.1:{port}"\n')
 
 
 def role_body(key: KeyType) -> dict[str, Any]:
@@ -48,10 +55,10 @@ def warden_executable() -> str:
 
 
 class WardenServer:
-    name = "warden"
-
-    def __init__(self, workdir: Path, key: KeyType) -> None:
+    def __init__(self, workdir: Path, key: KeyType, *, etcd_address: str = "") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
+        self.name = "warden-etcd" if etcd_address else "warden"
+        self.etcd_address = etcd_address
         self.workdir = workdir
         self.key = key
         self.config_path = workdir / "warden.hcl"
@@ -70,7 +77,8 @@ class WardenServer:
         return self.process.pid
 
     def start(self) -> WardenServer:
-        self.config_path.write_text(server_config(self.workdir / "warden.db"))
+        port = free_port() if self.etcd_address else 0  # api_addr must name the port
+        self.config_path.write_text(server_config(self.workdir / "warden.db", self.etcd_address, port))
         proc = self.process.start(stdout=subprocess.PIPE)
         self.url = _await_banner(proc)
         self.host, port = self.url.removeprefix("http://").rsplit(":", 1)
@@ -83,6 +91,7 @@ class WardenServer:
             init = _ok(http.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}))
             self.root_token = init["root_token"]
             _ok(http.put("/v1/sys/unseal", json={"key": init["keys"][0]}))
+            _await_active(http)
             http.headers["X-Vault-Token"] = self.root_token
             _ok(http.put("/v1/sys/audit/file", json={
                 "type": "file", "options": {"file_path": str(self.audit_path)}}))
@@ -151,6 +160,15 @@ def _await_banner(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> str:
     if "url" not in result:
         raise RuntimeError("warden did not print its address:\n" + "".join(lines))
     return result["url"]
+
+
+def _await_active(http: httpx.Client, timeout: float = 30.0) -> None:
+    """An HA node serves once it holds the lock (standby: 429)."""
+    deadline = time.monotonic() + timeout
+    while http.get("/v1/sys/health").status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError("warden did not become the active node")
+        time.sleep(0.1)
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -12,9 +13,9 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 import uvicorn
 
@@ -23,6 +24,7 @@ from warden.auth import approle, aws, kubernetes
 from warden.auth.token import factory as token_factory
 from warden.cli.flags import parse as parse_flags
 from warden.core.core import Core, CoreConfig
+from warden.core.ha import HAConfig
 from warden.core.registry import Registry
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
@@ -36,12 +38,15 @@ from warden.server.config import (
     ServerConfig,
     load_config,
 )
+from warden.server.forwarding import first_certificate
 from warden.server.protocol import VaultHttpToolsProtocol
-from warden.storage.base import PhysicalBackend
+from warden.server.storage_config import etcd_config
+from warden.storage.base import HABackend, PhysicalBackend
 from warden.storage.memory import MemoryBackend
 from warden.storage.sqlite import SQLiteBackend
 
 log = logging.getLogger("warden")
+SHUTDOWN_GRACE_S = 10.0  # requests still running then are cut off
 
 
 def build_registry() -> Registry:
@@ -54,12 +59,26 @@ def build_registry() -> Registry:
 
 
 def open_physical(config: ServerConfig) -> PhysicalBackend:
-    if config.storage_type == "inmem":
+    return open_storage(config.storage_type, config.storage)
+
+
+def open_storage(kind: str, body: Mapping[str, Any]) -> PhysicalBackend:
+    """The physical backend a (validated) storage block describes."""
+    if kind == "inmem":
         return MemoryBackend()
-    return SQLiteBackend(str(config.storage["path"]))
+    if kind == "etcd":
+        # gRPC's own C-core log lines (one per failed TLS handshake) would flood stderr; its
+        # errors reach warden's log as exceptions anyway.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        from warden.storage.etcd import EtcdBackend  # gRPC is loaded only for etcd
+
+        etcd = etcd_config(body)
+        return EtcdBackend(etcd.settings, etcd.options)
+    return SQLiteBackend(str(body["path"]))
 
 
 def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
+    ha = cast(HABackend, physical) if config.ha_enabled and hasattr(physical, "lock_with") else None
     return Core(
         physical,
         build_registry(),
@@ -70,7 +89,19 @@ def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
             storage_type=config.storage_type,
             cluster_name=config.cluster_name,
         ),
+        ha_backend=ha,
+        ha_config=_ha_config(config) if ha is not None else None,
     )
+
+
+def _ha_config(config: ServerConfig) -> HAConfig:
+    certificate = ""
+    tls = next((lst for lst in config.listeners if not lst.tls_disable), None)
+    if tls is not None:
+        with open(tls.tls_cert_file, encoding="ascii") as fh:
+            certificate = first_certificate(fh.read())
+    return HAConfig(api_addr=config.api_addr, cluster_addr=config.cluster_addr,
+                    forwarding=not config.disable_clustering, tls_certificate=certificate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +109,7 @@ class DevOptions:
     root_token_id: str = ""
     listen_address: str = "127.0.0.1:8200"
     storage_path: str = ""
+    kv_v1: bool = False  # Vault's -dev-kv-v1: secret/ is kv version 1 (seed 000's `write secret/...`)
 
 
 async def dev_bootstrap(core: Core, dev: DevOptions, key_file: str) -> tuple[str, str]:
@@ -101,7 +133,7 @@ async def dev_bootstrap(core: Core, dev: DevOptions, key_file: str) -> tuple[str
         await core.tokens.revoke_token(root)
         root, _ = await core.create_root_token(dev.root_token_id)
     if "kv" in core.registry.secrets:
-        await core.mounts.enable("secrets", "secret", "kv", options={"version": "2"},
+        await core.mounts.enable("secrets", "secret", "kv", options={"version": "1" if dev.kv_v1 else "2"},
                                 description="key/value secret storage")
     return key, root
 
@@ -113,13 +145,37 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # An idle keep-alive TLS connection would be closed gracefully: close_notify, then
+        # a wait for the peer's, which a client that is not reading (a pooled connection)
+        # never sends. Idle connections have nothing left to say: drop them at once.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets)
+
+
+class ListenError(OSError):
+    """A listener's address cannot be bound; the message names it, as Vault's does."""
+
 
 def _bind(listener: ListenerConfig) -> socket.socket:
     host, port = listener.host_port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        reason = (exc.strerror or str(exc)).lower()
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (another server is listening there: stop it or choose another address)"
+        raise ListenError(exc.errno, f"cannot listen on {shown}: {reason}{hint}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -136,7 +192,8 @@ def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
                                     else ssl.CERT_OPTIONAL)
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
-        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30, **tls,
+        http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
     )
 
 
@@ -154,14 +211,13 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     physical = open_physical(config)
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
-    servers = [
-        _Server(_uvicorn_config(WardenApp(core, AppConfig(
-            lst.max_request_size, lst.unauthenticated_metrics_access)), lst))
-        for lst in config.listeners
-    ]
+    apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access))
+            for lst in config.listeners]
+    servers = [_Server(_uvicorn_config(app, lst))
+               for app, lst in zip(apps, config.listeners, strict=True)]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _request_exit, servers)
+        loop.add_signal_handler(sig, _request_exit, servers, apps)
     reopening: set[asyncio.Task[None]] = set()
 
     def reopen_audit() -> None:
@@ -175,7 +231,12 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         banner = [f"           Api Address: {_address(lst, s)}"
                   for lst, s in zip(config.listeners, sockets, strict=True)]
         banner.append(f"               Storage: {config.storage_type}"
-                      + (f" ({config.storage.get('path')})" if config.storage.get("path") else ""))
+                      + (f" ({config.storage.get('path')})" if config.storage.get("path") else "")
+                      + (" (HA available)" if core.ha is not None else ""))
+        if core.ha is not None:
+            banner.append(f"   Advertised Api Addr: {config.api_addr}")
+            if config.cluster_addr:
+                banner.append(f"       Cluster Address: {config.cluster_addr}")
         banner.append(f"               Version: warden v{__version__}")
         print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
         if dev is not None:
@@ -186,6 +247,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         await asyncio.gather(*(srv.serve(sockets=[s]) for srv, s in zip(servers, sockets, strict=True)))
     finally:
         await core.shutdown()
+        for app in apps:
+            await app.aclose()
         await physical.close()
         for s in sockets:
             s.close()
@@ -193,7 +256,11 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
             shutil.rmtree(tempdir, ignore_errors=True)
 
 
-def _request_exit(servers: list[_Server]) -> None:
+def _request_exit(servers: list[_Server], apps: list[WardenApp]) -> None:
+    busy = [r for app in apps for r in app.in_flight()]
+    if busy:
+        log.info("shutting down; waiting for %d requests in flight: %s", len(busy),
+                 ", ".join(busy[:10]))
     for srv in servers:
         srv.should_exit = True
 
@@ -229,6 +296,9 @@ def _server_parser() -> argparse.ArgumentParser:
                    help="host:port of the dev listener (port 0 picks a free port).")
     p.add_argument("--dev-storage-path", default="", metavar="FILE",
                    help="Keep the dev server's SQLite store here instead of a throwaway one.")
+    p.add_argument("--dev-kv-v1", action="store_true",
+                   help="Mount kv version 1 at secret/ instead of version 2 (as Vault's -dev-kv-v1), "
+                        "so 'warden write secret/...' works as in older Vault scripts.")
     p.add_argument("--log-level", default="", metavar="LEVEL",
                    help="trace, debug, info, warn or error (default: info).")
     return p
@@ -246,8 +316,9 @@ def run_server(argv: list[str]) -> int:
         level=getattr(logging, level.replace("TRACE", "DEBUG"), logging.INFO), stream=sys.stderr,
         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
     )
-    dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path)
-           if args.dev else None)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per forwarded request
+    dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path,
+                      kv_v1=args.dev_kv_v1) if args.dev else None)
     try:
         import uvloop
 
@@ -263,11 +334,9 @@ def run_server(argv: list[str]) -> int:
 def _config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.dev:
         storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
-        return ServerConfig(
-            storage_type="sqlite",
-            storage=storage,
-            listeners=(ListenerConfig(address=args.dev_listen_address, tls_disable=True),),
-        )
+        listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+        listener.host_port  # noqa: B018 - a bad -dev-listen-address is refused before anything starts
+        return ServerConfig(storage_type="sqlite", storage=storage, listeners=(listener,))
     if not args.config:
         raise ConfigError("a configuration file is required: warden server -config=FILE "
                           "(or -dev for a dev server)")

@@ -168,7 +168,7 @@ def test_once_with_a_wrapped_secret_id_writes_the_token_json_and_the_files(
     inodes = {p.name: p.stat().st_ino for p in out.iterdir()}
     (tmp_path / "root-token").write_text(dev_server.root_token)
     method = f'method "token_file" {{ config = {{ token_file_path = "{tmp_path}/root-token" }} }}'
-    again = run_agent_once(write_config(tmp_path, dev_server, method, blocks(tmp_path)))
+    again = run_agent_once(write_config(tmp_path, dev_server, method, blocks(tmp_path)), "-allow-root-token")
     assert again.returncode == 0, again.stderr
     assert {p.name: p.stat().st_ino for p in out.iterdir() if p.name != "token.json"} == {
         name: ino for name, ino in inodes.items() if name != "token.json"}
@@ -300,3 +300,28 @@ def test_aws_ec2_login_with_the_document_from_the_metadata_address(
     me = dev_server.client(token=token).auth.token.lookup_self()["data"]
     assert me["meta"]["instance_id"] == INSTANCE and "agent-app" in me["policies"]
     assert handler.sessions == ["/latest/api/token"]
+
+
+def test_a_root_token_is_refused_unless_allowed(dev_server: ServerProcess, tmp_path: Path) -> None:
+    """Seed 003's rule (issue 15): the agent does not run on a root token by accident."""
+    root_token = dev_server.client().auth.token.create(policies=["root"], ttl="1h")["auth"]["client_token"]
+    (tmp_path / "token").write_text(root_token)
+    config = write_config(tmp_path, dev_server,
+                          f'method "token_file" {{ config = {{ token_file_path = "{tmp_path}/token" }} }}')
+    refused = run_agent_once(config)
+    assert refused.returncode == 2
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: could not authenticate with token_file") and "root token" in last
+    assert "-allow-root-token" in last and root_token not in refused.stderr
+    assert not (tmp_path / "out" / "token.json").exists()
+
+    running = AgentProcess(config).start()  # not only -once: the long-running agent stops too
+    try:
+        assert running.wait(timeout=60) == 2
+    finally:
+        running.stop()
+    assert not (tmp_path / "out" / "token.json").exists()
+
+    allowed = run_agent_once(config, "-allow-root-token")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads((tmp_path / "out" / "token.json").read_text())["clientToken"] == root_token

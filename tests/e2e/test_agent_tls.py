@@ -41,7 +41,9 @@ def test_once_over_tls_with_the_servers_ca(server_factory: Callable[..., ServerP
     server, ca_file, root_token = tls_server(server_factory, tmp_path)
     client = hvac.Client(url=server.url, token=root_token, verify=str(ca_file))
     setup_pki(client, "pki", "web")
-    (tmp_path / "token").write_text(root_token)
+    client.sys.create_or_update_policy("web-certs", 'path "pki/issue/web" { capabilities = ["update"] }')
+    agent_token = client.auth.token.create(policies=["web-certs"], ttl="1h")["auth"]["client_token"]
+    (tmp_path / "token").write_text(agent_token)
     config = tmp_path / "agent.yaml"
     out = tmp_path / "out"
     config.write_text(textwrap.dedent(f"""

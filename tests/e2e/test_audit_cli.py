@@ -53,3 +53,14 @@ def test_audit_cli_records_certificates_and_detects_tampering(dev_server: Server
     assert report["ok"] is False and report["first_bad_line"] == 6
     assert "missing" in report["reason"]
     assert dev_server.cli("audit", "disable", "main").returncode == 0
+
+
+def test_audit_enable_creates_the_log_directory(dev_server: ServerProcess, tmp_path: Path) -> None:
+    """`audit enable file file_path=/var/log/warden/audit.log` on a fresh machine (issue 15)."""
+    log = tmp_path / "var" / "log" / "warden" / "audit.log"
+    enabled = dev_server.cli("audit", "enable", "-path=fresh", "file", f"file_path={log}")
+    assert enabled.returncode == 0, enabled.stderr
+    assert dev_server.cli("kv", "put", "secret/audited", "a=b").returncode == 0
+    assert dev_server.cli("audit", "verify", str(log)).returncode == 0
+    assert log.parent.stat().st_mode & 0o777 == 0o700
+    assert dev_server.cli("audit", "disable", "fresh").returncode == 0

@@ -514,8 +514,8 @@ def test_secrets_enable_tune_list_disable(dev_server: ServerProcess) -> None:
                                 "-options", "version=1", "kv"))
     assert enabled.strip() == "Success! Enabled the kv secrets engine at: team/app/"
     listing = ok(dev_server.cli("secrets", "list"))
-    assert re.search(r"^Path\s+Type\s+Accessor\s+Description$", listing, re.M)
-    assert re.search(r"^team/app/\s+kv\s+kv_\w+\s+team secrets$", listing, re.M)
+    assert re.search(r"^Path\s+Type\s+Version\s+Accessor\s+Description$", listing, re.M)
+    assert re.search(r"^team/app/\s+kv\s+1\s+kv_\w+\s+team secrets$", listing, re.M)
     detailed = ok(dev_server.cli("secrets", "list", "-detailed"))
     assert re.search(r"^team/app/\s+kv\s+\S+\s+1h\s+2h\s.*map\[version:1\]", detailed, re.M)
     mounts = as_json(dev_server.cli("secrets", "list", "-format=json"))

@@ -76,10 +76,38 @@ def test_a_second_bootstrap_changes_nothing_and_says_so(c1: ServerProcess) -> No
 
 
 def test_bootstrap_explains_bad_input(c1: ServerProcess) -> None:
-    result = c1.cli("k8s", "bootstrap", "c9")
-    assert result.returncode == 1 and "at least one control-plane node" in result.stderr
     result = c1.cli("k8s", "bootstrap", "c9", "-control-plane", "cp1")
     assert result.returncode == 1 and "-control-plane cp1=IP" in result.stderr
+
+
+def test_bootstrap_without_nodes_then_nodes_later(c1: ServerProcess, tmp_path: Path) -> None:
+    """The PKI first (CAs, roles, policies, token role, SA key), machines when they exist (issue 15)."""
+    ok(c1.cli("k8s", "bootstrap", "n0"))
+    first = _state(c1, "n0")
+    assert set(first["mounts"]) == {"n0/pki/k8s/", "n0/pki/etcd/", "n0/pki/front-proxy/"}
+    assert all(first["cas"].values()) and first["sa"] == ["private_key", "public_key"]
+    assert "n0/pki/k8s/apiserver" in first["roles"] and "n0/k8s/kube-apiserver" in first["policies"]
+    assert not any(r.startswith(("n0/pki/etcd/etcd-server", "n0/pki/k8s/kubelet-")) for r in first["roles"])
+    assert first["token_role"]["period"] == 720 * 3600 and first["settings"]["nodes"] == []
+    ca_before = c1.http().get("/v1/n0/pki/k8s/cert/ca").json()["data"]["certificate"]
+    sa_before = c1.http().get("/v1/secret/data/n0/k8s/sa").json()["data"]["data"]
+
+    no_node = c1.cli("k8s", "certs", "n0", "-out", str(tmp_path / "none"))
+    assert no_node.returncode == 1 and "bootstrap n0 -control-plane NAME=IP" in no_node.stderr
+
+    added = ok(c1.cli("k8s", "bootstrap", "n0", "-control-plane", CP1))
+    assert "create role n0/pki/etcd/roles/etcd-server-cp1" in added
+    ok(c1.cli("k8s", "bootstrap", "n0", "-worker", W1))
+    later = _state(c1, "n0")
+    assert [n["name"] for n in later["settings"]["nodes"]] == ["cp1", "w1"]
+    assert "n0/pki/k8s/kubelet-serving-w1" in later["roles"] and "n0/k8s/etcd-cp1" in later["policies"]
+    assert c1.http().get("/v1/n0/pki/k8s/cert/ca").json()["data"]["certificate"] == ca_before
+    assert c1.http().get("/v1/secret/data/n0/k8s/sa").json()["data"]["data"] == sa_before
+    assert "No changes" in ok(c1.cli("k8s", "bootstrap", "n0"))
+    ok(c1.cli("k8s", "certs", "n0", "-node", "cp1", "-out", str(tmp_path / "cp1")))
+    apiserver = x509.load_pem_x509_certificate((tmp_path / "cp1/pki/apiserver.crt").read_bytes())
+    sans = apiserver.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "10.0.0.10" in [str(i) for i in sans.get_values_for_type(x509.IPAddress)]
 
 
 def _state(server: ServerProcess, cluster: str) -> dict[str, Any]:
@@ -170,11 +198,11 @@ CONTROL_PLANE_FILES = {
     "pki/etcd/healthcheck-client.crt", "pki/etcd/healthcheck-client.key",
     "pki/kubelet.crt", "pki/kubelet.key",
     "pki/sa.key", "pki/sa.pub", "admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf",
-    "kube-proxy.conf",
+    "kube-proxy.conf", "super-admin.conf",
 }
 CP1_POLICIES = ("c1/k8s/etcd-cp1", "c1/k8s/etcd-healthcheck-client", "c1/k8s/kube-apiserver",
                 "c1/k8s/kube-controller-manager", "c1/k8s/kube-scheduler", "c1/k8s/kubelet-cp1",
-                "c1/k8s/kube-proxy", "c1/k8s/admin", "c1/k8s/cluster-info")
+                "c1/k8s/kube-proxy", "c1/k8s/admin", "c1/k8s/super-admin", "c1/k8s/cluster-info")
 
 
 @pytest.fixture(scope="module")
@@ -312,8 +340,19 @@ def test_a_user_domain_keeps_people_out_of_component_names(c1: ServerProcess, tm
 
 def test_explain_as_table_and_json(c1: ServerProcess) -> None:
     text = ok(c1.cli("k8s", "explain", "c1"))
-    assert text.splitlines()[0].split() == ["Component", "Flag", "File", "Backed", "by", "Identity"]
-    line = next(x for x in text.splitlines() if "--etcd-cafile" in x)
+    assert max(len(line) for line in text.splitlines()) <= 100, text  # issue 15: 250 columns before
+    section = text[text.index("\nkube-apiserver\n"):]
+    line = next(x for x in section.splitlines() if "--etcd-cafile" in x)
+    assert line.split() == ["--etcd-cafile", "etcd/ca.crt", "etcd", "CA"]
+    line = next(x for x in section.splitlines() if "--kubelet-client-certificate" in x)
+    assert line.split() == ["--kubelet-client-certificate", "apiserver-kubelet-client.crt",
+                            "k8s/apiserver-kubelet-client"]
+    assert "c1/pki/<ca>/issue/<role>" in text and "secret/c1/k8s/sa" in text
+    long_name = ok(c1.cli("k8s", "explain", "a-cluster-name-of-the-longest-kind-anyone-would-choose-here"))
+    assert max(len(line) for line in long_name.splitlines()) <= 100
+    wide = ok(c1.cli("k8s", "explain", "-wide", "c1"))
+    assert wide.splitlines()[0].split() == ["Component", "Flag", "File", "Backed", "by", "Identity"]
+    line = next(x for x in wide.splitlines() if "--etcd-cafile" in x)
     assert "/etc/kubernetes/pki/etcd/ca.crt" in line and "c1/pki/etcd (CA certificate)" in line
     rows = json.loads(ok(c1.cli("k8s", "explain", "c1", "-format=json", "-dir", "/srv/k8s")))
     flags = {(r["component"], r["flag"]): r for r in rows}
@@ -324,10 +363,17 @@ def test_explain_as_table_and_json(c1: ServerProcess) -> None:
 
 def test_check_is_clean_on_the_tree_from_certs(c1: ServerProcess, cp1_tree: Path) -> None:
     text = ok(c1.cli("k8s", "check", str(cp1_tree)))
-    assert "17 files checked, 0 with problems." in text
+    assert "18 files checked, 0 with problems." in text
+    assert max(len(line) for line in text.splitlines()) <= 100, text  # issue 15: 361 columns before
+    assert text.splitlines()[0].split() == ["File", "Subject", "Days", "Result"]
+    assert next(x for x in text.splitlines() if x.startswith("admin.conf")).split()[1:] == [
+        "CN=kubernetes-admin,O=kubeadm:cluster-admins", "0", "ok"]
+    wide = ok(c1.cli("k8s", "check", "-wide", str(cp1_tree)))
+    assert wide.splitlines()[0].split() == [
+        "File", "Subject", "Issuer", "SANs", "Usages", "Days", "Key", "Chain", "Identity"]
     report = json.loads(ok(c1.cli("k8s", "check", str(cp1_tree), "-format=json",
                                   "-service-cidr", "10.96.0.0/12")))
-    assert report["ok"] is True and len(report["files"]) == 17
+    assert report["ok"] is True and len(report["files"]) == 18
 
 
 @pytest.fixture
@@ -341,6 +387,8 @@ def _check_fails(server: ServerProcess, tree: Path, file: str, problem: str) -> 
     result = server.cli("k8s", "check", str(tree))
     assert result.returncode == 2, result.stdout
     assert f"  {file}: {problem}" in result.stdout, result.stdout
+    row = next(x for x in result.stdout.splitlines() if x.startswith(file + " "))
+    assert row.endswith("PROBLEM"), row
 
 
 def test_check_reports_a_swapped_ca(c1: ServerProcess, broken: Path) -> None:
@@ -368,3 +416,68 @@ def test_check_reports_an_expired_certificate(c1: ServerProcess, broken: Path) -
     (broken / "pki/front-proxy-client.key").write_text(body["private_key"])
     time.sleep(max(0.0, body["expiration"] - time.time() + 1.1))
     _check_fails(c1, broken, "pki/front-proxy-client.crt", "expired on")
+
+
+def test_bootstrap_says_what_existing_things_it_adopts_or_changes(dev_server: ServerProcess) -> None:
+    """The README's old order (issue 15): a hand-made mount, CA, role and token role under the
+    same cluster name, then bootstrap. Nothing is adopted or changed silently."""
+    cli = dev_server.cli
+    ok(cli("policy", "write", "h1/pki/etcd/member", "-", input='path "h1/pki/etcd/issue/member" '
+                                                              '{ capabilities = ["update"] }\n'))
+    ok(cli("write", "auth/token/roles/k8s-h1", "period=720h", "orphan=true",
+           "allowed_policies=h1/pki/etcd/member"))
+    ok(cli("secrets", "enable", "-path=h1/pki/etcd", "pki"))
+    ok(cli("write", "h1/pki/etcd/root/generate/internal", "common_name=h1/pki/etcd", "ttl=87600h"))
+    ok(cli("write", "h1/pki/etcd/roles/member", "allow_any_name=true", "max_ttl=720h"))
+    ok(cli("policy", "write", "h1/k8s/admin", "-", input='path "secret/*" { capabilities = ["read"] }\n'))
+
+    script = ok(cli("k8s", "bootstrap", "h1", "-control-plane", CP1, "-dry-run"))
+    out = ok(cli("k8s", "bootstrap", "h1", "-control-plane", CP1))
+    adopted = out[:out.index("[1/")]  # said before anything is changed
+    for expected in (
+        "adopts mount h1/pki/etcd/ (pki), which 'warden k8s bootstrap' did not make",
+        "adopts the CA of h1/pki/etcd as it is: CN 'h1/pki/etcd', not 'etcd-ca'",
+        "changes token role k8s-h1: allowed_policies loses h1/pki/etcd/member",
+        "replaces policy h1/k8s/admin, which 'warden k8s bootstrap' did not write",
+        "leaves role h1/pki/etcd/roles/member alone",
+    ):
+        assert expected in adopted, out
+        assert expected in script, script
+    report = json.loads(ok(cli("k8s", "bootstrap", "h1", "-format=json")))
+    assert report["changed"] is False  # what was changed is bootstrap's own now; what it adopted stays
+    assert [e.split(":")[0] for e in report["existing"]] == [
+        "adopts mount h1/pki/etcd/ (pki), which 'warden k8s bootstrap' did not make",
+        "adopts the CA of h1/pki/etcd as it is"]
+    again = ok(cli("k8s", "bootstrap", "h1"))
+    assert "No changes" in again and "changes token role" not in again
+
+
+def test_kubeconfig_says_when_the_ttl_is_capped_and_how_to_add_a_group(c1: ServerProcess,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "alice.conf"
+    capped = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "dev", "-ttl", "48h",
+                    "-out", str(out))
+    assert capped.returncode == 0, capped.stderr
+    assert "WARNING!" in capped.stderr
+    assert "TTL of 172800s is longer than the maximum of 28800s" in capped.stderr
+    lifetime = client_cert(yaml.safe_load(out.read_text())).not_valid_after_utc.timestamp() - time.time()
+    assert 28000 < lifetime <= 28800
+    within = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "dev", "-ttl", "2h",
+                    "-out", str(out))
+    assert within.returncode == 0 and "WARNING" not in within.stderr
+
+    unknown = c1.cli("k8s", "kubeconfig", "c1", "-user", "alice@example.net", "-group", "ops",
+                     "-out", str(out))
+    assert unknown.returncode == 2
+    assert "cluster c1 has no group 'ops'" in unknown.stderr
+    assert "warden k8s bootstrap c1 -user-group ops" in unknown.stderr
+
+
+def test_super_admin_conf_can_be_left_out(c1: ServerProcess, tmp_path: Path) -> None:
+    without = token(c1, *[p for p in CP1_POLICIES if p != "c1/k8s/super-admin"])
+    refused = c1.cli("k8s", "certs", "c1", "-node", "cp1", "-out", str(tmp_path / "a"), token=without)
+    assert refused.returncode == 2
+    assert "needs the policy c1/k8s/super-admin (or pass -no-super-admin)" in refused.stderr
+    ok(c1.cli("k8s", "certs", "c1", "-node", "cp1", "-no-super-admin", "-out", str(tmp_path / "b"),
+              token=without))
+    assert set(_files(tmp_path / "b")) == CONTROL_PLANE_FILES - {"super-admin.conf"}

@@ -48,6 +48,28 @@ class AuthMethod(Protocol):
         ...
 
 
+ROOT_POLICY = "root"
+
+
+class RootTokenRefused(Exception):
+    """The login gave a root token and the operator did not allow one (seed 003's rule).
+
+    Not an AgentError: retrying cannot help, so the agent (or controller) stops at once."""
+
+
+def refuse_root_token(auth: Mapping[str, Any], *, method: str, allow_root_token: bool) -> None:
+    """Seed 003's rule for every program that keeps a token for long (the agent, the
+    controllers): a token carrying the ``root`` policy is refused unless the operator said
+    ``-allow-root-token``. A leaked root token owns the whole server, and a workload never
+    needs one: a token with its own policies does the same job."""
+    policies = {str(p) for key in ("policies", "token_policies") for p in (auth.get(key) or ())}
+    if ROOT_POLICY in policies and not allow_root_token:
+        raise RootTokenRefused(
+            f"{method} gave a root token (policy \"root\"); refusing to use it: give the agent a token "
+            "with only the policies it needs (e.g. 'warden token create -role=k8s-CLUSTER "
+            "-policy=...'), or start it with -allow-root-token if you really mean it")
+
+
 def read_credential(path: Path, what: str) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()

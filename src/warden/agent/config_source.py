@@ -34,6 +34,8 @@ def read_document(path: Path) -> Mapping[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read the configuration file {path}: it is not UTF-8 text") from None
     return parse_document(text, yaml_format=path.suffix.lower() in _YAML_SUFFIXES, name=str(path))
 
 

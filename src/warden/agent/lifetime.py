@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
-from warden.agent.autoauth import AuthMethod, LoginContext
+from warden.agent.autoauth import AuthMethod, LoginContext, RootTokenRefused, refuse_root_token
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.clock import Clock
 from warden.agent.config_sections import MethodConfig
@@ -82,6 +82,7 @@ class TokenKeeper:
     on_new_token: NewTokenHook
     current: TokenInfo | None = None
     wrapped: bool = False
+    allow_root_token: bool = False
     _suspect: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- logging in ---------------------------------------------------------------------
@@ -95,6 +96,7 @@ class TokenKeeper:
                           method=self.method.name)
             await self.on_new_token(None, response)
             return
+        refuse_root_token(response["auth"], method=self.method.name, allow_root_token=self.allow_root_token)
         info = TokenInfo.from_auth(response["auth"], self.clock.time())
         self.adopt(info)
         self.log.info("authenticated", method=self.method.name, accessor=info.accessor,
@@ -113,6 +115,9 @@ class TokenKeeper:
             try:
                 await self.login()
                 return
+            except RootTokenRefused as exc:
+                self.log.error("authentication refused", method=self.method.name, error=str(exc))
+                raise LoginFailed(exc) from exc
             except Exception as exc:
                 if not is_retryable(exc):
                     raise

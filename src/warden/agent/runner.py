@@ -46,6 +46,7 @@ class Options:
     once: bool = False
     once_timeout: float = DEFAULT_ONCE_TIMEOUT
     handle_signals: bool = True
+    allow_root_token: bool = False  # seed 003: a root token is refused unless this is set
 
 
 @dataclass(slots=True)
@@ -258,7 +259,8 @@ class Agent:
                                                     config.server.address, self.log)
 
         return TokenKeeper(self._method(config.auto_auth.method), config.auto_auth.method, ctx, api,
-                           self.deps.clock, self.deps.uniform, self.log, self.metrics, on_new_token)
+                           self.deps.clock, self.deps.uniform, self.log, self.metrics, on_new_token,
+                           allow_root_token=self.options.allow_root_token)
 
     def _keepers(self, config: AgentConfig, keeper: TokenKeeper,
                  api: AsyncClient) -> tuple[list[CertificateKeeper], list[TemplateKeeper]]:

@@ -10,6 +10,8 @@ appears in ``repr`` or in an exception message.
 from __future__ import annotations
 
 import json
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -21,6 +23,7 @@ from warden.api.config import (
     DEFAULT_ADDRESS,
     DEFAULT_TIMEOUT,
     ClientSettings,
+    check_address,
     settings_from_env,
     tls_verify,
 )
@@ -28,6 +31,7 @@ from warden.api.errors import ApiError, ClientError, TransportError
 
 JsonDict = dict[str, Any]
 JSON_TYPE = "application/json"
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what an HTTP header value can carry
 MERGE_PATCH_TYPE = "application/merge-patch+json"
 
 
@@ -59,6 +63,9 @@ class _Calls:
     def build(self, http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
         headers = {"X-Vault-Request": "true", **(call.headers or {})}
         if self.token:
+            if not _HEADER_SAFE.fullmatch(self.token):
+                raise ClientError("the token has characters no token has (only printable ASCII is "
+                                  "possible): check WARDEN_TOKEN, -token or ~/.warden-token")
             headers["X-Vault-Token"] = self.token
         if call.wrap_ttl:
             headers["X-Vault-Wrap-TTL"] = str(call.wrap_ttl)
@@ -72,6 +79,10 @@ class _Calls:
     @staticmethod
     def transport_error(request: httpx.Request, exc: httpx.HTTPError) -> TransportError:
         reason = str(exc) or type(exc).__name__
+        if request.url.scheme == "https" and _plain_http_answer(exc):
+            plain = str(request.url.copy_with(scheme="http", path="/", query=None)).rstrip("/")
+            reason = (f"server gave HTTP response to HTTPS client: it speaks plain HTTP (a dev server "
+                      f"does); use {plain}, e.g. export WARDEN_ADDR={plain}")
         return TransportError(request.method, str(request.url), reason)
 
     @staticmethod
@@ -90,6 +101,21 @@ class _Calls:
             raise ClientError(f"{response.request.method} {response.request.url}: "
                               f"the server's answer is not a JSON object (status {status})")
         return body
+
+
+# OpenSSL's reasons when the bytes of an HTTP answer arrive where a TLS record should.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                      "HTTP_REQUEST", "UNKNOWN_PROTOCOL"})
+
+
+def _plain_http_answer(exc: BaseException) -> bool:
+    """Whether a TLS handshake failed because the server answered in plain HTTP."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and seen.reason in _NOT_TLS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -159,7 +185,7 @@ class _Settings:
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
         settings = ClientSettings(
-            address=address.rstrip("/"), ca_cert=ca_cert, ca_path=ca_path,
+            address=check_address(address).rstrip("/"), ca_cert=ca_cert, ca_path=ca_path,
             client_cert=client_cert, client_key=client_key, tls_skip_verify=tls_skip_verify,
             timeout=timeout,
         )

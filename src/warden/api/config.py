@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
+
+import httpx
 
 from warden.api.errors import ClientError
 from warden.api.token_file import read_token_file, token_file_path
@@ -74,6 +77,23 @@ def parse_timeout(value: str, name: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != value:
         raise ConfigError(f"could not parse {name}: {value!r} is not a duration")
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def check_address(address: str) -> str:
+    """The server's address, or ConfigError saying what is wrong with it (never httpx's)."""
+    try:
+        parts = urllib.parse.urlsplit(address)
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+        reason = ("it must start with http:// or https://" if parts.scheme not in ("http", "https")
+                  else "it names no host" if not parts.hostname else "")
+        if not reason:
+            httpx.URL(address)
+    except (ValueError, httpx.InvalidURL) as exc:
+        reason = str(exc)
+    if reason:
+        raise ConfigError(f"invalid server address {address!r}: {reason}; expected e.g. "
+                          f"{DEFAULT_ADDRESS} (set WARDEN_ADDR or -address)")
+    return address
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ClientSettings:

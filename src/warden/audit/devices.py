@@ -48,6 +48,32 @@ def format_options(options: Mapping[str, str]) -> FormatOptions:
     )
 
 
+DIRECTORY_MODE = 0o700  # the log's folder: only the server's user may list or enter it
+
+
+def _make_directory(directory: str) -> None:
+    """Create the log's folder and any missing parents, as Vault's file device does
+    (``MkdirAll``), each owner-only; an existing folder is left as it is."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIRECTORY_MODE)
+            os.chmod(folder, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+        except FileExistsError:
+            if not os.path.isdir(folder):
+                raise AuditDeviceError(f'option "file_path": cannot create the directory {folder}: '
+                                       "a file of that name is in the way") from None
+        except OSError as exc:
+            raise AuditDeviceError(f'option "file_path": cannot create the directory {folder}: '
+                                   f"{exc.strerror}") from None
+
+
 class _ChainedDevice:
     """Formats, chains and hands lines to ``_write``; subclasses own the sink."""
 
@@ -89,9 +115,7 @@ class FileDevice(_ChainedDevice):
     def _open(self) -> None:
         if self._path in ("stdout", "discard"):
             return
-        directory = os.path.dirname(os.path.abspath(self._path))
-        if not os.path.isdir(directory):
-            raise AuditDeviceError(f'option "file_path": directory {directory} does not exist')
+        _make_directory(os.path.dirname(os.path.abspath(self._path)))
         try:
             fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self._mode or 0o600)
             if self._mode:

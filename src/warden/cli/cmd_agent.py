@@ -81,6 +81,8 @@ def main(argv: list[str], streams: Streams) -> int:
     add_bool_flag(parser, "once", "Write the token sinks, certificates and templates once, then "
                   "exit: 0 on success, 2 with the reason otherwise (init-container mode).")
     add_bool_flag(parser, "exit-after-auth", "Same as -once (Vault Agent's spelling).")
+    add_bool_flag(parser, "allow-root-token", "Accept a root token (policy \"root\") from auto-auth. "
+                  "Refused by default: a workload never needs one, and a leaked one owns the server.")
     parser.add_argument("--once-timeout", metavar="DURATION", default=f"{int(DEFAULT_ONCE_TIMEOUT)}s",
                         help="With -once: how long to keep retrying while the server cannot be "
                              "reached (default: %(default)s). Refusals fail at once.")
@@ -101,7 +103,8 @@ def main(argv: list[str], streams: Streams) -> int:
     except ConfigError as exc:
         raise CommandError(f"Error loading configuration from {args.config}: {exc}", EXIT_USAGE) from None
     log = configure(args.log_level, args.log_format, streams.stderr)
-    options = Options(once=bool(args.once or args.exit_after_auth), once_timeout=once_timeout)
+    options = Options(once=bool(args.once or args.exit_after_auth), once_timeout=once_timeout,
+                      allow_root_token=bool(args.allow_root_token))
     agent = Agent(config, options, Dependencies(environ=dict(streams.env), log=log))
     code = asyncio.run(agent.run())
     if code and agent.failure:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from warden.cli.common import (
     new_parser,
     output_format,
     parse,
+    read_text_file,
 )
 from warden.cli.dispatch import Entry, Group
-from warden.cli.output import render_data, table
+from warden.cli.output import TABLE_WIDTH, render_data, table
 from warden.kube import bootstrap, explain, render
 from warden.kube.cluster import (
     DEFAULT_ADMIN_GROUP,
@@ -104,14 +106,18 @@ O, SANs and usages (per node for etcd and kubelets); a policy per component
 service-account key for kube-apiserver and kube-controller-manager); the periodic orphan
 token role k8s-CLUSTER; the service-account key pair in KV; the cluster's settings in KV.
 
-A second run changes nothing and says so; a CA or the service-account key is never made
-again. Without -control-plane the settings stored by the first run are used; nodes given
-are added to them. -dry-run prints the equivalent generic commands instead.
+Nodes are optional: without any, bootstrap makes everything that does not name a machine
+(CAs, cluster-wide roles and policies, the token role, the service-account key); nodes
+given on a later run (-control-plane, -worker) are added to the stored settings with their
+own roles and policies. A second run changes nothing and says so; a CA or the
+service-account key is never made again. -dry-run prints the equivalent generic commands.
 
 Defaults follow kubeadm: RSA-2048, CAs 10 years, leaves 1 year, service CIDR
 {DEFAULT_SERVICE_CIDR}, domain {DEFAULT_CLUSTER_DOMAIN}. The admin certificate is short-lived
 (24h) and in the group {DEFAULT_ADMIN_GROUP} (kubeadm >= 1.29, bound to cluster-admin and
-revocable through RBAC); -admin-group={LEGACY_ADMIN_GROUP} for older clusters.
+revocable through RBAC); -admin-group={LEGACY_ADMIN_GROUP} for older clusters. As kubeadm
+>= 1.29 does, a super-admin certificate (O={LEGACY_ADMIN_GROUP}, 1h) exists only to create
+that binding once on a fresh cluster (see 'warden k8s certs -help').
 
 Examples:
   warden k8s bootstrap c1 -control-plane cp1=10.0.0.10 -worker w1=10.0.0.21
@@ -139,6 +145,8 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
     add("--ca-ttl", default=None, metavar="DURATION", help="CA lifetime and mounts' max TTL (87600h).")
     add("--cert-ttl", default=None, metavar="DURATION", help="Leaf lifetime (8760h).")
     add("--admin-ttl", default=None, metavar="DURATION", help="admin.conf's certificate lifetime (24h).")
+    add("--super-admin-ttl", default=None, metavar="DURATION",
+        help="super-admin.conf's certificate lifetime (1h): O=system:masters, which RBAC cannot revoke.")
     add("--user-ttl", default=None, metavar="DURATION", help="Maximum lifetime of people's certs (8h).")
     add("--token-period", default=None, metavar="DURATION", help="Period of the token role (720h).")
     add("--admin-group", default=None, metavar="GROUP", help=f"O of admin certs ({DEFAULT_ADMIN_GROUP}).")
@@ -161,7 +169,8 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
 
 
 _OPTION_FIELDS = ("service_cidr", "cluster_domain", "control_plane_endpoint", "key_type", "key_bits",
-                  "ca_ttl", "cert_ttl", "admin_ttl", "user_ttl", "token_period", "admin_group",
+                  "ca_ttl", "cert_ttl", "admin_ttl", "super_admin_ttl", "user_ttl", "token_period",
+                  "admin_group",
                   "kubelet_serving_ca", "intermediate", "kv_mount", "user_domain", "kubelet_signer",
                   "pod_certificates", "trust_domain")
 
@@ -219,6 +228,8 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
         if args.dry_run:
             streams.out(render.script(plan), newline=False)
             return EXIT_OK
+        if fmt == "table":
+            _report_existing(streams, plan)
         with api_errors(f"bootstrapping cluster {spec.name}"):
             bootstrap.apply(client, plan, streams.err if fmt != "table" else streams.out)
         _report_bootstrap(streams, plan, fmt, args.csr_dir)
@@ -233,6 +244,14 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
     return EXIT_OK
 
 
+def _report_existing(streams: Streams, plan: Plan) -> None:
+    """Before anything changes: what exists that bootstrap did not make, and what it does with it."""
+    lines = [*plan.existing, *plan.notes]
+    if lines:
+        streams.out(f"Cluster {plan.cluster}: found what 'warden k8s bootstrap' did not make. Bootstrap")
+        streams.out("\n".join(f"  - {line}" for line in lines))
+
+
 def _report_bootstrap(streams: Streams, plan: Plan, fmt: str, csr_dir: str) -> None:
     if fmt != "table":
         streams.out(render_data({
@@ -240,10 +259,8 @@ def _report_bootstrap(streams: Streams, plan: Plan, fmt: str, csr_dir: str) -> N
             "changes": [{"kind": s.kind.value, "method": s.method, "path": s.path, "summary": s.summary}
                         for s in plan.steps],
             "unchanged": list(plan.unchanged), "pending_cas": list(plan.pending_cas),
-            "notes": list(plan.notes)}, fmt))
+            "existing": list(plan.existing), "notes": list(plan.notes)}, fmt))
         return
-    for note in plan.notes:
-        streams.out(f"Note: {note}")
     if plan.empty:
         streams.out(f"No changes: cluster {plan.cluster} is already bootstrapped as requested "
                     f"({len(plan.unchanged)} items checked).")
@@ -283,14 +300,14 @@ def import_signed_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s
         if not sep:
             raise UsageError(f"-cert takes CA=FILE, got {item!r}", prog)
         explicit[key] = Path(path)
-    root_pem = Path(args.root).read_text() if args.root else ""
+    root_pem = read_text_file(args.root, "the root certificate") if args.root else ""
     with make_client(args, streams) as client:
         spec = load_spec(client, args.args[0], args.kv_mount)
         with api_errors("importing the signed certificates"):
             try:
                 done = bootstrap.import_signed(client, spec, Path(args.csr_dir), explicit, root_pem,
                                                streams.out)
-            except FileNotFoundError as exc:
+            except OSError as exc:
                 raise CommandError(str(exc)) from None
     streams.out(f"Success! Imported {len(done)} CA certificate(s) for cluster {spec.name}.")
     return EXIT_OK
@@ -312,6 +329,7 @@ def explain_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s expla
     parser.add_argument("--kv-mount", default="secret", metavar="PATH", help="The KV mount (secret).")
     parser.add_argument("--admin-group", default=DEFAULT_ADMIN_GROUP, metavar="GROUP", help="Admin O.")
     add_format_flag(parser)
+    add_bool_flag(parser, "wide", "One table with every column (full paths, identities): wider than 100.")
     args = parse(parser, argv)
     expect_args(prog, args.args, 0, 1)
     fmt = output_format(args, streams)
@@ -320,8 +338,37 @@ def explain_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s expla
     found = explain.rows(opts)
     if fmt != "table":
         streams.out(render_data([r.to_json() for r in found], fmt))
-        return EXIT_OK
-    streams.out(table(("Component", "Flag", "File", "Backed by", "Identity"),
-                      [[r.component if r.program == r.component else f"{r.program} ({r.component})", r.flag,
-                        r.file or "(unset)", r.backed_by, r.identity] for r in found]))
+    elif args.wide:
+        rows = [[_component(r), r.flag, r.file or "(unset)", r.backed_by, r.identity] for r in found]
+        streams.out(table(("Component", "Flag", "File", "Backed by", "Identity"), rows))
+    else:
+        streams.out(_explain_sections(found, opts))
     return EXIT_OK
+
+
+def _component(row: explain.Row) -> str:
+    return row.component if row.program == row.component else f"{row.program} ({row.component})"
+
+
+def _explain_sections(found: list[explain.Row], opts: explain.Options) -> str:
+    """One short table per component, paths relative to the tree and the cluster's mounts, so
+    the whole fits 100 columns; the legend says what the short forms stand for."""
+    root = opts.root.rstrip("/")
+    legend = (f"Cluster {opts.cluster}. Files: under {root}/pki/ (certificates and keys) or {root}/ "
+              f"(kubeconfigs). From: '<ca> CA' is the CA certificate of the mount {opts.cluster}/pki/<ca>; "
+              f"'<ca>/<role>' is issued by {opts.cluster}/pki/<ca>/issue/<role> ('+ CA': with that CA); "
+              f"'KV <field>' is a field of {opts.kv_mount}/{opts.cluster}/k8s/sa. -wide shows full paths "
+              "and each certificate's identity; -format=json everything.")
+    out = [textwrap.fill(legend, width=TABLE_WIDTH)]
+    for name in dict.fromkeys(_component(r) for r in found):
+        rows = [[r.flag, _relative(r.file, root) or "(unset)", r.source]
+                for r in found if _component(r) == name]
+        out += ["", name, table(("Flag", "File", "From"), rows)]
+    return "\n".join(out)
+
+
+def _relative(file: str, root: str) -> str:
+    for prefix in (f"{root}/pki/", f"{root}/"):
+        if file.startswith(prefix):
+            return file.removeprefix(prefix)
+    return file

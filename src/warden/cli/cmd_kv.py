@@ -17,6 +17,7 @@ from warden.cli.common import (
     Streams,
     UsageError,
     add_args,
+    add_wrap_ttl_flag,
     api_errors,
     expect_args,
     make_client,
@@ -73,6 +74,7 @@ def get(argv: list[str], streams: Streams, prog: str = "warden kv get") -> int:
                             "  warden kv get -mount=secret -version=2 -field=password foo")
     parser.add_argument("--version", type=int, default=0, metavar="N",
                         help="The version to read (kv v2; default: the latest).")
+    add_wrap_ttl_flag(parser)
     add_args(parser, "PATH", "The secret's path.")
     args = parse(parser, argv)
     expect_args(prog, args.args, 1, 1)
@@ -82,12 +84,14 @@ def get(argv: list[str], streams: Streams, prog: str = "warden kv get") -> int:
         kv = resolve(client, args, args.args[0])
         path = kv.api("data")
         with api_errors(f"reading {path}"):
-            secret = client.read(path, params)
+            secret = client.send(Call("GET", path, params=params, wrap_ttl=args.wrap_ttl, none_on_404=True))
     if secret is None:
         raise CommandError(f"No value found at {path}", EXIT_ERROR)
+    if secret.get("wrap_info"):  # the secret itself stays wrapped: print the wrapping token
+        return print_secret(streams, secret, fmt, args.field)
     if args.field:
         return _get_field(streams, secret, kv, args.field, fmt, path)
-    if fmt != "table" or secret.get("wrap_info"):
+    if fmt != "table":
         return print_secret(streams, secret, fmt)
     _show_get(streams, secret, kv, path)
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""``warden operator init|unseal|seal``: bringing a server up and taking it down."""
+"""``warden operator init|unseal|seal|step-down|migrate``: bringing servers up and down."""
 
 from __future__ import annotations
 
@@ -24,11 +24,16 @@ from warden.cli.output import render_data
 
 GROUP = Group(
     prog="warden operator",
-    description="Operate the server: initialise it, unseal it with key shares, seal it.",
+    description="Operate the server: initialise it, unseal it with key shares, seal it, hand "
+                "the active role to a standby, migrate its store to another backend.",
     entries=(
         Entry("init", "warden.cli.cmd_operator:init", "Initialise a new server"),
         Entry("unseal", "warden.cli.cmd_operator:unseal", "Provide one unseal key share"),
         Entry("seal", "warden.cli.cmd_operator:seal", "Seal the server"),
+        Entry("step-down", "warden.cli.cmd_operator:step_down",
+              "Make the active node hand its role to a standby (HA)"),
+        # Runs without a server: it reads and writes storage directly.
+        Entry("migrate", "warden.migrate:migrate", "Copy a (stopped) store to another backend"),
     ),
 )
 
@@ -145,4 +150,17 @@ def seal(argv: list[str], streams: Streams, prog: str = "warden operator seal") 
     with make_client(args, streams) as client, api_errors("sealing"):
         client.write("sys/seal")
     streams.out("Success! Vault is sealed.")
+    return EXIT_OK
+
+
+def step_down(argv: list[str], streams: Streams, prog: str = "warden operator step-down") -> int:
+    parser = new_parser(
+        prog, "Make the active node of an HA cluster give up its role: it finishes the requests "
+              "in flight and stands by, another node becomes active. Sent to a standby it is "
+              "forwarded to the active node. Needs a root (or sudo) token.",
+        usage=f"{prog} [options]")
+    args = parse(parser, argv)
+    with make_client(args, streams) as client, api_errors("stepping down"):
+        client.write("sys/step-down")
+    streams.out("Success! Stepped down: another node will become the active node.")
     return EXIT_OK

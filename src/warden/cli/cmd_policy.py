@@ -73,6 +73,8 @@ def _read_rules(source: str, streams: Streams, prog: str) -> str:
     except OSError as exc:
         raise UsageError(f"Error opening policy file {source!r}: {exc.strerror or exc}",
                          prog) from None
+    except UnicodeDecodeError:
+        raise UsageError(f"Error opening policy file {source!r}: it is not UTF-8 text", prog) from None
 
 
 def read(argv: list[str], streams: Streams, prog: str = "warden policy read") -> int:

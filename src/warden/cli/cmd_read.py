@@ -16,6 +16,7 @@ from warden.cli.common import (
     add_args,
     add_field_flag,
     add_format_flag,
+    add_wrap_ttl_flag,
     api_errors,
     expect_args,
     make_client,
@@ -53,11 +54,6 @@ def kv_data(args: list[str], streams: Streams, prog: str) -> dict[str, Any]:
         raise UsageError(f"Failed to parse K=V data: {exc}", prog) from None
 
 
-def _wrap_ttl_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wrap-ttl", metavar="DURATION",
-                        help="Wrap the response in a single-use token valid this long.")
-
-
 # -- read -----------------------------------------------------------------------------------
 
 
@@ -67,7 +63,7 @@ def read(argv: list[str], streams: Streams, prog: str = "warden read") -> int:
         f"{prog} [options] PATH [K=V ...]",
         "Examples:\n  warden read secret/foo\n  warden read -field=key secret/c1/k8s/token\n"
         "  warden read -format=json sys/mounts")
-    _wrap_ttl_flag(parser)
+    add_wrap_ttl_flag(parser)
     args = parse(parser, argv)
     fmt = output_format(args, streams)
     path, params = path_and_data(args, streams, prog)
@@ -93,7 +89,7 @@ def write(argv: list[str], streams: Streams, prog: str = "warden write") -> int:
         "  warden write auth/token/roles/k8s-c1 period=720h orphan=true")
     parser.add_argument("-f", "--force", action="store_true",
                         help="Write even without data (for endpoints that need none).")
-    _wrap_ttl_flag(parser)
+    add_wrap_ttl_flag(parser)
     args = parse(parser, argv)
     fmt = output_format(args, streams)
     path, data = path_and_data(args, streams, prog)

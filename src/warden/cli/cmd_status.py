@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from warden.api import Client, ClientError
+from warden.api import ApiError, Call, Client, ClientError
 from warden.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -37,13 +37,33 @@ def status(argv: list[str], streams: Streams, prog: str = "warden status") -> in
     return EXIT_ERROR if state.get("sealed") else EXIT_OK
 
 
+class NotVault(ClientError):
+    """The server answered, but not as Vault (or warden) does."""
+
+
 def fetch_status(client: Client) -> dict[str, Any]:
-    state = client.read("sys/seal-status") or {}
+    where = f"the server at {client.address}"
+    try:
+        state = client.send(Call("GET", "sys/seal-status"))
+    except ApiError as exc:
+        if exc.raw_body is None:
+            raise
+        raise NotVault(f"{where} did not give a Vault-shaped answer (GET /v1/sys/seal-status: HTTP "
+                       f"{exc.status}, not Vault's JSON); is WARDEN_ADDR the address of a warden or "
+                       "Vault server?") from None
+    if not (isinstance(state, dict) and isinstance(state.get("sealed"), bool)
+            and isinstance(state.get("initialized"), bool)):
+        raise NotVault(f"{where} did not give a Vault-shaped answer (GET /v1/sys/seal-status has no "
+                       "'sealed' and 'initialized'); is WARDEN_ADDR the address of a warden or Vault "
+                       "server?")
     try:
         leader = client.read("sys/leader") or {}
     except ClientError:
         leader = {}
     state["ha_enabled"] = bool(leader.get("ha_enabled"))
+    if state["ha_enabled"] and not state.get("sealed"):
+        for key in ("is_self", "active_time", "leader_address", "leader_cluster_address"):
+            state[key] = leader.get(key)
     return state
 
 
@@ -74,4 +94,11 @@ def status_rows(state: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows += [("Cluster Name", str(state["cluster_name"])),
                  ("Cluster ID", str(state["cluster_id"]))]
     rows.append(("HA Enabled", format_value(bool(state.get("ha_enabled")))))
+    if state.get("ha_enabled") and not sealed and "is_self" in state:
+        rows += [("HA Cluster", str(state.get("leader_cluster_address") or "n/a")),
+                 ("HA Mode", "active" if state.get("is_self") else "standby")]
+        if state.get("is_self"):
+            rows.append(("Active Since", str(state.get("active_time") or "")))
+        else:
+            rows.append(("Active Node Address", str(state.get("leader_address") or "<none>")))
     return rows

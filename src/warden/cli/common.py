@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from warden.api import Client, ClientError
@@ -126,6 +127,11 @@ def add_format_flag(parser: argparse.ArgumentParser) -> None:
                              "$VAULT_FORMAT, table).")
 
 
+def add_wrap_ttl_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wrap-ttl", metavar="DURATION",
+                        help="Wrap the response in a single-use token valid this long.")
+
+
 def add_field_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field", metavar="NAME", default="",
                         help="Print only this field, raw (no trailing newline unless the "
@@ -214,6 +220,19 @@ def expect_args(prog: str, args: Sequence[str], minimum: int, maximum: int | Non
         raise UsageError(f"Not enough arguments (expected {expected}, got {len(args)})", prog)
     if maximum is not None and len(args) > maximum:
         raise UsageError(f"Too many arguments (expected {expected}, got {len(args)})", prog)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def read_text_file(path: str, what: str) -> str:
+    """A UTF-8 file the user named, or a CommandError saying why it cannot be used."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"Error reading {what} {path!r}: {exc.strerror or exc}", EXIT_USAGE) from None
+    except UnicodeDecodeError:
+        raise CommandError(f"Error reading {what} {path!r}: it is not UTF-8 text", EXIT_USAGE) from None
 
 
 # -- paths ------------------------------------------------------------------------------------

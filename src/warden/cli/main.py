@@ -11,9 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from warden import __version__
-from warden.cli.common import EXIT_OK, EXIT_USAGE, CommandError, Streams, new_parser, parse
+from warden.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CommandError, Streams, new_parser, parse
 from warden.cli.dispatch import Entry, Group
 
+UNEXPECTED = "warden failed unexpectedly"
 COMMON, OTHER, LEGACY = "Common commands", "Other commands", "Vault 0.x spellings (deprecated)"
 
 COMMANDS = Group(
@@ -83,6 +84,11 @@ def run(argv: Sequence[str], streams: Streams) -> int:
     except KeyboardInterrupt:
         streams.err("Interrupted")
         return 130
+    except BrokenPipeError:
+        raise  # main() handles it: the reader went away, nothing to report
+    except Exception as exc:  # a bug, but the user gets one line, never a traceback
+        streams.err(f"Error: {UNEXPECTED} ({type(exc).__name__}: {exc}); please report it")
+        return EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

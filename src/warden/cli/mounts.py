@@ -208,13 +208,25 @@ def mounts_of(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def mounts_table(mounts: Mapping[str, Any], *, detailed: bool) -> str:
     if not detailed:
-        return table(("Path", "Type", "Accessor", "Description"), [
-            [path, m.get("type", ""), m.get("accessor", ""), m.get("description", "")]
-            for path, m in sorted(mounts.items())])
+        if not any(_kv_version(m) for m in mounts.values()):
+            return table(("Path", "Type", "Accessor", "Description"), [
+                [path, m.get("type", ""), m.get("accessor", ""), m.get("description", "")]
+                for path, m in sorted(mounts.items())])
+        return table(("Path", "Type", "Version", "Accessor", "Description"), [
+            [path, m.get("type", ""), _kv_version(m) or "n/a", m.get("accessor", ""),
+             m.get("description", "")] for path, m in sorted(mounts.items())])
     header = ("Path", "Plugin", "Accessor", "Default TTL", "Max TTL", "Force No Cache",
               "Replication", "Seal Wrap", "External Entropy Access", "Options", "Description",
               "UUID")
     return table(header, [_detailed_row(path, m) for path, m in sorted(mounts.items())])
+
+
+def _kv_version(mount: Mapping[str, Any]) -> str:
+    """"1" or "2" for a kv mount (version 1 when its options say nothing), else ""."""
+    if mount.get("type") not in ("kv", "generic"):
+        return ""
+    options = mount.get("options") or {}
+    return str(options.get("version") or "1") if isinstance(options, Mapping) else "1"
 
 
 def _detailed_row(path: str, mount: Mapping[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 GLUE = "    "
+TABLE_WIDTH = 100  # tables fit a terminal this wide by default; -wide (where offered) shows all
 EMPTY = "n/a"
 INFINITY = "∞"
 SECRET_KEYS = ("request_id", "lease_id", "lease_duration", "renewable", "data", "warnings")
@@ -102,6 +103,32 @@ def columns(rows: Sequence[Sequence[str]]) -> str:
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Vault's ``tableOutput``: header, a dashed line under each heading, then the rows."""
     return columns([list(header), ["-" * len(h) for h in header], *map(list, rows)])
+
+
+def wrap_column(rows: Sequence[Sequence[str]], column: int, header: Sequence[str],
+                width: int = TABLE_WIDTH) -> list[list[str]]:
+    """Wrap the cells of one column onto continuation lines (after a comma where there is
+    one) so the table fits ``width``; nothing is cut off."""
+    cells = [list(r) for r in rows]
+    widths = [max(len(str(r[i])) for r in [list(header), *cells]) for i in range(len(header))]
+    budget = width - (sum(widths) - widths[column]) - len(GLUE) * (len(header) - 1)
+    if widths[column] <= budget or budget < 8:
+        return cells
+    out: list[list[str]] = []
+    for row in cells:
+        pieces = _wrapped(row[column], budget)
+        out.append([*row[:column], pieces[0], *row[column + 1:]])
+        out += [[" "] * column + [piece] + [" "] * (len(row) - column - 1) for piece in pieces[1:]]
+    return out
+
+
+def _wrapped(text: str, budget: int) -> list[str]:
+    pieces = []
+    while len(text) > budget:
+        cut = text.rfind(",", 0, budget) + 1 or budget
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
 
 
 def key_value_table(rows: Iterable[tuple[str, str]]) -> str:

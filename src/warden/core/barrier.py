@@ -8,7 +8,13 @@ Every other value is stored as::
 
 with the storage key as associated data, so a ciphertext moved to another key
 fails to decrypt. Reads pick the key by the value's term; writes use the newest.
-The barrier never touches ``core/seal-config`` (the seal's plaintext entry).
+The barrier never touches ``core/seal-config`` (the seal's plaintext entry) except
+to create it together with the keyring, in one transaction, at initialisation.
+
+The keyring is changed only by check-and-set on its stored version, so two nodes
+sharing a store can never both add "term N+1" (one would lose its key, and with it
+every value written under it). A node that meets a term it does not know (another
+node rotated) reloads the keyring and tries again.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from warden.logical.errors import (
     Sealed,
     WardenError,
 )
-from warden.logical.storage import BatchOp, Delete, Put
+from warden.logical.storage import BatchOp, Check, Delete, Put, Versioned
 from warden.storage.base import PhysicalBackend
 
 KEYRING_PATH: Final = "core/keyring"
@@ -66,6 +72,10 @@ class BarrierCorrupt(WardenError):
     @classmethod
     def default_message(cls) -> str:
         return "barrier: stored value is corrupt"
+
+
+class UnknownTerm(BarrierCorrupt):
+    """A value is encrypted under a key term this node has not loaded (yet)."""
 
 
 class AlreadyInitialized(InvalidRequest):
@@ -149,16 +159,17 @@ class _Unsealed:
     """Everything the hot path needs, swapped as one object on unseal, rotate and rekey."""
 
     keyring: Keyring
+    version: int  # the stored keyring's version: the check of the next change
     ciphers: dict[int, AESGCM]
     active_term: int
     active_header: bytes
     active_cipher: AESGCM
 
     @classmethod
-    def of(cls, keyring: Keyring) -> _Unsealed:
+    def of(cls, keyring: Keyring, version: int) -> _Unsealed:
         ciphers = {k.term: AESGCM(k.key) for k in keyring.keys}
         active = keyring.active.term
-        return cls(keyring, ciphers, active, _header(active), ciphers[active])
+        return cls(keyring, version, ciphers, active, _header(active), ciphers[active])
 
 
 class Barrier:
@@ -191,14 +202,23 @@ class Barrier:
             self._known_initialized = await self._physical.get(KEYRING_PATH) is not None
         return self._known_initialized
 
-    async def initialize(self, root_key: bytes) -> None:
-        """Create the keyring (term 1) under ``root_key``; the barrier stays sealed."""
+    async def initialize(self, root_key: bytes, *, with_entries: Sequence[Put] = ()) -> None:
+        """Create the keyring (term 1) under ``root_key``; the barrier stays sealed.
+
+        ``with_entries`` (the seal's plaintext configuration) are created in the same
+        transaction, so of two nodes initialising one store at once exactly one wins.
+        """
         _check_root_key(root_key)
         async with self._keyring_lock:
             if await self.initialized():
                 raise AlreadyInitialized()
             first = TermKey(term=1, key=self._new_key(), install_time=self._clock.time())
-            await self._store_keyring(Keyring(root_key=bytes(root_key), keys=(first,)))
+            keyring = Keyring(root_key=bytes(root_key), keys=(first,))
+            entries = [*with_entries, Put(KEYRING_PATH, self._seal_keyring(keyring))]
+            created = await self._physical.transaction(
+                [Check(e.key, 0) for e in entries], entries)
+            if not created:
+                raise AlreadyInitialized()
             self._known_initialized = True
 
     async def unseal(self, root_key: bytes) -> None:
@@ -207,11 +227,19 @@ class Barrier:
         async with self._keyring_lock:
             if self._state is not None:
                 return
-            sealed = await self._physical.get(KEYRING_PATH)
-            if sealed is None:
-                raise NotInitialized()
-            self._known_initialized = True
-            self._state = _Unsealed.of(_open_keyring(sealed, root_key))
+            self._state = await self._load_state(root_key)
+
+    async def reload_keyring(self) -> None:
+        """Load the stored keyring again (another node may have rotated it)."""
+        async with self._keyring_lock:
+            self._state = await self._load_state(self._unsealed().keyring.root_key)
+
+    async def _load_state(self, root_key: bytes) -> _Unsealed:
+        stored = await self._physical.get_versioned(KEYRING_PATH)
+        if stored.value is None:
+            raise NotInitialized()
+        self._known_initialized = True
+        return _Unsealed.of(_open_keyring(stored.value, root_key), stored.version)
 
     def seal(self) -> None:
         """Forget every key held in memory."""
@@ -220,20 +248,31 @@ class Barrier:
     async def rotate(self) -> int:
         """Add term N+1; new writes use it, values of older terms still decrypt."""
         async with self._keyring_lock:
-            keyring = self._unsealed().keyring
-            new = TermKey(keyring.active.term + 1, self._new_key(), self._clock.time())
-            updated = keyring.with_key(new)
-            await self._store_keyring(updated)
-            self._state = _Unsealed.of(updated)
-            return new.term
+            while True:
+                state = self._unsealed()
+                keyring = state.keyring
+                new = TermKey(keyring.active.term + 1, self._new_key(), self._clock.time())
+                if await self._replace_keyring(state, keyring.with_key(new)):
+                    return new.term
 
     async def rekey(self, new_root_key: bytes) -> None:
         """Re-encrypt the keyring under ``new_root_key``; data keys are unchanged."""
         _check_root_key(new_root_key)
         async with self._keyring_lock:
-            updated = self._unsealed().keyring.with_root_key(bytes(new_root_key))
-            await self._store_keyring(updated)
-            self._state = _Unsealed.of(updated)
+            while True:
+                state = self._unsealed()
+                if await self._replace_keyring(state, state.keyring.with_root_key(bytes(new_root_key))):
+                    return
+
+    async def _replace_keyring(self, state: _Unsealed, updated: Keyring) -> bool:
+        """Store ``updated`` if the stored keyring is still ``state``'s; else reload, False."""
+        sealed = self._seal_keyring(updated)
+        if await self._physical.transaction([Check(KEYRING_PATH, state.version)],
+                                            [Put(KEYRING_PATH, sealed)]):
+            self._state = await self._load_state(updated.root_key)  # ours, or newer
+            return True
+        self._state = await self._load_state(state.keyring.root_key)
+        return False
 
     def key_status(self) -> KeyStatus:
         active = self._unsealed().keyring.active
@@ -245,7 +284,28 @@ class Barrier:
         stored = await self._physical.get(key)
         if stored is None:
             return None
-        return _decrypt(self._unsealed(), key, stored)  # sealed meanwhile: Sealed, not plaintext
+        return await self._open(key, stored)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        _check_not_reserved(key)
+        self._unsealed()
+        stored = await self._physical.get_versioned(key)
+        if stored.value is None:
+            return stored
+        return Versioned(await self._open(key, stored.value), stored.version)
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        self._unsealed()
+        for check in checks:
+            _check_not_reserved(check.key)
+        return await self._physical.transaction(checks, [self._seal_op(op) for op in ops])
+
+    async def _open(self, key: str, stored: bytes) -> bytes:
+        try:
+            return _decrypt(self._unsealed(), key, stored)  # sealed meanwhile: Sealed
+        except UnknownTerm:
+            await self.reload_keyring()  # another node rotated the keyring
+            return _decrypt(self._unsealed(), key, stored)
 
     async def put(self, key: str, value: bytes) -> None:
         _check_not_reserved(key)
@@ -291,10 +351,10 @@ class Barrier:
             raise ValueError("random source returned the wrong number of bytes")
         return key
 
-    async def _store_keyring(self, keyring: Keyring) -> None:
+    def _seal_keyring(self, keyring: Keyring) -> bytes:
         nonce = self._randbytes(_NONCE_SIZE)
         body = AESGCM(keyring.root_key).encrypt(nonce, keyring.to_json(), KEYRING_PATH.encode())
-        await self._physical.put(KEYRING_PATH, _header(_ROOT_TERM) + nonce + body)
+        return _header(_ROOT_TERM) + nonce + body
 
 
 def _open_keyring(sealed: bytes, root_key: bytes) -> Keyring:
@@ -312,7 +372,7 @@ def _decrypt(state: _Unsealed, key: str, stored: bytes) -> bytes:
     term, nonce, body = _split_envelope(key, stored)
     cipher = state.ciphers.get(term)
     if cipher is None:
-        raise BarrierCorrupt(f"barrier: value at {key!r} uses unknown key term {term}")
+        raise UnknownTerm(f"barrier: value at {key!r} uses unknown key term {term}")
     try:
         return cipher.decrypt(nonce, body, key.encode())
     except InvalidTag:

@@ -17,6 +17,7 @@ import orjson
 from warden.core.audit import AuditBroker
 from warden.core.audit_trail import AuditTrail
 from warden.core.barrier import Barrier
+from warden.core.ha import HAConfig, HighAvailability, StandbyNode
 from warden.core.leases import Lease, LeaseManager
 from warden.core.metrics import InstrumentedPhysical, Metrics
 from warden.core.mounting import MountDefaults, Mounts
@@ -42,7 +43,7 @@ from warden.logical.operation import Operation
 from warden.logical.request import Caller, Request
 from warden.logical.response import Auth, Response, Secret
 from warden.logical.tokens import TokenEntry, TokenSpec
-from warden.storage.base import PhysicalBackend
+from warden.storage.base import HABackend, PhysicalBackend
 
 log = logging.getLogger("warden.core")
 
@@ -74,6 +75,8 @@ class Core:
         config: CoreConfig = CoreConfig(),
         randbytes: Callable[[int], bytes] = secrets.token_bytes,
         system_backend_factory: Callable[[Core, BackendConfig], LogicalBackend] | None = None,
+        ha_backend: HABackend | None = None,
+        ha_config: HAConfig | None = None,
     ) -> None:
         self.metrics = Metrics(sealed=lambda: not self._active)
         physical = InstrumentedPhysical(physical, self.metrics)
@@ -115,6 +118,15 @@ class Core:
         self._background: list[asyncio.Task[None]] = []
         self.cluster_id = ""
         self.cluster_name = config.cluster_name
+        self._inflight = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.ha: HighAvailability | None = None
+        if ha_backend is not None and ha_backend.ha_enabled:
+            if ha_config is None:
+                raise ValueError("an HA storage backend needs an HAConfig (api_addr)")
+            self.ha = HighAvailability(ha_backend, self.barrier, self, ha_config,
+                                       clock=self.clock, randbytes=randbytes)
 
     @property
     def storage_type(self) -> str:
@@ -124,7 +136,18 @@ class Core:
 
     @property
     def sealed(self) -> bool:
+        if self.ha is not None:
+            return self.barrier.sealed
         return not self._active
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @property
+    def standby(self) -> bool:
+        """Unsealed, but another node is (or will be) the active one."""
+        return self.ha is not None and not self.barrier.sealed and not self._active
 
     async def initialized(self) -> bool:
         return await self.barrier.initialized()
@@ -137,7 +160,7 @@ class Core:
             keys = await self.seal.initialize(secret_shares, secret_threshold)
             for key in keys[:secret_threshold]:
                 await self.seal.submit_key(key)
-            await self._post_unseal()
+            await self._post_unseal(announce=False)  # only to make the root token; sealed again below
             root_token, _ = await self.create_root_token()
             await self._pre_seal()
             self.seal.seal()
@@ -149,15 +172,49 @@ class Core:
                 raise NotInitialized()
             status = await self.seal.submit_key(key)
             if not status.sealed and not self._active:
-                await self._post_unseal()
+                if self.ha is not None:
+                    await self._load_cluster_identity(create=False)
+                    self.ha.start()  # standby until this node wins the lock
+                else:
+                    await self._post_unseal()
             return status
 
-    async def seal_vault(self) -> None:
+    async def seal_vault(self, *, drain: float = 0.0) -> None:
+        if self.ha is not None:
+            await self.ha.stop(drain=drain)  # stands down first if this node is the active one
         async with self._lock:
             await self._pre_seal()
             self.seal.seal()
 
-    async def _post_unseal(self) -> None:
+    # -- HA: gaining and losing the active role ----------------------------------------------
+
+    async def activate(self) -> None:
+        """This node won the HA lock: load everything from storage and serve."""
+        async with self._lock:
+            if self.barrier.sealed:
+                raise Sealed()
+            await self.barrier.reload_keyring()  # the previous active node may have rotated
+            await self._post_unseal()
+
+    def stop_serving(self) -> None:
+        """Refuse new requests at once (they are forwarded to the next active node)."""
+        self._active = False
+
+    async def deactivate(self, *, drain: float) -> None:
+        """Wait up to ``drain`` seconds for requests in flight, then drop what was loaded."""
+        self._active = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), drain)
+        async with self._lock:
+            await self._pre_seal()
+            self.tokens.forget_cache()
+            self.policies.forget_cache()
+
+    def step_down(self) -> None:
+        if self.ha is not None:
+            self.ha.step_down()
+
+    async def _post_unseal(self, *, announce: bool = True) -> None:
         await self._load_cluster_identity()
         await self.audit.setup()
         await self.tokens.setup()
@@ -168,11 +225,14 @@ class Core:
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._periodic_loop()),
                             loop.create_task(self._expiry_loop())]
-        log.info("core unsealed; %d mounts active", len(self.router.routes()))
+        if announce:
+            log.info("core unsealed; %d mounts active", len(self.router.routes()))
 
-    async def _load_cluster_identity(self) -> None:
+    async def _load_cluster_identity(self, *, create: bool = True) -> None:
         raw = await self.barrier.get("core/cluster")
         if raw is None:
+            if not create:
+                return
             ident = {"id": str(uuid.uuid4()),
                      "name": self.config.cluster_name or f"warden-cluster-{self.randbytes(4).hex()}"}
             await self.barrier.put("core/cluster", orjson.dumps(ident))
@@ -195,8 +255,8 @@ class Core:
             await self.audit.close()
 
     async def shutdown(self) -> None:
-        if self._active:
-            await self.seal_vault()
+        if self._active or self.ha is not None:
+            await self.seal_vault(drain=5.0)
 
     async def create_root_token(self, token_id: str = "") -> tuple[str, TokenEntry]:
         spec = TokenSpec(
@@ -272,6 +332,8 @@ class Core:
         start = time.perf_counter()
         ctx = AuditTrail(self, req)
         outcome = "ok"
+        self._inflight += 1
+        self._drained.clear()
         try:
             response = await self._handle(req, ctx)
         except WardenError as exc:
@@ -281,6 +343,9 @@ class Core:
             outcome = "500"
             raise
         finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._drained.set()
             self._observe(req, ctx, outcome, time.perf_counter() - start)
         if response is not None:
             self._count_results(req, ctx, response)
@@ -304,7 +369,7 @@ class Core:
 
     async def _handle(self, req: Request, ctx: AuditTrail) -> Response | None:
         if not self._active:
-            raise Sealed()
+            raise StandbyNode() if self.standby else Sealed()
         try:
             route, backend_req, entry, last_use = await self._admit(req, ctx)
         except WardenError as exc:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from warden.logical.storage import BatchOp
+from warden.logical.storage import BatchOp, Check, Versioned
 
 if TYPE_CHECKING:
     from warden.storage.base import PhysicalBackend
@@ -73,7 +73,7 @@ class InstrumentedPhysical:
     def __init__(self, inner: PhysicalBackend, metrics: Metrics) -> None:
         self._inner = inner
         self._hist = {op: metrics.storage_seconds.labels(operation=op)
-                      for op in ("get", "put", "delete", "list", "batch")}
+                      for op in ("get", "put", "delete", "list", "batch", "transaction")}
 
     async def get(self, key: str) -> bytes | None:
         start = time.perf_counter()
@@ -109,6 +109,20 @@ class InstrumentedPhysical:
             await self._inner.batch(ops)
         finally:
             self._hist["batch"].observe(time.perf_counter() - start)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        start = time.perf_counter()
+        try:
+            return await self._inner.get_versioned(key)
+        finally:
+            self._hist["get"].observe(time.perf_counter() - start)
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        start = time.perf_counter()
+        try:
+            return await self._inner.transaction(checks, ops)
+        finally:
+            self._hist["transaction"].observe(time.perf_counter() - start)
 
     async def close(self) -> None:
         await self._inner.close()

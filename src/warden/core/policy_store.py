@@ -41,6 +41,10 @@ class PolicyStore:
         if await self._storage.get(DEFAULT) is None:
             await self.put(DEFAULT, DEFAULT_POLICY)
 
+    def forget_cache(self) -> None:
+        """Drop every parsed policy and ACL (this node stood down)."""
+        self._invalidate()
+
     def _invalidate(self) -> None:
         self._parsed.clear()
         self._acls.clear()

@@ -4,7 +4,8 @@ The seal configuration is stored in plaintext at ``core/seal-config`` (it must b
 readable while sealed). With one share the unseal key IS the 32-byte root key;
 otherwise each unseal key is a 33-byte Shamir share (``warden.core.shamir``).
 Unseal keys are collected one request at a time until the threshold is reached,
-as with Vault's ``sys/unseal``; progress lives in memory only.
+as with Vault's ``sys/unseal``; progress lives in memory only, so each node of an
+HA cluster is unsealed on its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import orjson
 from warden.core import shamir
 from warden.core.barrier import KEY_SIZE, SEAL_CONFIG_PATH, Barrier, InvalidKey
 from warden.logical.errors import InvalidRequest, NotInitialized, WardenError
+from warden.logical.storage import Put
 from warden.storage.base import PhysicalBackend
 
 SEAL_TYPE: Final = "shamir"
@@ -106,8 +108,9 @@ class ShamirSeal:
             if len(root_key) != KEY_SIZE:
                 raise ValueError("random source returned the wrong number of bytes")
             unseal_keys = self._split(root_key, config)
-            await self._physical.put(SEAL_CONFIG_PATH, config.to_json())
-            await self._barrier.initialize(root_key)
+            # One transaction: of two nodes initialising a shared store, exactly one wins.
+            await self._barrier.initialize(
+                root_key, with_entries=[Put(SEAL_CONFIG_PATH, config.to_json())])
             self._config = config
             self._reset_progress()
             return unseal_keys

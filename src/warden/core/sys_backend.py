@@ -94,7 +94,7 @@ class SystemBackend:
                 unauthenticated=("wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap",
                                  # The handler checks the token itself (Vault's hasMountAccess).
                                  "internal/ui/mounts/*"),
-                root=("auth/*", "audit", "audit/*", "rotate", "seal", "raw/*",
+                root=("auth/*", "audit", "audit/*", "rotate", "seal", "step-down", "raw/*",
                       "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*",
                       "revoke-prefix/*"),
             ),
@@ -157,6 +157,8 @@ class SystemBackend:
                  operations={R: self.metrics},
                  help_synopsis="Request, certificate, token, login and storage metrics."),
             Path("seal", operations={U: self.seal}, help_synopsis="Seal the server."),
+            Path("step-down", operations={U: self.step_down},
+                 help_synopsis="Make the active node give up its role to a standby (HA)."),
             Path("key-status", operations={R: self.key_status},
                  help_synopsis="The barrier's current key term."),
             Path("rotate", operations={U: self.rotate},
@@ -353,6 +355,11 @@ class SystemBackend:
 
     async def seal(self, req: Request, data: FieldData) -> None:
         await self.core.seal_vault()
+
+    async def step_down(self, req: Request, data: FieldData) -> None:
+        """Vault's sys/step-down: answered at once; the node stands down after this request
+        (requests in flight finish) and another node takes over."""
+        self.core.step_down()
 
     async def key_status(self, req: Request, data: FieldData) -> Response:
         return Response(data=self.core.barrier.key_status())

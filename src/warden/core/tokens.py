@@ -18,7 +18,7 @@ import orjson
 
 from warden.logical.clock import Clock
 from warden.logical.errors import InvalidRequest, PermissionDenied
-from warden.logical.storage import Delete, Put, Storage
+from warden.logical.storage import Delete, Put, Storage, atomic_update
 from warden.logical.tokens import TokenEntry, TokenSpec
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -66,6 +66,15 @@ class _Record:
     entry: TokenEntry
 
 
+@dataclass(frozen=True, slots=True)
+class _Spent:
+    """One use spent: the record before and after, and whether that was the last use."""
+
+    before: _Record
+    after: _Record
+    last: bool
+
+
 def _entry_to_json(rec: _Record) -> bytes:
     data = asdict(rec.entry)
     data["meta"] = dict(rec.entry.meta)
@@ -107,6 +116,11 @@ class CoreTokenStore:
         self._cache: OrderedDict[str, _Record] = OrderedDict()
         self._cache_size = cache_size
         self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
+
+    def forget_cache(self) -> None:
+        """Drop every cached entry (this node stood down: others may change the store)."""
+        self._cache.clear()
+        self._accessors.clear()
 
     def set_renew_policy(self, policy: RenewPolicy) -> None:
         """Consulted on every renewal: the issuing auth method may change or refuse it."""
@@ -273,18 +287,25 @@ class CoreTokenStore:
             return None, False
         if rec.entry.num_uses == 0:
             return rec.entry, False
-        async with self._use_lock:
-            rec = await self.lookup_record(token)
-            if rec is None or rec.entry.num_uses < 0:
-                return None, False
-            remaining = rec.entry.num_uses - 1
-            if remaining <= 0:
-                # Mark it spent (-1) so no concurrent request can use it again.
-                await self._save(replace(rec, entry=replace(rec.entry, num_uses=-1)))
-                return rec.entry, True
-            updated = replace(rec, entry=replace(rec.entry, num_uses=remaining))
-            await self._save(updated)
-            return updated.entry, False
+        key = "id/" + rec.hash
+
+        async def spend(raw: bytes | None) -> tuple[list[Put | Delete], _Spent | None]:
+            # Decided on the stored entry, committed only if nobody spent a use meanwhile
+            # (in this process or another node): a check-and-set in the store.
+            current = None if raw is None else _entry_from_json(raw)
+            if current is None or current.entry.num_uses < 0:
+                return [], None
+            remaining = current.entry.num_uses - 1
+            # The last use marks it spent (-1) so no concurrent request can use it again.
+            updated = replace(current, entry=replace(current.entry, num_uses=remaining or -1))
+            return [Put(key, _entry_to_json(updated))], _Spent(current, updated, remaining <= 0)
+
+        async with self._use_lock:  # only queues this process's spenders; atomicity is the store's
+            spent = await atomic_update(self._storage, key, spend)
+        if spent is None:
+            return None, False
+        self._remember(spent.after)
+        return (spent.before.entry if spent.last else spent.after.entry), spent.last
 
     # -- renewal --------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from warden.logical.errors import InvalidRequest
-from warden.logical.storage import BatchOp, Delete, Put, Storage
+from warden.logical.storage import BatchOp, Check, Delete, Put, Storage, Versioned
 
 
 class StorageView:
@@ -45,7 +45,14 @@ class StorageView:
         return await self._storage.list(self._key(prefix))
 
     async def batch(self, ops: Sequence[BatchOp]) -> None:
-        await self._storage.batch(
-            [Put(self._key(op.key), op.value) if isinstance(op, Put) else Delete(self._key(op.key))
-             for op in ops]
-        )
+        await self._storage.batch([self._op(op) for op in ops])
+
+    async def get_versioned(self, key: str) -> Versioned:
+        return await self._storage.get_versioned(self._key(key))
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        return await self._storage.transaction(
+            [Check(self._key(c.key), c.version) for c in checks], [self._op(op) for op in ops])
+
+    def _op(self, op: BatchOp) -> BatchOp:
+        return Put(self._key(op.key), op.value) if isinstance(op, Put) else Delete(self._key(op.key))

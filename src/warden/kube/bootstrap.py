@@ -117,7 +117,11 @@ def import_signed(api: Api, spec: ClusterSpec, directory: Path, explicit: Mappin
             raise FileNotFoundError(
                 f"{mount} waits for its signed certificate: sign {stem}.csr with the offline root "
                 f"and save it as {stem}.crt (or pass -cert {ca.key}=FILE)")
-        pem = source.read_text()
+        try:
+            pem = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise OSError(f"cannot read the signed certificate of {mount} from {source}: {reason}") from None
         if root_pem and root_pem.strip() not in pem:
             pem = pem.rstrip("\n") + "\n" + root_pem
         progress(f"{mount}: importing {source}")

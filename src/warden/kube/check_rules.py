@@ -104,10 +104,22 @@ def validity(info: CertInfo, now: dt.datetime, warn_days: int) -> tuple[list[str
         return [f"expired on {info.not_after:%Y-%m-%d %H:%M} UTC"], []
     if info.not_before > now + dt.timedelta(minutes=5):
         return [f"not valid before {info.not_before:%Y-%m-%d %H:%M} UTC"], []
-    left, lifetime = info.not_after - now, info.not_after - info.not_before
-    if left < dt.timedelta(days=warn_days) and left < lifetime / 3:  # short-lived certs are meant to be
+    left = info.not_after - now
+    if left < warning_window(info.not_after - info.not_before, warn_days):
         return [], [f"expires in {info.days_left(now)} days" if left.days else "expires within a day"]
     return [], []
+
+
+WARNING_RULE = """\
+A certificate gets a warning when it expires within -warn-days days. A short-lived one, whose
+whole lifetime is shorter than -warn-days (admin.conf's 24 hours, a person's 8), is meant to
+be renewed often: it warns only in the last third of its lifetime."""
+
+
+def warning_window(lifetime: dt.timedelta, warn_days: int) -> dt.timedelta:
+    """How long before expiry a certificate of this lifetime gets a warning (WARNING_RULE)."""
+    window = dt.timedelta(days=warn_days)
+    return window if lifetime >= window else lifetime / 3
 
 
 def identity_problems(spec: CertSpec, info: CertInfo, opts: CheckOptions) -> list[str]:

@@ -97,6 +97,7 @@ class ClusterSpec:
     ca_ttl: str = "87600h"
     cert_ttl: str = "8760h"
     admin_ttl: str = "24h"
+    super_admin_ttl: str = "1h"  # super-admin.conf: system:masters, used once to bind the admin group
     user_ttl: str = "8h"
     admin_group: str = DEFAULT_ADMIN_GROUP
     kubelet_serving_ca: bool = False
@@ -213,13 +214,25 @@ def _unique(values: Iterable[str], what: str) -> None:
         seen.add(value)
 
 
+def _check_endpoint(endpoint: str) -> None:
+    """-control-plane-endpoint is HOST[:PORT] (an https:// prefix is tolerated)."""
+    if not endpoint:
+        return
+    try:
+        parsed = urllib.parse.urlsplit("//" + endpoint.removeprefix("https://"))
+        parsed.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise SpecError(f"invalid -control-plane-endpoint {endpoint!r}: {exc}; use HOST[:PORT]") from None
+    if not parsed.hostname or parsed.path or "://" in endpoint.removeprefix("https://"):
+        raise SpecError(f"invalid -control-plane-endpoint {endpoint!r}: use HOST[:PORT], e.g. "
+                        "k8s.example.net:6443")
+
+
 def validate(spec: ClusterSpec) -> ClusterSpec:
     """The spec, or SpecError naming the first problem."""
     if not _CLUSTER_NAME.match(spec.name):
         raise SpecError(f"invalid cluster name {spec.name!r}: use lower case letters, digits and '-' "
                         "(it becomes part of mount paths)")
-    if not spec.control_planes:
-        raise SpecError("a cluster needs at least one control-plane node: -control-plane NAME=IP")
     _unique((n.name for n in spec.nodes), "node")
     if spec.key_type not in KEY_BITS:
         raise SpecError(f"unsupported key type {spec.key_type!r}: use rsa or ec")
@@ -227,7 +240,8 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
         spec.service_ips()
     except ValueError as exc:
         raise SpecError(f"invalid service CIDR {spec.service_cidr!r}: {exc}") from None
-    for name in ("ca_ttl", "cert_ttl", "admin_ttl", "user_ttl", "token_period"):
+    _check_endpoint(spec.control_plane_endpoint)
+    for name in ("ca_ttl", "cert_ttl", "admin_ttl", "super_admin_ttl", "user_ttl", "token_period"):
         if parse_duration(getattr(spec, name)) <= 0:
             raise SpecError(f"{name.replace('_', '-')} must be positive")
     if parse_duration(spec.cert_ttl) > parse_duration(spec.ca_ttl):

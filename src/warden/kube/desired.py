@@ -134,8 +134,11 @@ def user_role_data(spec: ClusterSpec, group: str) -> dict[str, Any]:
     }
 
 
+POLICY_MARK = "# warden k8s:"  # the first line of every policy bootstrap writes
+
+
 def policy_text(title: str, rules: list[tuple[str, str]]) -> str:
-    lines = [f"# warden k8s: {title}"]
+    lines = [f"{POLICY_MARK} {title}"]
     for path, capability in rules:
         lines += [f'path "{path}" {{', f'  capabilities = ["{capability}"]', "}"]
     return "\n".join(lines) + "\n"

@@ -79,6 +79,8 @@ def nodes_of(spec: ClusterSpec, which: Nodes) -> tuple[Node, ...]:
 
 
 def lifetime(spec: ClusterSpec, cert: CertSpec) -> str:
+    if cert.lifetime is Lifetime.SUPER_ADMIN:
+        return spec.super_admin_ttl
     return spec.admin_ttl if cert.lifetime is Lifetime.ADMIN else spec.cert_ttl
 
 

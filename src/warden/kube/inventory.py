@@ -39,6 +39,7 @@ class Nodes(StrEnum):
 class Lifetime(StrEnum):
     CERT = "cert"  # -cert-ttl (kubeadm: 1 year)
     ADMIN = "admin"  # -admin-ttl (short: an admin certificate cannot be revoked by RBAC)
+    SUPER_ADMIN = "super-admin"  # -super-admin-ttl (shorter still: system:masters bypasses RBAC)
 
 
 class Ref(StrEnum):
@@ -238,16 +239,23 @@ ADMIN = Component(
     flags=_kubeconfig_flags("--kubeconfig"),
 )
 
-COMPONENTS: tuple[Component, ...] = (
-    ETCD, ETCD_HEALTHCHECK, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBELET,
-    KUBE_PROXY, ADMIN,
+# kubeadm >= 1.29: admin.conf's group (kubeadm:cluster-admins) is bound to cluster-admin by a
+# ClusterRoleBinding that nothing has made on a fresh cluster; super-admin.conf (system:masters,
+# which no RBAC can take away: hence short-lived) is for creating that binding, once.
+SUPER_ADMIN = Component(
+    "super-admin", Nodes.CONTROL_PLANE, program="kubectl",
+    certs=(_client("super-admin", "k8s", "kubernetes-super-admin", "super-admin.conf", "system:masters",
+                   kubeconfig=True, lifetime=Lifetime.SUPER_ADMIN),),
+    flags=_kubeconfig_flags("--kubeconfig"),
 )
 
-# Files kubeadm writes that warden does not issue, known to ``check``.
-KUBEADM_ONLY: tuple[CertSpec, ...] = (
-    _client("super-admin", "k8s", "kubernetes-super-admin", "super-admin.conf", "system:masters",
-            kubeconfig=True),
+COMPONENTS: tuple[Component, ...] = (
+    ETCD, ETCD_HEALTHCHECK, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBELET,
+    KUBE_PROXY, ADMIN, SUPER_ADMIN,
 )
+
+# Files kubeadm writes that warden does not issue, known to ``check`` (none at present).
+KUBEADM_ONLY: tuple[CertSpec, ...] = ()
 
 # Short-lived certificates for people (seed 001): CN = the user, O = one group per role.
 USER_ROLE_PREFIX = "user-"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warden.api import ApiError, Forbidden
+from warden.api import ApiError, Forbidden, InvalidRequest
 from warden.kube.inventory import KUBEADM_ONLY, USER_ROLE_PREFIX, all_certs
 from warden.kube.issue import ca_chain
 from warden.kube.kubeconfig import KubeconfigParts, render
@@ -17,6 +17,10 @@ from warden.kube.state import Api, data_of
 
 class Refused(PermissionError):
     """The caller may not have this certificate; the message says which policy is missing."""
+
+
+class UnknownGroup(LookupError):
+    """The cluster has no role for this group; the message says how to add it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class UserKubeconfig:
     user: str
     serial_number: str
     expiration: int
+    warnings: tuple[str, ...] = ()  # the server's, e.g. that the TTL was capped at the role's maximum
 
 
 def reserved_names() -> frozenset[str]:
@@ -83,10 +88,18 @@ def user_kubeconfig(api: Api, req: UserRequest) -> UserKubeconfig:
     body = {"common_name": name, "exclude_cn_from_sans": True, "ttl": req.ttl, "format": "pem",
             "private_key_format": "der"}
     try:
-        data = data_of(api.write(path, body)) or {}
+        answer = api.write(path, body) or {}
     except Forbidden:
         raise Refused(refusal) from None
+    except InvalidRequest as exc:
+        if any(e.startswith("unknown role") for e in exc.errors):
+            raise UnknownGroup(f"cluster {req.cluster} has no group {req.group!r} for people (no role "
+                               f"{mount}/roles/{USER_ROLE_PREFIX}{req.group}): create it with 'warden k8s "
+                               f"bootstrap {req.cluster} -user-group {req.group}'") from None
+        raise
+    data = data_of(answer) or {}
     parts = KubeconfigParts(req.cluster, req.server, ca_chain(api, mount), name,
                             str(data["certificate"]).strip() + "\n", str(data["private_key"]).strip() + "\n")
+    warnings = tuple(str(w) for w in answer.get("warnings") or ())
     return UserKubeconfig(render(parts), name, str(data.get("serial_number", "")),
-                          int(data.get("expiration") or 0))
+                          int(data.get("expiration") or 0), warnings)

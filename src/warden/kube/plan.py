@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from warden.kube.cluster import SpecError, parse_duration
-from warden.kube.desired import Desired, DesiredCa, DesiredMount, DesiredRole
+from warden.kube.desired import POLICY_MARK, Desired, DesiredCa, DesiredMount, DesiredRole
 from warden.kube.state import CurrentState
 
 
@@ -56,6 +56,7 @@ class Plan:
     unchanged: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     pending_cas: tuple[str, ...] = field(default_factory=tuple)  # mounts waiting for set-signed
+    existing: tuple[str, ...] = ()  # what bootstrap did not make but adopts or changes, said first
 
     @property
     def empty(self) -> bool:
@@ -221,11 +222,45 @@ def compute(desired: Desired, current: CurrentState, *, csr_dir: str = "") -> Pl
     steps += kv_steps + pol_steps + ([token_step] if token_step else [])
     same += kv_same + pol_same + ([token_same] if token_same else [])
     return Plan(desired.spec.name, tuple(steps), tuple(same), _notes(desired, current),
-                tuple(pending))
+                tuple(pending), existing(desired, current))
 
 
 def _notes(desired: Desired, current: CurrentState) -> tuple[str, ...]:
-    return tuple(f"left alone (not made by this bootstrap): {role}" for role in current.other_roles)
+    return tuple(f"leaves role {role} alone ('warden k8s bootstrap' did not make it)"
+                 for role in current.other_roles)
+
+
+# -- what exists but was not made by bootstrap -----------------------------------------------------
+
+MADE_BY = "'warden k8s bootstrap'"
+
+
+def existing(desired: Desired, current: CurrentState) -> tuple[str, ...]:
+    """Mounts, CAs, policies and the token role that bootstrap did not make, but adopts as
+    they are or changes: said before anything is applied, so nothing happens silently."""
+    out = []
+    for mount in desired.mounts:
+        found = current.mounts.get(mount.path)
+        if found is not None and found.type == mount.type and found.description != mount.description:
+            out.append(f"adopts mount {mount.path}/ ({found.type}), which {MADE_BY} did not make")
+    for ca in desired.cas:
+        state = current.cas.get(ca.mount)
+        wanted = str(ca.data.get("common_name", ""))
+        if state is not None and state.certificate and state.common_name != wanted:
+            out.append(f"adopts the CA of {ca.mount} as it is: CN {state.common_name!r}, not {wanted!r} as "
+                       f"{MADE_BY} makes it (a CA is never replaced; certificates chain to this one)")
+    for name, text in desired.policies.items():
+        policy = current.policies.get(name)
+        if policy is not None and policy.strip() != text.strip() and not policy.startswith(POLICY_MARK):
+            out.append(f"replaces policy {name}, which {MADE_BY} did not write")
+    if current.token_role is not None:
+        allowed = set(desired.token_role_data.get("allowed_policies") or ())
+        lost = sorted(set(current.token_role.get("allowed_policies") or ()) - allowed - {"default"})
+        if lost:
+            out.append(f"changes token role {desired.token_role}: allowed_policies loses {', '.join(lost)} "
+                       f"(not policies of cluster {desired.spec.name}): tokens asked for with "
+                       f"-role={desired.token_role} and those policies will be refused")
+    return tuple(out)
 
 
 def counts(steps: Sequence[Step]) -> dict[str, int]:

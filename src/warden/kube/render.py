@@ -111,6 +111,7 @@ def script(plan: Plan) -> str:
         "# sys/policies/acl, auth/token/roles and the cluster's mounts).",
         "set -eu",
     ]
+    lines += [f"# NOTE: {plan.cluster} {line}" for line in (*plan.existing, *plan.notes)]
     if plan.empty:
         lines.append(f"# no changes: cluster {plan.cluster} is already bootstrapped as requested")
     for step in plan.steps:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from warden.kube.cluster import ClusterSpec
 from warden.kube.desired import Desired
+from warden.kube.x509info import describe, load_certs
 
 
 class Api(Protocol):
@@ -26,12 +27,21 @@ class MountState:
     type: str
     max_lease_ttl: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class CaState:
     certificate: str = ""  # the default issuer's certificate, "" if the mount has none
     pending_keys: bool = False  # keys but no issuer: a CSR waits for its signed certificate
+
+    @property
+    def common_name(self) -> str:
+        """The CA certificate's CN ("" if there is none or it does not parse)."""
+        try:
+            return describe(load_certs(self.certificate.encode())[0]).common_name
+        except (ValueError, IndexError):
+            return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +79,8 @@ def read_mounts(api: Api) -> dict[str, MountState]:
             continue
         config = mount.get("config") or {}
         out[path.rstrip("/")] = MountState(str(mount.get("type", "")), int(config.get("max_lease_ttl") or 0),
-                                           dict(mount.get("options") or {}))
+                                           dict(mount.get("options") or {}),
+                                           str(mount.get("description") or ""))
     return out
 
 

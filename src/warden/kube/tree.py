@@ -16,13 +16,14 @@ from warden.kube.cluster import ClusterSpec, Node
 from warden.kube.desired import cas_in_use
 from warden.kube.files import CERT_MODE, KEY_MODE, write_atomic
 from warden.kube.identity import Identity, node_identities
-from warden.kube.inventory import SA_KEY_FILE, SA_PUB_FILE, ca_spec, component_of, policy_unit
+from warden.kube.inventory import SA_KEY_FILE, SA_PUB_FILE, SUPER_ADMIN, ca_spec, component_of, policy_unit
 from warden.kube.issue import IssueError, ca_chain, issue
 from warden.kube.kubeconfig import KubeconfigParts, render
 from warden.kube.state import Api, data_of
 
 Progress = Callable[[str], None]
 LOCAL_KUBECONFIGS = ("controller-manager", "scheduler")  # kubeadm points these at the local API server
+SUPER_ADMIN_CERT = SUPER_ADMIN.certs[0].name
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,9 @@ def _issue(api: Api, ident: Identity, spec: ClusterSpec) -> tuple[str, str]:
         issued = issue(api, ident)
     except Forbidden:
         unit = policy_unit(component_of(ident.cert), ident.node.name if ident.node else "")
+        hint = " (or pass -no-super-admin)" if ident.cert.name == SUPER_ADMIN_CERT else ""
         raise IssueError(f"the token may not issue {ident.cert.name} ({ident.mount}/issue/{ident.role}): "
-                         f"it needs the policy {spec.policy(unit)}") from None
+                         f"it needs the policy {spec.policy(unit)}{hint}") from None
     return issued.certificate, issued.private_key
 
 
@@ -61,12 +63,15 @@ def _sa_files(api: Api, spec: ClusterSpec) -> list[TreeFile]:
             TreeFile(SA_PUB_FILE, str(pair["public_key"]), CERT_MODE, "service-account public key")]
 
 
-def build(api: Api, spec: ClusterSpec, node: Node, *, server: str = "",
+def build(api: Api, spec: ClusterSpec, node: Node, *, server: str = "", super_admin: bool = True,
           progress: Progress = lambda _: None) -> list[TreeFile]:
-    """Issue everything ``node`` needs; nothing is written here."""
+    """Issue everything ``node`` needs (with ``super_admin``, super-admin.conf on a control
+    plane); nothing is written here."""
     cas = _ca_files(api, spec, node)
     files = [TreeFile(ca_spec(key).cert_file, pem, CERT_MODE, "CA certificate") for key, pem in cas.items()]
     for ident in node_identities(spec, node):
+        if ident.cert.name == SUPER_ADMIN_CERT and not super_admin:
+            continue
         cert, key = _issue(api, ident, spec)
         progress(f"issued {ident.cert.cert_file} ({ident.common_name}) from {ident.mount}")
         if ident.cert.kubeconfig:

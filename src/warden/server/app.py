@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 
+from warden.core.ha import StandbyNode
 from warden.logical.errors import InvalidRequest, PayloadTooLarge, WardenError
 from warden.logical.request import Connection, Request
-from warden.server import seal_http, translate
+from warden.server import forwarding, seal_http, translate
 from warden.server.errors import error_status_and_messages
 from warden.server.responses import JSON, error_body, render
+from warden.storage.base import StorageUnavailable
 
 if TYPE_CHECKING:
     from warden.core.core import Core
@@ -28,6 +33,9 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("warden.server")
 
 DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+LEADER_WAIT_S = 15.0  # how long a standby waits for an active node before answering 503
+_LEADER_POLL_S = 0.2
+Answer = tuple[int, str, bytes, dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,16 @@ class WardenApp:
         self._core = core
         self._config = config
         self._ids = RequestIds()
+        self._forwarder = forwarding.Forwarder()
+        self._in_flight: dict[str, tuple[str, str, float]] = {}
+
+    def in_flight(self) -> list[str]:
+        """The requests being served, for the shutdown log (method, path, seconds)."""
+        now = time.monotonic()
+        return [f"{m} {p} ({now - t:.1f}s)" for m, p, t in self._in_flight.values()]
+
+    async def aclose(self) -> None:
+        await self._forwarder.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -69,16 +87,25 @@ class WardenApp:
         if scope["type"] != "http":
             return
         request_id = self._ids.next()
+        head = scope["method"] == "HEAD"
+        self._in_flight[request_id] = (scope["method"], scope["path"], time.monotonic())
         try:
-            status, ctype, body, headers = await self._handle(scope, receive, request_id)
+            answer = await self._handle(scope, receive, request_id)
         except Exception as exc:  # the single exception boundary of the server
             status, messages = error_status_and_messages(exc)
-            ctype, body, headers = JSON, error_body(messages), {}
-        await _send(send, status, ctype, body, headers, head=scope["method"] == "HEAD")
+            extra = {forwarding.STANDBY_ANSWER: "1"} if isinstance(exc, StandbyNode) else {}
+            answer = status, JSON, error_body(messages), extra
+        finally:
+            self._in_flight.pop(request_id, None)
+        if isinstance(answer, forwarding.Relayed):
+            await _send_relayed(send, answer, head=head)
+            return
+        status, ctype, body, headers = answer
+        await _send(send, status, ctype, body, headers, head=head)
 
     async def _handle(
         self, scope: Scope, receive: Receive, request_id: str
-    ) -> tuple[int, str, bytes, dict[str, str]]:
+    ) -> Answer | forwarding.Relayed:
         raw_path: str = scope["path"]
         if not raw_path.startswith("/v1/"):
             return 404, JSON, b'{"errors":[]}', {}
@@ -89,7 +116,11 @@ class WardenApp:
         encoded = scope.get("raw_path")
         path = translate.normalize_path(
             encoded.decode("latin-1")[4:] if encoded else raw_path[4:])
-        query = translate.parse_query(scope.get("query_string", b""))
+        query_string: bytes = scope.get("query_string", b"")
+        target = (encoded.decode("latin-1") if encoded else raw_path) + (
+            "?" + query_string.decode("latin-1") if query_string else "")
+        connection = self._connection(scope, headers, method, target, body)
+        query = translate.parse_query(query_string)
         data = translate.request_data(method, query, body, headers.get("content-type", ""))
         if path in seal_http.SEAL_PATHS:
             status, payload = await seal_http.handle(self._core, method, path, data)
@@ -99,22 +130,82 @@ class WardenApp:
                 raise InvalidRequest("unauthenticated metrics are served as ?format=prometheus")
             body, ctype = self._core.metrics.render()
             return 200, ctype, body, {}
+        forwarded = forwarding.is_forwarded(headers)
+        if self._core.standby and not forwarded:
+            relayed = await self._to_active(method, target, headers, body, connection)
+            if relayed is not None:
+                return relayed
         op = translate.operation_for(method, query)
-        client = scope.get("client") or ("", 0)
         req = Request(
             operation=op,
             path=path,
             data=data,
             id=request_id,
             client_token=translate.client_token(headers),
-            connection=Connection(
-                remote_addr=client[0], remote_port=client[1], tls=scope.get("scheme") == "https"
-            ),
+            connection=connection,
             headers=headers,
             wrap_ttl=translate.wrap_ttl(headers),
         )
-        resp = await self._core.handle_request(req)
+        try:
+            resp = await self._core.handle_request(req)
+        except StandbyNode:
+            if forwarded:
+                raise  # never forwarded twice: the standby that sent it finds the new active node
+            relayed = await self._to_active(method, target, headers, body, connection)
+            if relayed is None:
+                raise
+            return relayed
         return render(request_id, op, resp)
+
+    def _connection(self, scope: Scope, headers: dict[str, str], method: str, target: str,
+                    body: bytes) -> Connection:
+        """Who the client is: the peer, or for a request a standby forwarded (and signed
+        with the active node's forwarding key), the client that standby saw."""
+        client = scope.get("client") or ("", 0)
+        if forwarding.is_forwarded(headers):
+            ha = self._core.ha
+            leader = ha.advertised if ha is not None else None
+            if leader is None:
+                raise StandbyNode("this node is not the active node; retry")
+            seen = forwarding.verify(leader.forward_key, headers, method, target, body)
+            return Connection(remote_addr=seen.remote_addr, remote_port=0, tls=seen.tls)
+        return Connection(remote_addr=client[0], remote_port=client[1],
+                          tls=scope.get("scheme") == "https")
+
+    async def _to_active(self, method: str, target: str, headers: dict[str, str], body: bytes,
+                         connection: Connection) -> forwarding.Relayed | Answer | None:
+        """Forward to the active node (or redirect there); None if this node became active."""
+        ha = self._core.ha
+        assert ha is not None
+        deadline = time.monotonic() + LEADER_WAIT_S
+        fresh = False
+        while True:
+            if not self._core.standby:
+                return None
+            leader = await ha.leader(fresh=fresh)
+            fresh = True
+            if leader is None or leader.is_self:
+                if time.monotonic() >= deadline:
+                    raise StandbyNode("this node is a standby and no active node is known; "
+                                      "retry shortly")
+                await asyncio.sleep(_LEADER_POLL_S)
+                continue
+            if not ha.config.forwarding or headers.get(forwarding.NO_FORWARDING):
+                return 307, JSON, b"", {"location": leader.api_addr + target}
+            try:
+                relayed = await self._forwarder.forward(
+                    leader, method, target, headers, body, connection.remote_addr, connection.tls)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                relayed = None  # not sent: the active node is gone; wait for the next one
+            except httpx.TransportError:
+                raise StorageUnavailable("the active node did not answer; the request may or "
+                                         "may not have been applied; retry") from None
+            if relayed is not None and not relayed.executed_nothing:
+                return relayed
+            if time.monotonic() >= deadline:
+                raise StandbyNode("the active node is changing; retry shortly")
+            ha.forget_leader()
+            await asyncio.sleep(_LEADER_POLL_S)
 
 
 def _check_namespace(headers: dict[str, str]) -> None:
@@ -140,6 +231,15 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+async def _send_relayed(send: Send, relayed: forwarding.Relayed, *, head: bool) -> None:
+    headers = [(k, v) for k, v in relayed.headers if k.lower() != b"content-length"]
+    if relayed.status != 204:
+        headers.append((b"content-length", str(len(relayed.body)).encode()))
+    await send({"type": "http.response.start", "status": relayed.status, "headers": headers})
+    await send({"type": "http.response.body",
+                "body": b"" if head or relayed.status == 204 else relayed.body})
 
 
 async def _send(

@@ -11,6 +11,7 @@ import yaml
 
 from warden.framework.durations import parse_duration
 from warden.hclconf import load_hcl
+from warden.server.storage_config import StorageConfigError, check_storage, ha_enabled
 
 DEFAULT_ADDRESS = "127.0.0.1:8200"
 
@@ -33,8 +34,9 @@ class ListenerConfig:
     @property
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f'listener address "{self.address}" must be host:port')
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f'listener address "{self.address}" must be host:port with a port '
+                              "from 0 to 65535 (0 picks a free one), e.g. 127.0.0.1:8200")
         return host.strip("[]"), int(port)
 
     @property
@@ -48,46 +50,109 @@ class ServerConfig:
     storage: Mapping[str, Any] = field(default_factory=dict)
     listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
     api_addr: str = ""
+    cluster_addr: str = ""
+    # Vault's switch for request forwarding: standbys answer 307 to the active's api_addr.
+    disable_clustering: bool = False
     default_lease_ttl: int = 768 * 3600
     max_lease_ttl: int = 768 * 3600
     cluster_name: str = ""
     log_level: str = "info"
 
+    @property
+    def ha_enabled(self) -> bool:
+        return ha_enabled(self.storage_type, self.storage)
 
-def load_config(path: str) -> ServerConfig:
+
+@dataclass(frozen=True, slots=True)
+class MigrationConfig:
+    """``warden operator migrate``'s file: Vault's ``storage_source``/``storage_destination``."""
+
+    source_type: str
+    source: Mapping[str, Any]
+    destination_type: str
+    destination: Mapping[str, Any]
+
+
+def load_config(path: str, env: Mapping[str, str] | None = None) -> ServerConfig:
+    return parse_config(_read(path), os.path.splitext(path)[1].lower(), env=env)
+
+
+def load_migration_config(path: str) -> MigrationConfig:
+    raw = _parse(_read(path), os.path.splitext(path)[1].lower())
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a mapping of settings")
+    unknown = sorted(set(raw) - {"storage_source", "storage_destination", "cluster_addr"})
+    if unknown:
+        raise ConfigError(f"unknown migration settings: {', '.join(unknown)} (a migration "
+                          "config has storage_source and storage_destination blocks)")
+    blocks = []
+    for name in ("storage_source", "storage_destination"):
+        if raw.get(name) is None:
+            raise ConfigError(f'missing {name} block, e.g. {name} "sqlite" {{ path = "..." }}')
+        blocks.append(_single_block(raw[name], name, default=("", {})))
+    if blocks[0] == blocks[1]:
+        raise ConfigError("storage_source and storage_destination are the same store")
+    return MigrationConfig(blocks[0][0], blocks[0][1], blocks[1][0], blocks[1][1])
+
+
+def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    return parse_config(text, os.path.splitext(path)[1].lower())
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: it is not UTF-8 text") from None
 
 
-def parse_config(text: str, suffix: str = ".hcl") -> ServerConfig:
+def parse_config(text: str, suffix: str = ".hcl",
+                 env: Mapping[str, str] | None = None) -> ServerConfig:
+    env = os.environ if env is None else env
     raw = _parse(text, suffix)
     if not isinstance(raw, dict):
         raise ConfigError("config must be a mapping of settings")
     unknown = sorted(set(raw) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(f"unknown config settings: {', '.join(unknown)}")
-    storage_type, storage = _single_block(raw.get("storage"), "storage", default=("sqlite", {}))
+    storage_type, storage = _single_block(raw.get("storage"), "storage", default=("", {}))
     listeners = tuple(_listener(t, b) for t, b in _blocks(raw.get("listener"), "listener"))
-    return ServerConfig(
+    config = ServerConfig(
         storage_type=storage_type,
         storage=storage,
         listeners=listeners or (ListenerConfig(),),
-        api_addr=str(raw.get("api_addr", "")),
+        api_addr=_address(env, raw, "api_addr", ("WARDEN_API_ADDR", "VAULT_API_ADDR")),
+        cluster_addr=_address(env, raw, "cluster_addr",
+                              ("WARDEN_CLUSTER_ADDR", "VAULT_CLUSTER_ADDR")),
+        disable_clustering=_bool(raw.get("disable_clustering", False)),
         default_lease_ttl=_duration(raw, "default_lease_ttl", 768 * 3600),
         max_lease_ttl=_duration(raw, "max_lease_ttl", 768 * 3600),
         cluster_name=str(raw.get("cluster_name", "")),
         log_level=str(raw.get("log_level", "info")).lower(),
     )
+    if not storage_type:
+        raise ConfigError('a storage block is required, e.g. storage "sqlite" { path = '
+                          '"/var/lib/warden/warden.db" }')
+    if not listeners:
+        raise ConfigError('a listener block is required, e.g. listener "tcp" { address = "0.0.0.0:8200" '
+                          'tls_cert_file = "..." tls_key_file = "..." }')
+    if config.ha_enabled and not config.api_addr:
+        raise ConfigError("ha_enabled storage needs api_addr: the URL other nodes send clients "
+                          'to, e.g. api_addr = "https://node-1.example:8200"')
+    return config
+
+
+def _address(env: Mapping[str, str], raw: Mapping[str, Any], key: str,
+             names: tuple[str, ...]) -> str:
+    value = next((env[n] for n in names if env.get(n)), str(raw.get(key, "")))
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(f'{key} must be a full URL with scheme, e.g. "https://10.0.0.5:8200"')
+    return value.rstrip("/")
 
 
 _TOP_LEVEL = {
     "storage", "backend", "listener", "api_addr", "cluster_addr", "default_lease_ttl",
     "max_lease_ttl", "cluster_name", "log_level", "ui", "disable_mlock", "telemetry",
-    "pid_file",
+    "pid_file", "disable_clustering",
 }
 _LISTENER_KEYS = set(ListenerConfig.__dataclass_fields__) | {"telemetry", "tls_min_version"}
 
@@ -127,10 +192,10 @@ def _single_block(value: Any, name: str, *, default: tuple[str, dict[str, Any]]
     if len(blocks) > 1:
         raise ConfigError(f"only one {name} block is allowed")
     kind, body = blocks[0]
-    if kind not in ("sqlite", "inmem"):
-        raise ConfigError(f'unknown storage type "{kind}": use "sqlite" or "inmem"')
-    if kind == "sqlite" and not body.get("path"):
-        raise ConfigError('storage "sqlite" needs a path, e.g. path = "/var/lib/warden/warden.db"')
+    try:
+        check_storage(kind, body)
+    except StorageConfigError as exc:
+        raise ConfigError(f"{name}: {exc}" if name != "storage" else str(exc)) from None
     return kind, body
 
 

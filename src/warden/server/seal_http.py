@@ -71,13 +71,29 @@ async def handle(core: Core, method: str, path: str, data: Mapping[str, Any]) ->
         return await _unseal(core, method, data)
     if path == "sys/health":
         return await _health(core, data)
-    return 200, {
-        "ha_enabled": False,
-        "is_self": not core.sealed,
-        "leader_address": "",
-        "leader_cluster_address": "",
-        "performance_standby": False,
+    return await _leader(core)
+
+
+_NEVER = "0001-01-01T00:00:00Z"
+
+
+async def _leader(core: Core) -> Result:
+    """Vault's ``sys/leader``; a standby reads the active node's advertisement."""
+    body: dict[str, Any] = {
+        "ha_enabled": core.ha is not None, "is_self": False, "active_time": _NEVER,
+        "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
+        "performance_standby_last_remote_wal": 0,
     }
+    if core.ha is None:
+        body["is_self"] = not core.sealed
+        return 200, body
+    if core.sealed:
+        return 200, body
+    leader = await core.ha.leader(fresh=True)
+    if leader is not None:
+        body.update(is_self=leader.is_self and core.active, active_time=to_rfc3339(leader.active_time),
+                    leader_address=leader.api_addr, leader_cluster_address=leader.cluster_addr)
+    return 200, body
 
 
 async def _init(core: Core, method: str, data: Mapping[str, Any]) -> Result:
@@ -112,20 +128,29 @@ async def _health(core: Core, query: Mapping[str, Any]) -> Result:
     initialized = await core.initialized()
     sealed = core.sealed
 
+    standby = core.standby
+
     def code(name: str, default: int) -> int:
         value = query.get(name)
         return int(value) if isinstance(value, str) and value.isdigit() else default
+
+    def flag(name: str) -> bool:
+        value = query.get(name)
+        return value is True or (isinstance(value, str)
+                                 and value.strip().lower() in ("", "1", "true", "yes"))
 
     if not initialized:
         status = code("uninitcode", 501)
     elif sealed:
         status = code("sealedcode", 503)
+    elif standby and not flag("standbyok"):
+        status = code("standbycode", 429)
     else:
         status = code("activecode", 200)
     return status, {
         "initialized": initialized,
         "sealed": sealed,
-        "standby": False,
+        "standby": standby,
         "performance_standby": False,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from warden.logical.errors import WardenError
-from warden.logical.storage import BatchOp, Delete, Put, Storage
+from warden.logical.storage import BatchOp, Check, Delete, Put, Storage
 
 
 class StorageError(WardenError):
@@ -19,6 +19,29 @@ class StorageError(WardenError):
     @classmethod
     def default_message(cls) -> str:
         return "storage error"
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot serve now (no quorum, unreachable, timed out): 503, retry later.
+
+    Nothing was corrupted; a write that raised this may or may not have been applied.
+    """
+
+    status = 503
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "storage is unavailable; retry later"
+
+
+class ValueTooLarge(StorageError):
+    """A value exceeds what the configured store accepts (a clear 413, nothing written)."""
+
+    status = 413
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "value too large for the storage backend"
 
 
 class BackendClosed(StorageError):
@@ -54,8 +77,21 @@ def checked_op(op: object) -> BatchOp:
     raise TypeError(f"batch operations must be Put or Delete, not {type(op).__name__}")
 
 
+def checked_check(check: object) -> Check:
+    """A transaction precondition with its key and version checked."""
+    if not isinstance(check, Check):
+        raise TypeError(f"transaction checks must be Check, not {type(check).__name__}")
+    if not isinstance(check.version, int) or isinstance(check.version, bool) or check.version < 0:
+        raise TypeError("a Check's version must be a non-negative int")
+    return Check(checked_key(check.key), check.version)
+
+
 class PhysicalBackend(Storage, Protocol):
     """A storage driver: the logical Storage protocol plus an orderly shutdown.
+
+    Drivers implement ``get_versioned``/``transaction`` natively (etcd's mod_revision and
+    Txn, SQLite's per-row version under one writer, a counter in memory), so a check-and-
+    set holds across every process and node sharing the store.
 
     ``close()`` makes every write that was acknowledged durable and releases
     threads, files and connections; operations afterwards raise BackendClosed.

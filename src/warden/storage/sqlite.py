@@ -10,6 +10,12 @@ Reads run on a small pool of reader threads, each with its own connection. WAL
 lets them read concurrently with the writer, and every read sees every write
 whose await has returned.
 
+Every caller's write gets the next value of one revision counter (kept in the
+``meta`` table, committed with the data) as the version of each key it puts. A
+``transaction`` checks its preconditions inside the writer's transaction, right
+before its writes, so a check-and-set is serialised with every other write, also
+those of other processes (SQLite's write lock).
+
 Cancelling an awaiting writer does not withdraw its write: it may still commit.
 """
 
@@ -27,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
-from warden.logical.storage import BatchOp, Delete, Put
+from warden.logical.storage import ABSENT, BatchOp, Check, Delete, Put, Versioned
 from warden.storage.base import (
     BackendClosed,
     StorageError,
+    checked_check,
     checked_key,
     checked_op,
     copied_value,
@@ -40,15 +47,26 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Names = list[str]  # inside the class, ``list`` names the method
 
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
 _CREATE_TABLE: Final = (
-    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, "
+    "version INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID"
 )
+_CREATE_META: Final = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)"
+)
+_ADD_VERSION_COLUMN: Final = "ALTER TABLE kv ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
+_INIT_REVISION: Final = "INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 1)"
+_GET_REVISION: Final = "SELECT value FROM meta WHERE name = 'revision'"
+_SET_REVISION: Final = "UPDATE meta SET value = ? WHERE name = 'revision'"
 _UPSERT: Final = (
-    "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    "INSERT INTO kv (key, value, version) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version"
 )
 _DELETE: Final = "DELETE FROM kv WHERE key = ?"
 _GET: Final = "SELECT value FROM kv WHERE key = ?"
+_GET_VERSIONED: Final = "SELECT value, version FROM kv WHERE key = ?"
+_VERSION_OF: Final = "SELECT version FROM kv WHERE key = ?"
 _KEYS_AFTER: Final = "SELECT key FROM kv WHERE key > ? ORDER BY key"
 _KEYS_FROM: Final = "SELECT key FROM kv WHERE key >= ? ORDER BY key"
 _BUSY_TIMEOUT_S: Final = 30.0
@@ -97,6 +115,9 @@ class SQLiteBackend:
     async def get(self, key: str) -> bytes | None:
         return await self._read(self._get_in_thread, checked_key(key))
 
+    async def get_versioned(self, key: str) -> Versioned:
+        return await self._read(self._get_versioned_in_thread, checked_key(key))
+
     async def list(self, prefix: str) -> list[str]:
         return await self._read(self._list_in_thread, checked_key(prefix))
 
@@ -111,6 +132,11 @@ class SQLiteBackend:
         if checked:
             await self._write(checked)
 
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        valid_checks = tuple(checked_check(c) for c in checks)
+        valid_ops = tuple(checked_op(op) for op in ops)
+        return await self._write(valid_ops, valid_checks)
+
     async def close(self) -> None:
         """Commit everything queued, then stop the writer and reader threads."""
         if self._shutdown is None:
@@ -118,12 +144,12 @@ class SQLiteBackend:
             self._shutdown = asyncio.ensure_future(asyncio.to_thread(self._stop_threads))
         await asyncio.shield(self._shutdown)
 
-    async def _write(self, ops: tuple[BatchOp, ...]) -> None:
+    async def _write(self, ops: tuple[BatchOp, ...], checks: tuple[Check, ...] = ()) -> bool:
         self._check_open()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._writer.submit(_Pending(ops, loop, future))
-        await future
+        future: asyncio.Future[bool] = loop.create_future()
+        self._writer.submit(_Pending(ops, checks, loop, future))
+        return await future
 
     async def _read(self, fn: Callable[[str], _T], arg: str) -> _T:
         self._check_open()
@@ -147,6 +173,10 @@ class SQLiteBackend:
     def _get_in_thread(self, key: str) -> bytes | None:
         row = self._local.conn.execute(_GET, (key,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def _get_versioned_in_thread(self, key: str) -> Versioned:
+        row = self._local.conn.execute(_GET_VERSIONED, (key,)).fetchone()
+        return ABSENT if row is None else Versioned(bytes(row[0]), int(row[1]))
 
     def _list_in_thread(self, prefix: str) -> _Names:
         conn: sqlite3.Connection = self._local.conn
@@ -208,11 +238,12 @@ class _Pending:
     """One caller's write, waiting for the transaction that carries it."""
 
     ops: tuple[BatchOp, ...]
+    checks: tuple[Check, ...]
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
+    future: asyncio.Future[bool]
 
 
-_Outcome = BaseException | None
+_Outcome = BaseException | bool  # True: applied; False: a check failed, nothing applied
 
 
 class _GroupCommitWriter:
@@ -220,6 +251,7 @@ class _GroupCommitWriter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._revision = 0  # read from ``meta`` at the start of every write transaction
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._accepting = True
         self._accepting_lock = threading.Lock()
@@ -284,21 +316,27 @@ class _GroupCommitWriter:
     def _transact(self, group: list[_Pending]) -> list[_Outcome]:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            outcomes = [self._apply(pending.ops) for pending in group]
+            # Read under the write lock: another process on the same file may have written.
+            self._revision = int(self._conn.execute(_GET_REVISION).fetchone()[0])
+            outcomes = [self._apply(pending) for pending in group]
+            self._conn.execute(_SET_REVISION, (self._revision,))
             self._commit()
         except Exception as exc:
             self._rollback()
             return [exc] * len(group)
         return outcomes
 
-    def _apply(self, ops: tuple[BatchOp, ...]) -> _Outcome:
+    def _apply(self, pending: _Pending) -> _Outcome:
         """Apply one caller's ops inside a savepoint, so its failure fails only that caller."""
         conn = self._conn
+        if not all(self._holds(check) for check in pending.checks):
+            return False
         conn.execute("SAVEPOINT request")
+        self._revision += 1
         try:
-            for op in ops:
+            for op in pending.ops:
                 if isinstance(op, Put):
-                    conn.execute(_UPSERT, (op.key, op.value))
+                    conn.execute(_UPSERT, (op.key, op.value, self._revision))
                 else:
                     conn.execute(_DELETE, (op.key,))
         except sqlite3.Error as exc:
@@ -306,7 +344,11 @@ class _GroupCommitWriter:
             conn.execute("RELEASE request")
             return exc
         conn.execute("RELEASE request")
-        return None
+        return True
+
+    def _holds(self, check: Check) -> bool:
+        row = self._conn.execute(_VERSION_OF, (check.key,)).fetchone()
+        return (0 if row is None else int(row[0])) == check.version
 
     def _commit(self) -> None:
         self._conn.execute("COMMIT")
@@ -334,7 +376,7 @@ class _GroupCommitWriter:
 
 def _notify(group: list[_Pending], outcomes: list[_Outcome]) -> None:
     """Wake each caller on its own event loop, one hop per loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], _Outcome]]] = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], _Outcome]]] = {}
     for pending, outcome in zip(group, outcomes, strict=True):
         by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
     for loop, settled in by_loop.items():
@@ -344,12 +386,12 @@ def _notify(group: list[_Pending], outcomes: list[_Outcome]) -> None:
             pass  # that loop is closed: nobody is left waiting on it
 
 
-def _settle(settled: list[tuple[asyncio.Future[None], _Outcome]]) -> None:
+def _settle(settled: list[tuple[asyncio.Future[bool], _Outcome]]) -> None:
     for future, outcome in settled:
         if future.done():
             continue  # the caller was cancelled
-        if outcome is None:
-            future.set_result(None)
+        if isinstance(outcome, bool):
+            future.set_result(outcome)
         else:
             future.set_exception(_write_failure(outcome))
 
@@ -413,7 +455,11 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > _SCHEMA_VERSION:
             raise StorageError(f"database schema version {version} is newer than this server")
+        if version == 1:  # before versions: every existing row starts at version 1
+            conn.execute(_ADD_VERSION_COLUMN)
         conn.execute(_CREATE_TABLE)
+        conn.execute(_CREATE_META)
+        conn.execute(_INIT_REVISION)
         conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -1,17 +1,31 @@
 """One conformance suite for every Storage implementation (Vault's ``ExerciseBackend``).
 
-Run ``exercise_backend`` and ``exercise_concurrency`` against each physical
-driver and against the barrier. Both expect nothing stored below ``root`` and
-leave nothing behind; ``root`` (``""`` or ending in ``/``) lets a store that
-already holds keys (a barrier, with its keyring) be tested below a prefix.
+Run ``exercise_backend``, ``exercise_concurrency``, ``exercise_transactions`` and
+``exercise_atomic_updates`` against each physical driver and against the barrier.
+All expect nothing stored below ``root`` and leave nothing behind; ``root`` (``""``
+or ending in ``/``) lets a store that already holds keys (a barrier, with its
+keyring) be tested below a prefix.
+
+``exercise_atomic_updates`` takes several handles on one store (two SQLite
+connections, two etcd clients): the check-and-set must hold between them, not only
+inside one object.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, cast
 
-from warden.logical.storage import Delete, Put, Storage
+from warden.logical.storage import (
+    BatchOp,
+    Check,
+    Delete,
+    Put,
+    Storage,
+    Versioned,
+    atomic_update,
+)
 
 # Names a driver might mishandle: SQL LIKE wildcards, quoting, escapes, non-ASCII.
 UNUSUAL_NAMES: tuple[str, ...] = (
@@ -64,6 +78,151 @@ async def exercise_concurrency(backend: Storage, *, root: str = "", writers: int
     await _concurrent_mixed_writes(backend, base, names)
     await asyncio.gather(*(backend.delete(base + n) for n in names))
     await _expect_listing(backend, root, [])
+
+
+async def exercise_transactions(backend: Storage, *, root: str = "") -> None:
+    """Versions and check-and-set, one caller at a time."""
+    _check_root(root)
+    await _versions_change_on_every_write(backend, root)
+    await _checked_writes(backend, root)
+    await _create_if_absent(backend, root)
+    await _failed_checks_apply_nothing(backend, root)
+    await _invalid_transactions_apply_nothing(backend, root)
+    await _expect_listing(backend, root, [])
+
+
+async def exercise_atomic_updates(stores: Sequence[Storage], *, root: str = "",
+                                  racers: int = 40) -> None:
+    """Concurrent read-modify-writes through every handle in ``stores`` (one store).
+
+    A counter incremented ``racers`` times ends at ``racers``; a single-use ticket is
+    taken by exactly one of ``racers`` concurrent takers.
+    """
+    _check_root(root)
+    key = root + "counter"
+
+    async def increment(value: bytes | None) -> tuple[list[BatchOp], None]:
+        return [Put(key, str(int(value or b"0") + 1).encode())], None
+
+    await asyncio.gather(*(atomic_update(stores[i % len(stores)], key, increment)
+                           for i in range(racers)))
+    for store in stores:
+        _expect("counter after concurrent increments", await store.get(key), str(racers).encode())
+    await stores[0].delete(key)
+
+    ticket = root + "ticket"
+    await stores[0].put(ticket, b"unused")
+
+    async def take(value: bytes | None) -> tuple[list[BatchOp], bool]:
+        return ([Delete(ticket)], True) if value == b"unused" else ([], False)
+
+    taken = await asyncio.gather(*(atomic_update(stores[i % len(stores)], ticket, take)
+                                   for i in range(racers)))
+    _expect("how many racers took a single-use ticket", sum(taken), 1)
+    _expect("the ticket after it was taken", await stores[-1].get(ticket), None)
+    await _expect_listing(stores[0], root, [])
+
+
+async def _versions_change_on_every_write(backend: Storage, root: str) -> None:
+    key = root + "versioned"
+    _expect("get_versioned of a missing key", await backend.get_versioned(key), Versioned(None, 0))
+    seen: list[int] = []
+    writes: list[tuple[str, Any]] = [
+        ("put", b"one"), ("put", b"one"), ("batch", b"two"), ("delete", None), ("put", b"one"),
+        ("transaction", b"three"), ("delete", None), ("batch", b"one"),
+    ]
+    for how, value in writes:
+        if how == "put":
+            await backend.put(key, value)
+        elif how == "batch":
+            await backend.batch([Put(key, value)])
+        elif how == "transaction":
+            await backend.transaction([], [Put(key, value)])
+        else:
+            await backend.delete(key)
+        got = await backend.get_versioned(key)
+        if value is None:
+            _expect(f"get_versioned after {how}", got, Versioned(None, 0))
+            continue
+        _expect(f"value after {how}", got.value, value)
+        if not isinstance(got.version, int) or got.version <= 0:
+            raise AssertionError(f"version after {how}: {got.version!r} is not a positive int")
+        if got.version in seen:  # also after delete and re-create with the same value: no ABA
+            raise AssertionError(f"version {got.version} after {how} was already used for this key")
+        seen.append(got.version)
+    other = root + "bystander"
+    await backend.put(other, b"x")
+    _expect("a key's version after writes to another key", (await backend.get_versioned(key)).version,
+            seen[-1])
+    await backend.batch([Delete(key), Delete(other)])
+
+
+async def _checked_writes(backend: Storage, root: str) -> None:
+    key, side = root + "cas", root + "cas-side"
+    await backend.put(key, b"v1")
+    first = await backend.get_versioned(key)
+    applied = await backend.transaction([Check(key, first.version)],
+                                        [Put(key, b"v2"), Put(side, b"s")])
+    _expect("transaction with a current check", applied, True)
+    _expect("value written by the transaction", await backend.get(key), b"v2")
+    _expect("second key written by the transaction", await backend.get(side), b"s")
+    stale = await backend.transaction([Check(key, first.version)], [Put(key, b"lost")])
+    _expect("transaction with a stale check", stale, False)
+    _expect("value after a stale check", await backend.get(key), b"v2")
+    current = await backend.get_versioned(key)
+    deleted = await backend.transaction([Check(key, current.version)], [Delete(key), Delete(side)])
+    _expect("checked delete", deleted, True)
+    _expect("value after a checked delete", await backend.get_versioned(key), Versioned(None, 0))
+    _expect("stale check of a deleted key", await backend.transaction(
+        [Check(key, current.version)], [Put(key, b"zombie")]), False)
+    _expect("deleted key after a stale check", await backend.get(key), None)
+    _expect("transaction without checks", await backend.transaction([], [Put(key, b"plain")]), True)
+    _expect("a transaction without ops", await backend.transaction(
+        [Check(key, (await backend.get_versioned(key)).version)], []), True)
+    await backend.delete(key)
+
+
+async def _create_if_absent(backend: Storage, root: str) -> None:
+    key = root + "once"
+    _expect("create of an absent key", await backend.transaction([Check(key, 0)], [Put(key, b"a")]),
+            True)
+    _expect("create of a present key", await backend.transaction([Check(key, 0)], [Put(key, b"b")]),
+            False)
+    _expect("value after a refused create", await backend.get(key), b"a")
+    await backend.delete(key)
+
+
+async def _failed_checks_apply_nothing(backend: Storage, root: str) -> None:
+    """Several checks, one stale: no op applies, on any key."""
+    a, b, c = root + "multi/a", root + "multi/b", root + "multi/c"
+    await backend.batch([Put(a, b"a"), Put(b, b"b")])
+    va, vb = await backend.get_versioned(a), await backend.get_versioned(b)
+    await backend.put(b, b"b2")
+    applied = await backend.transaction(
+        [Check(a, va.version), Check(b, vb.version), Check(c, 0)],
+        [Put(a, b"A"), Delete(b), Put(c, b"C")])
+    _expect("transaction with one stale check among three", applied, False)
+    _expect("first key after a failed transaction", await backend.get(a), b"a")
+    _expect("second key after a failed transaction", await backend.get(b), b"b2")
+    _expect("third key after a failed transaction", await backend.get(c), None)
+    _expect("same unchanged version", (await backend.get_versioned(a)).version, va.version)
+    await backend.batch([Delete(a), Delete(b)])
+
+
+async def _invalid_transactions_apply_nothing(backend: Storage, root: str) -> None:
+    key = root + "invalid"
+    await backend.put(key, b"before")
+    version = (await backend.get_versioned(key)).version
+    invalid = Put(root + "bad", cast(Any, "not bytes"))
+    try:
+        await backend.transaction([Check(key, version)], [Put(key, b"after"), invalid])
+    except Exception:  # noqa: S110 - which error is up to the backend; that it fails is not
+        pass
+    else:
+        raise AssertionError("a transaction holding a str value must fail")
+    _expect("value after an invalid transaction", await backend.get(key), b"before")
+    _expect("put from an invalid transaction", await backend.get(root + "bad"), None)
+    await backend.delete(key)
 
 
 async def _concurrent_mixed_writes(backend: Storage, base: str, names: list[str]) -> None:

@@ -179,3 +179,42 @@ async def test_a_wrapped_login_is_handed_on_and_never_renewed() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert server.paths() == ["auth/stub/login"]
+
+
+def _root_body(token: str = "root-1", key: str = "policies") -> dict[str, Any]:
+    body = auth_body(token)
+    body["auth"][key] = ["root"]
+    return body
+
+
+@pytest.mark.parametrize("key", ["policies", "token_policies"])
+async def test_a_root_token_is_refused_at_once_and_never_handed_out(key: str) -> None:
+    """Seed 003's rule: no root token unless -allow-root-token, and no retrying either."""
+    server = FakeServer({"auth/stub/login": respond(_root_body(key=key))})
+    clock = FakeClock()
+    harness = Harness(server, clock)
+    keeper = harness.keeper()
+    with pytest.raises(LoginFailed, match=r'root token \(policy "root"\).*-allow-root-token'):
+        await keeper.login_until_success()
+    assert harness.tokens == [] and keeper.api.token == "" and clock.sleeps == []
+    assert server.paths() == ["auth/stub/login"]
+
+
+async def test_a_root_token_is_kept_when_allowed() -> None:
+    server = FakeServer({"auth/stub/login": respond(_root_body())})
+    harness = Harness(server, FakeClock())
+    keeper = harness.keeper()
+    keeper.allow_root_token = True
+    await keeper.login_until_success()
+    assert keeper.api.token == "root-1"
+
+
+def test_the_rule_is_one_reusable_function() -> None:
+    """The controllers reuse it: a mapping in, RootTokenRefused out."""
+    from warden.agent.autoauth import RootTokenRefused, refuse_root_token
+
+    refuse_root_token({"policies": ["default", "nyc1/k8s/etcd-cp1"]}, method="token_file",
+                      allow_root_token=False)
+    refuse_root_token({"policies": ["root"]}, method="token_file", allow_root_token=True)
+    with pytest.raises(RootTokenRefused, match="token_file gave a root token"):
+        refuse_root_token({"token_policies": ["root"]}, method="token_file", allow_root_token=False)

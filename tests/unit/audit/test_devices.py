@@ -65,6 +65,20 @@ async def test_a_failed_write_fails_its_callers_and_the_chain_continues(tmp_path
     assert verify_file(str(log)).ok
 
 
-async def test_a_missing_directory_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(AuditDeviceError, match="does not exist"):
-        FileDevice({"file_path": str(tmp_path / "nope" / "a.log")}, Hasher(b"k" * 32))
+async def test_a_missing_directory_is_created_for_the_owner_only(tmp_path: Path) -> None:
+    """As Vault's file device does (MkdirAll before opening); 0700, since the log holds
+    request metadata."""
+    log = tmp_path / "var" / "log" / "warden" / "audit.log"
+    device = FileDevice({"file_path": str(log)}, Hasher(b"k" * 32))
+    await device.log(record(0))
+    await device.close()
+    assert verify_file(str(log)).ok
+    for folder in (tmp_path / "var", tmp_path / "var" / "log", log.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_directory_that_cannot_be_made_is_refused_clearly(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(AuditDeviceError, match=r'file_path.*cannot create the directory .*a-file'):
+        FileDevice({"file_path": str(tmp_path / "a-file" / "sub" / "a.log")}, Hasher(b"k" * 32))

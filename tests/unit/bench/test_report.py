@@ -51,6 +51,22 @@ def test_no_throughput_ratio_under_a_fixed_rate() -> None:
     assert ratios["warden/cfssl"]["p50"] is not None
 
 
+def test_etcd_rows_and_their_ratios() -> None:
+    raw = _raw()
+    raw["runs"]["warden-etcd"] = [_run(150, [0.02] * 10, 3.0, 1500)]
+    raw["checks"] = {"warden": raw["checks"], "warden-etcd": {
+        "certificates_returned": 1500, "certificates_stored": 1500, "audit_lines": 3000,
+        "all_stored": True, "all_audited": True}}
+    summary = summarize(raw)
+    assert summary["ratios"]["warden-etcd/warden"]["throughput"] == 0.75
+    assert summary["ratios"]["warden-etcd/cfssl"]["throughput"] == 1.5
+    meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
+            "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
+    text = render({"meta": meta, "workloads": [summary]})
+    assert "warden-etcd kept: 1500 of 1500 certificates stored" in text
+    assert "warden-etcd/warden: throughput 0.75x" in text
+
+
 def test_render_has_a_row_per_system_and_the_ratios() -> None:
     meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
             "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}

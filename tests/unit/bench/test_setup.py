@@ -39,6 +39,18 @@ def test_warden_config_is_one_sqlite_store_and_a_loopback_listener(tmp_path) -> 
     assert role_body(RSA2048)["key_type"] == "rsa"
 
 
+def test_the_etcd_run_is_an_ha_node_on_the_benchs_etcd(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = parse_config(server_config(tmp_path / "w.db", "http://127.0.0.1:2379", 8211), ".hcl",
+                          env={})
+    assert (config.storage_type, config.ha_enabled) == ("etcd", True)
+    assert config.storage["address"] == "http://127.0.0.1:2379"
+    assert config.api_addr == "http://127.0.0.1:8211"
+    assert parse(["--quick"]).storages == ("sqlite", "etcd")
+    assert parse(["--storage", "etcd", "--etcd-members", "3"]).etcd_members == 3
+    with pytest.raises(SystemExit):
+        parse(["--storage", "postgres"])
+
+
 def test_both_systems_are_asked_for_the_same_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
     item = cert_requests(1, with_csr=True, short_ttl=True)[0]
     warden, cfssl = WardenServer(tmp_path / "w", P256), CfsslServer(tmp_path / "c", P256)

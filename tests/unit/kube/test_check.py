@@ -37,7 +37,7 @@ def bad_files(report: Report) -> set[str]:
 def test_a_valid_tree_is_clean(tree: TreeBuilder) -> None:
     report = check_tree(tree.root)
     assert report.ok, [(f.file, f.problems) for f in report.files if f.problems]
-    assert len(report.files) == 17
+    assert len(report.files) == 18
     files = by_file(report)
     assert files["pki/apiserver.crt"].chain == "ok (pki/ca.crt)"  # type: ignore[attr-defined]
     assert files["pki/etcd/peer.crt"].chain == "ok (pki/etcd/ca.crt)"  # type: ignore[attr-defined]
@@ -207,3 +207,28 @@ def test_unreadable_files(tree: TreeBuilder) -> None:
     assert problems(report, "pki/apiserver.crt") == ["no PEM certificate in the file"]
     assert problems(report, "pki/etcd/peer.crt") == [
         "private key cannot be read (not an unencrypted PEM key)"]
+
+
+def _aged(tree: TreeBuilder, name: str, *, lifetime_days: float, left_days: float) -> None:
+    start = NOW - dt.timedelta(days=lifetime_days - left_days)
+    end = NOW + dt.timedelta(days=left_days)
+    spec = dataclasses.replace(tree.leaf_spec(name), not_before=start, not_after=end)
+    tree.write_leaf(name, spec)
+
+
+@pytest.mark.parametrize(("lifetime", "left", "warn_days", "warns"), [
+    (80, 29, 60, True),   # issue 15: -warn-days 60 must warn about a certificate with 29 days left
+    (60, 29, 60, True),   # a lifetime as long as the window is not "short-lived"
+    (365, 29, 30, True),
+    (365, 31, 30, False),
+    (90, 29, 30, True),
+    (45, 14, 60, True),   # shorter than the window: warns in the last third (15 days)
+    (45, 16, 60, False),
+    (1, 0.3, 30, True),   # admin.conf's 24 hours: the last third (8 hours)
+    (1, 0.5, 30, False),
+])
+def test_the_expiry_warning_rule(tree: TreeBuilder, lifetime: float, left: float, warn_days: int,
+                                 warns: bool) -> None:
+    _aged(tree, "scheduler", lifetime_days=lifetime, left_days=left)
+    report = check_tree(tree.root, CheckOptions(warn_days=warn_days))
+    assert bool(by_file(report)["scheduler.conf"].warnings) is warns  # type: ignore[attr-defined]

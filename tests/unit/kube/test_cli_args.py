@@ -56,10 +56,14 @@ def test_check_table_lists_problems_and_a_summary() -> None:
                     ("keyCertSign",), days_left=3650, identity="ok")
     leaf = FileReport("pki/apiserver.crt", "certificate", usages=("digitalSignature", "serverAuth"),
                       problems=("SANs lack DNS:kubernetes",), warnings=("expires in 3 days",))
-    text = _check_table(Report("t", (ca, leaf)))
+    text = _check_table(Report("t", (ca, leaf)), wide=True)
     assert text.splitlines()[0].split() == [
         "File", "Subject", "Issuer", "SANs", "Usages", "Days", "Key", "Chain", "Identity"]
     assert "(self)" in text.splitlines()[2] and " CA " in text.splitlines()[2]
+    narrow = _check_table(Report("t", (ca, leaf)))
+    assert [line.split() for line in narrow.splitlines()[:4]] == [
+        ["File", "Subject", "Days", "Result"], ["----", "-------", "----", "------"],
+        ["pki/ca.crt", "CN=kubernetes", "3650", "ok"], ["pki/apiserver.crt", "n/a", "n/a", "PROBLEM"]]
     assert "Problems:\n  pki/apiserver.crt: SANs lack DNS:kubernetes" in text
     assert "Warnings:\n  pki/apiserver.crt: expires in 3 days" in text
     assert text.endswith("2 files checked, 1 with problems.")

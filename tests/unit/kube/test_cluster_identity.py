@@ -42,7 +42,8 @@ def test_nodes_from_the_command_line() -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"name": "C1/x"}, "cluster name"),
-    ({"nodes": (W1,)}, "control-plane"),
+    ({"control_plane_endpoint": "[::1"}, "control-plane-endpoint"),
+    ({"control_plane_endpoint": "https://k8s.example.net/api"}, "HOST"),
     ({"nodes": (CP1, CP1)}, "twice"),
     ({"key_type": "dsa"}, "key type"),
     ({"service_cidr": "10.96.0.0/33"}, "service CIDR"),
@@ -54,6 +55,11 @@ def test_nodes_from_the_command_line() -> None:
 def test_invalid_specs_say_why(change: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         validate(dataclasses.replace(SPEC, **change))  # type: ignore[arg-type]
+
+
+def test_a_cluster_may_start_without_nodes_or_with_workers_only() -> None:
+    assert validate(dataclasses.replace(SPEC, nodes=())).nodes == ()
+    assert validate(dataclasses.replace(SPEC, nodes=(W1,))).control_planes == ()
 
 
 def test_settings_round_trip_through_json() -> None:
@@ -111,4 +117,4 @@ def test_roles_and_node_trees() -> None:
     worker = {i.cert.name for i in node_identities(SPEC, W1)}
     assert worker == {"kubelet-client", "kubelet-serving", "kube-proxy"}
     control = {i.cert.name for i in node_identities(SPEC, CP1)}
-    assert len(control) == 13
+    assert len(control) == 14  # with super-admin.conf

@@ -33,7 +33,7 @@ def kinds(plan: Plan) -> dict[str, int]:
 def test_a_fresh_server_gets_everything() -> None:
     api = FakeApi()
     plan = apply(api)
-    assert kinds(plan) == {"mount": 3, "root": 3, "role": 16, "sa-key": 1, "kv": 1, "policy": 11,
+    assert kinds(plan) == {"mount": 3, "root": 3, "role": 17, "sa-key": 1, "kv": 1, "policy": 12,
                            "token-role": 1}
     assert set(api.mounts) == {"secret", "c1/pki/k8s", "c1/pki/etcd", "c1/pki/front-proxy"}
     assert api.mounts["c1/pki/etcd"]["max_lease_ttl"] == 87600 * 3600
@@ -99,7 +99,8 @@ def test_roles_outside_the_plan_are_reported_not_deleted() -> None:
     api.roles[("c1/pki/k8s", "legacy")] = {}
     _, plan = bootstrap.prepare(api, SPEC)
     assert plan.empty
-    assert plan.notes == ("left alone (not made by this bootstrap): c1/pki/k8s/roles/legacy",)
+    assert plan.notes == (
+        "leaves role c1/pki/k8s/roles/legacy alone ('warden k8s bootstrap' did not make it)",)
 
 
 def test_a_mount_of_another_type_is_refused() -> None:

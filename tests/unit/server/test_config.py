@@ -46,6 +46,9 @@ def test_yaml_with_the_same_structure() -> None:
         ('listner "tcp" {}', "unknown config settings: listner"),
         ('max_lease_ttl = "forever"', "max_lease_ttl"),
         ("storage {", "cannot parse config"),
+        ('listener "tcp" { address = "127.0.0.1:0"\n tls_disable = true }', "a storage block is required"),
+        ('storage "sqlite" { path = "/tmp/w.db" }', "a listener block is required"),
+        ("", "a storage block is required"),
     ],
 )
 def test_mistakes_are_named(text: str, message: str) -> None:

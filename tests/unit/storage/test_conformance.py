@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from warden.core.barrier import Barrier
-from warden.logical.storage import Storage
+from warden.core.view import StorageView
+from warden.logical.storage import BatchOp, Storage
 from warden.storage.base import BackendClosed
 from warden.storage.memory import MemoryBackend
 from warden.storage.sqlite import SQLiteBackend
-from warden.storage.testing import exercise_backend, exercise_concurrency
+from warden.storage.testing import (
+    exercise_atomic_updates,
+    exercise_backend,
+    exercise_concurrency,
+    exercise_transactions,
+)
 
 # The barrier's physical store already holds its keyring, so it is tested below a prefix.
 BARRIER_ROOT = "logical/conformance/"
 
 
-@pytest.fixture(params=["memory", "sqlite", "barrier-over-memory"])
+@pytest.fixture(params=["memory", "sqlite", "barrier-over-memory", "view-over-barrier"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Storage, str]]:
     if request.param == "memory":
         memory = MemoryBackend()
@@ -33,7 +40,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         root_key = bytes(range(32))
         await barrier.initialize(root_key)
         await barrier.unseal(root_key)
-        yield barrier, BARRIER_ROOT
+        if request.param == "view-over-barrier":
+            yield StorageView(barrier, BARRIER_ROOT), ""
+        else:
+            yield barrier, BARRIER_ROOT
 
 
 async def test_exercise_backend(store: tuple[Storage, str]) -> None:
@@ -44,6 +54,50 @@ async def test_exercise_backend(store: tuple[Storage, str]) -> None:
 async def test_exercise_concurrency(store: tuple[Storage, str]) -> None:
     backend, root = store
     await exercise_concurrency(backend, root=root)
+
+
+async def test_exercise_transactions(store: tuple[Storage, str]) -> None:
+    backend, root = store
+    await exercise_transactions(backend, root=root)
+
+
+async def test_exercise_atomic_updates(store: tuple[Storage, str]) -> None:
+    backend, root = store
+    await exercise_atomic_updates([backend], root=root)
+
+
+async def test_atomic_updates_hold_between_two_sqlite_handles(tmp_path: Path) -> None:
+    """Two backends on one file stand for two processes: the check-and-set holds between them."""
+    first, second = SQLiteBackend(tmp_path / "shared.db"), SQLiteBackend(tmp_path / "shared.db")
+    try:
+        await exercise_atomic_updates([first, second], racers=60)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_suite_catches_a_transaction_that_ignores_its_checks() -> None:
+    """The transaction suite is not vacuous: a backend that applies stale writes fails it."""
+
+    class Blind(MemoryBackend):
+        async def transaction(self, checks: object, ops: Sequence[BatchOp]) -> bool:
+            await self.batch(ops)
+            return True
+
+    with pytest.raises(AssertionError, match="stale check"):
+        await exercise_transactions(Blind())
+
+
+async def test_suite_catches_a_lost_update() -> None:
+    """... and a read-modify-write that is not atomic loses increments under the race."""
+
+    class Racy(MemoryBackend):
+        async def transaction(self, checks: object, ops: Sequence[BatchOp]) -> bool:
+            await asyncio.sleep(0)  # another racer gets in between check and write
+            return await super().transaction([], ops)
+
+    with pytest.raises(AssertionError, match="counter"):
+        await exercise_atomic_updates([Racy()])
 
 
 async def test_suite_catches_a_broken_listing() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from warden.logical.storage import Delete, Put
+from warden.logical.storage import Check, Delete, Put
 from warden.storage.base import BackendClosed, StorageError
 from warden.storage.memory import children
 from warden.storage.sqlite import SQLiteBackend, list_children
@@ -300,6 +300,43 @@ async def test_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StorageError, match="cannot open"):
         SQLiteBackend(path)
+
+
+async def test_upgrades_a_store_written_before_versions(tmp_path: Path) -> None:
+    """A schema-1 file (no version column) opens: its rows get version 1, new writes more."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID")
+        conn.execute("INSERT INTO kv (key, value) VALUES ('old', x'01')")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = SQLiteBackend(path)
+    try:
+        old = await store.get_versioned("old")
+        assert (old.value, old.version) == (b"\x01", 1)
+        assert await store.transaction([Check("old", 1)], [Put("old", b"\x02")])
+        assert (await store.get_versioned("old")).version > 1
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+
+
+async def test_versions_survive_a_restart(tmp_path: Path) -> None:
+    """The revision counter is stored: after reopening, a re-created key never reuses a version."""
+    path = tmp_path / "warden.db"
+    store = SQLiteBackend(path)
+    await store.put("k", b"v")
+    before = (await store.get_versioned("k")).version
+    await store.delete("k")
+    await store.close()
+    store = SQLiteBackend(path)
+    try:
+        await store.put("k", b"v")
+        assert (await store.get_versioned("k")).version > before
+    finally:
+        await store.close()
 
 
 async def test_refuses_a_newer_schema(tmp_path: Path) -> None:

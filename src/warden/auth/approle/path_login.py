@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from warden.auth.approle.roles import RoleEntry, load_role, role_name_for_id, storage_of
-from warden.auth.approle.secret_ids import SecretIdEntry, SecretIdStore
+from warden.auth.approle.secret_ids import SecretIdEntry, SecretIdStore, Spend
 from warden.auth.tokenutil import cidrs_subset
 from warden.framework import Field, FieldData, FieldType, Path
 from warden.framework.net import addr_in_cidrs
@@ -78,23 +78,25 @@ class Login:
 
     async def _redeem(self, req: Request, role: RoleEntry, store: SecretIdStore,
                       secret_id: str) -> _Redeemed:
-        """Check a secret ID and spend one of its uses, atomically under the role's lock."""
+        """Check a secret ID and spend one of its uses, atomically in the store."""
         sid_hmac = store.hmac_of(secret_id)
         now = self.b.now()
-        async with self.b.role_lock(role.name):
-            entry = await store.get(role.name, sid_hmac)
+        addr = req.connection.remote_addr
+
+        def spend(entry: SecretIdEntry | None) -> Spend:
             if entry is None:
-                raise InvalidRequest(INVALID)
+                return Spend.refuse()
             if entry.expired(now):
-                await store.destroy(role.name, sid_hmac, entry)
-                raise InvalidRequest(INVALID)
-            _check_source(entry, role, req.connection.remote_addr)
-            if entry.num_uses > 0:
-                used = entry.used_once(now)
-                if used.num_uses == 0:
-                    await store.destroy(role.name, sid_hmac, entry)
-                else:
-                    await store.put(role.name, sid_hmac, used)
+                return Spend.destroy_and_refuse(entry)
+            _check_source(entry, role, addr)
+            return Spend.use(entry, now)
+
+        # The role lock only queues this process's logins; the store's check-and-set
+        # makes the use count hold across processes and nodes.
+        async with self.b.role_lock(role.name):
+            entry = await store.spend(role.name, sid_hmac, spend)
+        if entry is None:
+            raise InvalidRequest(INVALID)
         return _Redeemed(entry.accessor, dict(entry.metadata), entry.token_bound_cidrs)
 
 

@@ -8,13 +8,24 @@ compared with a presented one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from warden.auth.mountkey import MountKey
 from warden.logical.clock import to_rfc3339
-from warden.logical.storage import Delete, Put, Storage, encode_json, get_json
+from warden.logical.storage import (
+    BatchOp,
+    Check,
+    Delete,
+    Put,
+    Storage,
+    atomic_update,
+    encode_json,
+    get_json,
+)
 
 SECRET_ID_PREFIX = "secret_id/"
 ACCESSOR_PREFIX = "accessor/"
@@ -71,6 +82,30 @@ class SecretIdEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """What a login decides about a stored secret-id: refuse, destroy it, or use it once."""
+
+    entry: SecretIdEntry | None  # the entry the login gets; None refuses it
+    after: SecretIdEntry | None  # what to store: None deletes (spent or expired)
+    changes: bool
+
+    @classmethod
+    def refuse(cls) -> Spend:
+        return cls(None, None, False)
+
+    @classmethod
+    def destroy_and_refuse(cls, entry: SecretIdEntry) -> Spend:
+        return cls(None, None, True)
+
+    @classmethod
+    def use(cls, entry: SecretIdEntry, now: float) -> Spend:
+        if entry.num_uses <= 0:  # unlimited
+            return cls(entry, entry, False)
+        used = entry.used_once(now)
+        return cls(entry, used if used.num_uses > 0 else None, True)
+
+
+@dataclass(frozen=True, slots=True)
 class SecretIdStore:
     """The secret-ids of one mount, addressed through its HMAC key."""
 
@@ -96,14 +131,28 @@ class SecretIdStore:
     async def create(self, role: str, secret_id: str, entry: SecretIdEntry) -> bool:
         """Store a new secret-id; False if that value is already registered on the role."""
         sid_hmac = self.hmac_of(secret_id)
-        if await self.storage.get(self._entry_key(role, sid_hmac)) is not None:
-            return False
-        await self.storage.batch([
-            Put(self._entry_key(role, sid_hmac), encode_json(entry.to_json())),
+        key = self._entry_key(role, sid_hmac)
+        return await self.storage.transaction([Check(key, 0)], [  # create only if absent
+            Put(key, encode_json(entry.to_json())),
             Put(self._accessor_key(entry.accessor),
                 encode_json({"role": role, "secret_id_hmac": sid_hmac})),
         ])
-        return True
+
+    async def spend(self, role: str, sid_hmac: str,
+                    decide: Callable[[SecretIdEntry | None], Spend]) -> SecretIdEntry | None:
+        """Apply ``decide`` to the stored entry as one check-and-set; the entry it grants."""
+        key = self._entry_key(role, sid_hmac)
+
+        async def apply(raw: bytes | None) -> tuple[list[BatchOp], SecretIdEntry | None]:
+            stored = None if raw is None else SecretIdEntry.from_json(orjson.loads(raw))
+            outcome = decide(stored)
+            if not outcome.changes or stored is None:
+                return [], outcome.entry
+            if outcome.after is None:
+                return [Delete(key), Delete(self._accessor_key(stored.accessor))], outcome.entry
+            return [Put(key, encode_json(outcome.after.to_json()))], outcome.entry
+
+        return await atomic_update(self.storage, key, apply)
 
     async def put(self, role: str, sid_hmac: str, entry: SecretIdEntry) -> None:
         await self.storage.put(self._entry_key(role, sid_hmac), encode_json(entry.to_json()))

@@ -10,7 +10,7 @@ from support.authkit import AuthMountKit
 from warden.auth.approle import factory
 from warden.logical.request import MountInfo
 from warden.logical.response import Auth
-from warden.logical.storage import BatchOp
+from warden.logical.storage import BatchOp, Check, Versioned
 from warden.storage.memory import MemoryBackend
 
 MOUNT = MountInfo(path="auth/approle/", type="approle", accessor="auth_approle_test",
@@ -32,10 +32,20 @@ class YieldingStorage(MemoryBackend):
         await asyncio.sleep(0)
         await super().batch(ops)
 
+    async def get_versioned(self, key: str) -> Versioned:
+        await asyncio.sleep(0)
+        found = await super().get_versioned(key)
+        await asyncio.sleep(0)
+        return found
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        await asyncio.sleep(0)
+        return await super().transaction(checks, ops)
+
 
 class AppRole(AuthMountKit):
-    def __init__(self) -> None:
-        super().__init__(factory, MOUNT, storage=YieldingStorage())
+    def __init__(self, storage: YieldingStorage | None = None) -> None:
+        super().__init__(factory, MOUNT, storage=storage or YieldingStorage())
 
     async def role(self, name: str = "web", **fields: Any) -> str:
         """Create a role; returns its role id."""

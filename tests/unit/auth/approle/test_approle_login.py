@@ -79,6 +79,20 @@ async def test_concurrent_logins_never_overspend(approle: AppRole) -> None:
     assert all(isinstance(r, InvalidRequest) for r in results if isinstance(r, BaseException))
 
 
+async def test_two_mounts_sharing_a_store_never_overspend(approle: AppRole) -> None:
+    """A second backend on the same storage stands for another process or node: only the
+    store's check-and-set is shared, so the use count must hold there."""
+    other = AppRole(storage=approle.storage)
+    role_id = await approle.role("web")
+    for _ in range(4):
+        sid = (await approle.secret_id(num_uses=3))["secret_id"]
+        results = await asyncio.gather(
+            *((approle if i % 2 else other).login(role_id, sid) for i in range(12)),
+            return_exceptions=True)
+        assert sum(not isinstance(r, BaseException) for r in results) == 3
+        assert all(isinstance(r, InvalidRequest) for r in results if isinstance(r, BaseException))
+
+
 async def test_secret_id_expires(approle: AppRole) -> None:
     role_id = await approle.role("web", secret_id_ttl="10m")
     sid = (await approle.secret_id())["secret_id"]

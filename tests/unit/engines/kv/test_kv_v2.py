@@ -21,7 +21,7 @@ from warden.logical.errors import InvalidRequest, NotFound, UnsupportedPath
 from warden.logical.operation import Operation
 from warden.logical.request import MountInfo, Request
 from warden.logical.response import Response
-from warden.logical.storage import BatchOp, Storage
+from warden.logical.storage import BatchOp, Check, Storage, Versioned
 from warden.storage.memory import MemoryBackend
 
 R, U, P, D, L = Operation.READ, Operation.UPDATE, Operation.PATCH, Operation.DELETE, Operation.LIST
@@ -162,6 +162,24 @@ async def test_concurrent_cas_writes_create_exactly_one_version() -> None:
     assert sum(isinstance(r, dict) for r in results) == 1
     assert all(isinstance(r, InvalidRequest) for r in results if not isinstance(r, dict))
     assert (await kv.ok(R, "metadata/race"))["current_version"] == 1
+
+
+async def test_cas_holds_between_two_mounts_of_one_store_as_between_processes() -> None:
+    """Two backends (two processes or nodes) share a store and no in-process lock: cas
+    is decided by the store's check-and-set, so exactly one write per version wins and
+    unconditional writes racing them never lose a version."""
+    shared = YieldingStorage()
+    first, second = await Kv(storage=shared).start(), Kv(storage=shared)
+    for round_ in range(5):
+        racers = [(first if i % 2 else second).write("race", {"n": i}, cas=round_)
+                  for i in range(10)]
+        results = await asyncio.gather(*racers, return_exceptions=True)
+        assert sum(isinstance(r, dict) for r in results) == 1, results
+        assert all(isinstance(r, InvalidRequest) for r in results if not isinstance(r, dict))
+    plain = await asyncio.gather(*((first if i % 2 else second).write("race", {"n": i})
+                                   for i in range(20)))
+    assert sorted(r["version"] for r in plain) == list(range(6, 26))
+    assert (await first.ok(R, "metadata/race"))["current_version"] == 25
 
 
 # -- versions kept, deletion times ---------------------------------------------------------------
@@ -405,8 +423,10 @@ async def test_existence_checks_see_the_metadata(kv: Kv) -> None:
 
 
 async def test_paths_outside_the_v2_api_are_refused(kv: Kv) -> None:
-    with pytest.raises(UnsupportedPath, match="versioned K/V"):
+    with pytest.raises(UnsupportedPath, match=r"versioned K/V.*'warden kv get'"):
         await kv.call(R, "some/secret")
+    with pytest.raises(UnsupportedPath, match="'warden kv put' for this operation"):
+        await kv.call(Operation.UPDATE, "some/secret", {"a": "b"})
     with pytest.raises(UnsupportedPath):
         await kv.call(R, "data/")
 
@@ -551,6 +571,14 @@ class YieldingStorage(MemoryBackend):
     async def batch(self, ops: Sequence[BatchOp]) -> None:
         await asyncio.sleep(0)
         await super().batch(ops)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        await asyncio.sleep(0)
+        return await super().get_versioned(key)
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        await asyncio.sleep(0)
+        return await super().transaction(checks, ops)
 
 
 class FailingStorage:

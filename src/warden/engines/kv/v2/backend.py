@@ -26,8 +26,9 @@ from warden.logical.storage import Storage
 class KeyLocks:
     """A fixed pool of locks picked by a hash of the secret's path (Vault's locksutil).
 
-    Every handler that reads metadata and then writes holds its path's lock, so two
-    writes can never both become version n+1.
+    Atomicity comes from ``store.change_secret`` (a check-and-set in the store, which
+    holds across processes and nodes); the lock only queues this process's writers of
+    one path, so they do not lose races to each other and retry.
     """
 
     def __init__(self, size: int = 256) -> None:
@@ -69,10 +70,17 @@ _CLIENT_OPERATIONS = (Operation.READ, Operation.UPDATE, Operation.PATCH, Operati
                       Operation.LIST)
 
 
+_CLI_VERBS = {Operation.READ: "get", Operation.UPDATE: "put", Operation.CREATE: "put",
+              Operation.PATCH: "patch", Operation.DELETE: "delete", Operation.LIST: "list"}
+
+
 async def invalid_path(req: Request, data: FieldData) -> None:
+    """A kv v1-style path (``write secret/foo``): Vault's words, naming the CLI command to use."""
+    verb = _CLI_VERBS.get(req.operation, "get")
     raise UnsupportedPath(
         "Invalid path for a versioned K/V secrets engine: use data/, metadata/, delete/, "
-        "undelete/, destroy/, subkeys/ or config (see the kv v2 API documentation)."
+        "undelete/, destroy/, subkeys/ or config (see the kv v2 API documentation). "
+        f"If using the warden CLI, use 'warden kv {verb}' for this operation."
     )
 
 

@@ -14,13 +14,13 @@ from warden.engines.kv.v2.store import (
     KvConfig,
     VersionData,
     VersionInfo,
+    change_secret,
     delete_version,
     load_config,
     load_metadata,
     load_version,
     put_metadata,
     put_version,
-    save_metadata,
 )
 from warden.engines.kv.v2.versioning import (
     add_version,
@@ -35,7 +35,7 @@ from warden.logical.errors import InvalidRequest, NotFound
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
-from warden.logical.storage import Storage
+from warden.logical.storage import BatchOp, Storage
 
 if TYPE_CHECKING:
     from warden.engines.kv.v2.backend import KvV2Backend
@@ -87,6 +87,31 @@ async def locate_version(storage: Storage, path: str, wanted: int) -> Located | 
     return None if info is None else Located(meta, number, info)
 
 
+READ_ATTEMPTS = 8
+
+
+async def read_version(
+    storage: Storage, path: str, wanted: int, now: int
+) -> tuple[Located, Mapping[str, Any] | None] | None:
+    """A version and its data (None when deleted or destroyed), or None if unknown.
+
+    Metadata and data are two reads: if another process removed the version in
+    between (max_versions, destroy, delete), the metadata is read again.
+    """
+    for _ in range(READ_ATTEMPTS):
+        found = await locate_version(storage, path, wanted)
+        if found is None:
+            return None
+        if not found.info.readable(now):
+            return found, None
+        stored = await load_version(storage, found.meta.path, found.number)
+        if stored is not None:
+            return found, stored.data
+        if await load_metadata(storage, path) == found.meta:
+            break  # nothing changed: the data really is missing
+    raise CorruptRecord("kv: the data of a live version is missing")
+
+
 async def version_data(storage: Storage, found: Located) -> Mapping[str, Any]:
     stored = await load_version(storage, found.meta.path, found.number)
     if stored is None:
@@ -94,17 +119,16 @@ async def version_data(storage: Storage, found: Located) -> Mapping[str, Any]:
     return stored.data
 
 
-async def store_new_version(
-    storage: Storage, config: KvConfig, meta: KeyMetadata, secret: Mapping[str, Any], now: int
-) -> KeyMetadata:
-    """Write a new current version and drop versions beyond the limit, in one batch."""
+def new_version_ops(
+    config: KvConfig, meta: KeyMetadata, secret: Mapping[str, Any], now: int
+) -> tuple[list[BatchOp], KeyMetadata]:
+    """The writes of a new current version, dropping versions beyond the limit."""
     updated, dropped = add_version(meta, now, deletion_deadline(now, config, meta), config)
-    await storage.batch([
+    return [
         put_version(meta.path, updated.current_version, VersionData(dict(secret), now)),
         put_metadata(updated),
         *(delete_version(meta.path, n) for n in dropped),
-    ])
-    return updated
+    ], updated
 
 
 def required_map(data: FieldData, name: str) -> dict[str, Any]:
@@ -140,51 +164,62 @@ class DataHandlers:
         path, wanted = data.get("path"), non_negative(data, "version")
         storage = storage_of(req)
         async with self.b.locks.for_path(path):
-            found = await locate_version(storage, path, wanted)
-            if found is None:
-                return None
-            if not found.info.readable(self.b.now_ns()):
-                return not_found_with(req, {"data": None, "metadata": found.metadata})
-            secret = await version_data(storage, found)
+            result = await read_version(storage, path, wanted, self.b.now_ns())
+        if result is None:
+            return None
+        found, secret = result
+        if secret is None:
+            return not_found_with(req, {"data": None, "metadata": found.metadata})
         return Response(data={"data": dict(secret), "metadata": found.metadata})
 
     async def write(self, req: Request, data: FieldData) -> Response:
         path, secret, cas = data.get("path"), required_map(data, "data"), cas_option(data)
         storage = storage_of(req)
-        async with self.b.locks.for_path(path):
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], KeyMetadata]:
             config = await load_config(storage)
             now = self.b.now_ns()
-            meta = await load_metadata(storage, path) or new_metadata(path, now)
+            meta = meta or new_metadata(path, now)
             check_cas(cas, config, meta)
-            meta = await store_new_version(storage, config, meta, secret, now)
+            return new_version_ops(config, meta, secret, now)
+
+        async with self.b.locks.for_path(path):
+            meta = await change_secret(storage, path, decide)
         return _written(meta)
 
     async def patch(self, req: Request, data: FieldData) -> Response:
         path, changes, cas = data.get("path"), required_map(data, "data"), cas_option(data)
         storage = storage_of(req)
-        async with self.b.locks.for_path(path):
-            found = await locate_version(storage, path, 0)
-            if found is None:
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], KeyMetadata | Response]:
+            if meta is None or meta.versions.get(meta.current_version) is None:
                 raise NotFound("no secret at this path: PATCH only changes an existing secret")
+            found = Located(meta, meta.current_version, meta.versions[meta.current_version])
             config = await load_config(storage)
-            check_cas(cas, config, found.meta)
+            check_cas(cas, config, meta)
             now = self.b.now_ns()
             if not found.info.readable(now):
-                return not_found_with(req, found.metadata)
+                return [], not_found_with(req, found.metadata)
             merged = merge_patch(await version_data(storage, found), changes)
-            meta = await store_new_version(storage, config, found.meta, merged, now)
-        return _written(meta)
+            return new_version_ops(config, meta, merged, now)
+
+        async with self.b.locks.for_path(path):
+            outcome = await change_secret(storage, path, decide)
+        return outcome if isinstance(outcome, Response) else _written(outcome)
 
     async def delete_latest(self, req: Request, data: FieldData) -> None:
         path = data.get("path")
         storage = storage_of(req)
-        async with self.b.locks.for_path(path):
-            meta = await load_metadata(storage, path)
+        now = self.b.now_ns()
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
             if meta is None:
-                return
-            updated = soft_delete(meta, [meta.current_version], self.b.now_ns())
-            if updated != meta:
-                await save_metadata(storage, updated)
+                return [], None
+            updated = soft_delete(meta, [meta.current_version], now)
+            return ([put_metadata(updated)] if updated != meta else []), None
+
+        async with self.b.locks.for_path(path):
+            await change_secret(storage, path, decide)
 
 
 def _written(meta: KeyMetadata) -> Response:

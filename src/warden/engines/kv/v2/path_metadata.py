@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 from warden.engines.kv.common import folder_of, non_negative, storage_of
 from warden.engines.kv.v2.store import (
     METADATA_PREFIX,
+    KeyMetadata,
+    change_secret,
     delete_secret_ops,
     load_config,
     load_metadata,
-    save_metadata,
+    put_metadata,
 )
 from warden.engines.kv.v2.versioning import new_metadata
 from warden.engines.kv.v2.views import metadata_view
@@ -21,6 +23,7 @@ from warden.logical.errors import InvalidRequest, NotFound
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
+from warden.logical.storage import BatchOp
 
 if TYPE_CHECKING:
     from warden.engines.kv.v2.backend import KvV2Backend
@@ -138,9 +141,13 @@ class MetadataHandlers:
             return None
         storage = storage_of(req)
         config = await load_config(storage)
+        now = self.b.now_ns()
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
+            return [put_metadata(replace(meta or new_metadata(path, now), **settings))], None
+
         async with self.b.locks.for_path(path):
-            meta = await load_metadata(storage, path) or new_metadata(path, self.b.now_ns())
-            await save_metadata(storage, replace(meta, **settings))
+            await change_secret(storage, path, decide)
         return cas_warning(data, config.cas_required)
 
     async def patch(self, req: Request, data: FieldData) -> Response | None:
@@ -148,21 +155,29 @@ class MetadataHandlers:
         changes = custom_metadata_changes(data.get("custom_metadata"))
         storage = storage_of(req)
         config = await load_config(storage)
-        async with self.b.locks.for_path(path):
-            meta = await load_metadata(storage, path)
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
             if meta is None:
                 raise NotFound("no metadata at this path: PATCH only changes existing metadata")
+            changed = dict(settings)
             if changes:
-                settings["custom_metadata"] = merged_custom(meta.custom_metadata, changes)
-            await save_metadata(storage, replace(meta, **settings))
+                changed["custom_metadata"] = merged_custom(meta.custom_metadata, changes)
+            return [put_metadata(replace(meta, **changed))], None
+
+        async with self.b.locks.for_path(path):
+            await change_secret(storage, path, decide)
         return cas_warning(data, config.cas_required)
 
     async def delete(self, req: Request, data: FieldData) -> None:
         path: str = data.get("path")
         storage = storage_of(req)
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
+            ops: list[BatchOp] = [] if meta is None else [*await delete_secret_ops(storage, path)]
+            return ops, None
+
         async with self.b.locks.for_path(path):
-            if await load_metadata(storage, path) is not None:
-                await storage.batch(await delete_secret_ops(storage, path))
+            await change_secret(storage, path, decide)
 
 
 def merged_custom(current: Mapping[str, str] | None, changes: dict[str, str | None]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from warden.engines.kv.common import non_negative, secret_path_regex, storage_of
-from warden.engines.kv.v2.path_data import locate_version, version_data
+from warden.engines.kv.v2.path_data import read_version
 from warden.engines.kv.v2.shapes import subkeys
 from warden.engines.kv.v2.views import not_found_with
 from warden.framework import Field, FieldData, FieldType, Path
@@ -41,10 +41,10 @@ class SubkeysHandlers:
         path, wanted, depth = data.get("path"), non_negative(data, "version"), non_negative(data, "depth")
         storage = storage_of(req)
         async with self.b.locks.for_path(path):
-            found = await locate_version(storage, path, wanted)
-            if found is None:
-                return None
-            if not found.info.readable(self.b.now_ns()):
-                return not_found_with(req, {"subkeys": None, "metadata": found.metadata})
-            secret = await version_data(storage, found)
+            result = await read_version(storage, path, wanted, self.b.now_ns())
+        if result is None:
+            return None
+        found, secret = result
+        if secret is None:
+            return not_found_with(req, {"subkeys": None, "metadata": found.metadata})
         return Response(data={"subkeys": subkeys(secret, depth), "metadata": found.metadata})

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 from warden.engines.kv.common import secret_path_regex, storage_of
 from warden.engines.kv.v2.store import (
     KeyMetadata,
+    change_secret,
     delete_version,
-    load_metadata,
     put_metadata,
-    save_metadata,
 )
 from warden.engines.kv.v2.versioning import destroy, soft_delete, undelete
 from warden.framework import Field, FieldData, FieldType, Path
 from warden.logical.errors import InvalidRequest
 from warden.logical.operation import Operation
 from warden.logical.request import Request
+from warden.logical.storage import BatchOp
 
 if TYPE_CHECKING:
     from warden.engines.kv.v2.backend import KvV2Backend
@@ -74,19 +74,22 @@ class VersionHandlers:
     ) -> None:
         path, numbers = data.get("path"), version_numbers(data)
         storage = storage_of(req)
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
+            return ([] if meta is None else [put_metadata(change(meta, numbers))]), None
+
         async with self.b.locks.for_path(path):
-            meta = await load_metadata(storage, path)
-            if meta is not None:
-                await save_metadata(storage, change(meta, numbers))
+            await change_secret(storage, path, decide)
 
     async def destroy(self, req: Request, data: FieldData) -> None:
         path, numbers = data.get("path"), version_numbers(data)
         storage = storage_of(req)
-        async with self.b.locks.for_path(path):
-            meta = await load_metadata(storage, path)
+
+        async def decide(meta: KeyMetadata | None) -> tuple[list[BatchOp], None]:
             if meta is None:
-                return
+                return [], None
             updated, destroyed = destroy(meta, numbers)
-            await storage.batch(
-                [put_metadata(updated), *(delete_version(path, n) for n in destroyed)]
-            )
+            return [put_metadata(updated), *(delete_version(path, n) for n in destroyed)], None
+
+        async with self.b.locks.for_path(path):
+            await change_secret(storage, path, decide)

@@ -10,13 +10,17 @@ tell v2 state from v1 secrets by key alone (the v1 backend refuses paths under i
     _kv2/versions/<sha256(path)>/<n> VersionData of version n
 
 Metadata and the version data it describes are always written in one
-``storage.batch``, so a crash can never leave them disagreeing.
+transaction, so a crash can never leave them disagreeing. Every change of a secret
+goes through ``change_secret``: it decides from the metadata it read and commits
+only if that metadata is still the stored one (a check on its version), so two
+writers, in this process or any other sharing the store, can never both create
+version n+1 or lose each other's changes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,7 +28,7 @@ import orjson
 
 from warden.logical.clock import Clock
 from warden.logical.errors import WardenError
-from warden.logical.storage import Delete, Put, Storage
+from warden.logical.storage import BatchOp, Delete, Put, Storage, atomic_update
 
 V2_ROOT = "_kv2/"
 CONFIG_KEY = V2_ROOT + "config"
@@ -34,6 +38,7 @@ VERSIONS_PREFIX = V2_ROOT + "versions/"
 
 SCHEMA = 1
 Record = TypeVar("Record")
+Result = TypeVar("Result")
 DEFAULT_MAX_VERSIONS = 10
 
 
@@ -226,8 +231,17 @@ async def save_config(storage: Storage, config: KvConfig) -> None:
     await storage.put(CONFIG_KEY, encode_config(config))
 
 
-async def save_metadata(storage: Storage, meta: KeyMetadata) -> None:
-    await storage.batch([put_metadata(meta)])
+async def change_secret(
+    storage: Storage, path: str,
+    decide: Callable[[KeyMetadata | None], Awaitable[tuple[Sequence[BatchOp], Result]]],
+) -> Result:
+    """Read the secret's metadata, let ``decide`` return ``(ops, result)``, commit the ops
+    if the metadata is unchanged, else decide again from the new metadata."""
+
+    async def from_raw(raw: bytes | None) -> tuple[Sequence[BatchOp], Result]:
+        return await decide(None if raw is None else decode_metadata(raw))
+
+    return await atomic_update(storage, metadata_key(path), from_raw)
 
 
 def put_metadata(meta: KeyMetadata) -> Put:
