@@ -610,3 +610,16 @@ def test_bootstrap_prints_rbac_the_apiserver_accepts(setup: Setup) -> None:
     again = ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-kubelet-serving-ca"))
     assert "No changes" in again and "auth/kubernetes/role/c1-csr-controller (unchanged)" in again
     assert "--controllers=*,-csrsigning" in again and "pki/kubelet-serving-ca.crt" in again
+
+
+def test_a_missing_role_or_permission_stops_the_controllers_with_what_to_fix(
+        setup: Setup, controllers: Starter) -> None:
+    missing_role = f'signer "{APPS}" {{ mount = "c1/pki/apps"  role = "no-such-role" }}'
+    proc = controllers(setup.config(unique("norole"), signers=missing_role))
+    proc.wait_log("a controller failed; giving up the lease")
+    assert "cannot read role c1/pki/apps/roles/no-such-role (permission denied)" in proc.text()
+    unlisted = 'signer "example.com/not-in-rbac" { mount = "c1/pki/apps"  role = "apps" }'
+    proc = controllers(setup.config(unique("norbac"), signers=unlisted))
+    proc.wait_log("a controller failed; giving up the lease")
+    assert "may not sign signers.certificates.k8s.io example.com/not-in-rbac" in proc.text()
+    assert "print-rbac" in proc.text() and "decision:" not in proc.text()

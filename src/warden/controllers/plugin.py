@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from warden.agent.config_parse import Block
+
+if TYPE_CHECKING:
+    from warden.controllers.context import Context
 
 S = TypeVar("S")
 
@@ -139,5 +142,5 @@ class ControllerKind(Generic[S]):
     block: str
     summary: str
     parse: Callable[[Sequence[LabeledBlock]], S]
-    build: Callable[[S, Any], Controller | Sequence[Controller]]  # (settings, ...context.Context)
+    build: Callable[[S, Context], Controller | Sequence[Controller]]  # one controller or several
     rbac: Callable[[S], Sequence[PolicyRule]] = field(default=lambda _settings: ())

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from warden.controllers.context import Context
 from warden.controllers.csr.controller import CsrController
 from warden.controllers.csr.settings import CsrSettings, parse
 from warden.controllers.plugin import ControllerKind, PolicyRule
@@ -12,7 +12,7 @@ from warden.controllers.plugin import ControllerKind, PolicyRule
 CSR_GROUP = "certificates.k8s.io"
 
 
-def _build(settings: CsrSettings, ctx: Any) -> CsrController:
+def _build(settings: CsrSettings, ctx: Context) -> CsrController:
     return CsrController(settings, ctx)
 
 

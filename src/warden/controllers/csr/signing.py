@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from warden.api import AsyncClient, JsonDict
+from warden.api import AsyncClient, Forbidden, JsonDict
 from warden.controllers.chains import leaf_and_intermediates
 from warden.controllers.csr import rules
 from warden.controllers.csr.request import CsrFacts
@@ -36,7 +36,12 @@ class RoleGrant:
 
     @classmethod
     async def load(cls, api: AsyncClient, signer: SignerSettings) -> RoleGrant:
-        body = await api.read(signer.role_path)
+        try:
+            body = await api.read(signer.role_path)
+        except Forbidden:
+            raise RoleProblem(f"signer {signer.signer_name}: cannot read role {signer.role_path} (permission "
+                              f"denied): the controller's policy needs read on it and update on "
+                              f"{signer.sign_path}") from None
         data: JsonDict = (body or {}).get("data") or {}
         if not data:
             raise RoleProblem(f"signer {signer.signer_name}: role {signer.role_path} does not exist "

@@ -7,8 +7,8 @@ PodCertificateRequests, and the publisher of each signer's ClusterTrustBundle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from warden.controllers.context import Context
 from warden.controllers.plugin import Controller, ControllerKind, PolicyRule
 from warden.controllers.podcert.controller import PodCertificateController
 from warden.controllers.podcert.rbac import signer_rules
@@ -19,7 +19,7 @@ from warden.controllers.trustbundle import rbac as bundle_rbac
 BUNDLES = "pod-certificate-trust-bundles"
 
 
-def _build(settings: PodCertSettings, ctx: Any) -> Sequence[Controller]:
+def _build(settings: PodCertSettings, ctx: Context) -> Sequence[Controller]:
     out: list[Controller] = [PodCertificateController(settings, ctx)]
     if settings.bundles:
         out.append(publisher(BUNDLES, settings.bundles, ctx))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from warden.controllers.context import Context
 from warden.controllers.plugin import ControllerKind, PolicyRule
 from warden.controllers.trustbundle.controller import TrustBundleController, TrustBundleMetrics, rbac
 
@@ -14,13 +14,13 @@ from warden.controllers.trustbundle.settings import BundleSettings, TrustBundleS
 NAME = "cluster-trust-bundles"
 
 
-def publisher(name: str, bundles: Sequence[BundleSettings], ctx: Any) -> TrustBundleController:
+def publisher(name: str, bundles: Sequence[BundleSettings], ctx: Context) -> TrustBundleController:
     """A controller publishing ``bundles``; every publisher in the process shares one set of metrics."""
     metrics = ctx.shared("trust-bundle-metrics", lambda: TrustBundleMetrics(ctx.registry))
     return TrustBundleController(name, bundles, ctx, metrics)
 
 
-def _build(settings: TrustBundleSettings, ctx: Any) -> TrustBundleController:
+def _build(settings: TrustBundleSettings, ctx: Context) -> TrustBundleController:
     return publisher(NAME, list(settings.bundles.values()), ctx)
 
 
