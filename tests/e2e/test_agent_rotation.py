@@ -47,19 +47,19 @@ def test_the_agent_follows_a_rotation_on_its_own(dev_server: ServerProcess, tmp_
         return log.read_text().count("BEGIN CERTIFICATE") if log.exists() else 0
 
     try:
-        agent.wait_log("wrote certificate")
+        agent.wait_log("wrote certificate", timeout=60)
         [old] = cas()
         ok(server.cli("k8s", "rotate", "agr", "front-proxy", "begin"))
-        agent.wait_for(lambda: len(cas()) == 2 and restarts() == 2, 30, "the bundle with old + new")
+        agent.wait_for(lambda: len(cas()) == 2 and restarts() == 2, 90, "the bundle with old + new")
         assert cas()[0] == old
         ok(server.cli("k8s", "rotate", "agr", "front-proxy", "switch"))  # its leaf is newer than begin
         new = cas()[1]
 
         def from_new() -> bool:
             return x509.load_pem_x509_certificate(cert.read_bytes()).issuer == new.subject and restarts() == 3
-        agent.wait_for(lambda: from_new() and _signed_by(cert, new), 30, "a certificate from the new CA")
+        agent.wait_for(lambda: from_new() and _signed_by(cert, new), 90, "a certificate from the new CA")
         ok(server.cli("k8s", "rotate", "agr", "front-proxy", "finish"))  # nothing depends on the old CA
-        agent.wait_for(lambda: cas() == [new] and restarts() == 4, 30, "the bundle with the new CA only")
+        agent.wait_for(lambda: cas() == [new] and restarts() == 4, 90, "the bundle with the new CA only")
     finally:
         agent.stop()
     assert agent.count("re-issuing the certificate now") == 3

@@ -20,7 +20,7 @@ from cryptography import x509
 
 from support.server import ServerProcess
 
-SETTLE_TIMEOUT = 60.0
+SETTLE_TIMEOUT = 120.0
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -111,7 +111,7 @@ class LiveServer:
             threading.Thread(target=self._serve, args=(conn, self.reloader.current()), daemon=True).start()
 
     def _serve(self, conn: socket.socket, ctx: ssl.SSLContext) -> None:
-        conn.settimeout(10)
+        conn.settimeout(30)
         try:
             with ctx.wrap_socket(conn, server_side=True) as tls:
                 tls.sendall(b"ok")
@@ -127,7 +127,7 @@ class LiveServer:
 
 
 def handshake(port: int, ctx: ssl.SSLContext) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
             ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         if tls.recv(2) != b"ok":  # TLS 1.3: a refused client certificate shows on the first read
             raise ssl.SSLError("no answer")

@@ -230,7 +230,10 @@ def finish(env: Env, ca: str, *, force: bool = False) -> Outcome:
         env.api.delete(f"{mount}/issuer/{state.old_issuer}")
         key = str(old.get("key_id") or "")
         if key and find(env.api, f"{mount}/key/{key}") is not None:
-            env.api.delete(f"{mount}/key/{key}")
+            try:
+                env.api.delete(f"{mount}/key/{key}")
+            except InvalidRequest as exc:  # another issuer (a cross-signed one) still uses it
+                env.progress(f"{mount}: kept the old key {key}: {exc}")
         env.progress(f"{mount}: deleted the old issuer {state.old_issuer} and its key; bundles hold only the "
                      "new CA")
     forced = f"{len(broken)} leaves of the old CA stopped verifying" if broken else ""

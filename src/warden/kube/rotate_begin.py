@@ -87,10 +87,14 @@ def _claim(env: Env, state: RotationState, *, csr: bool) -> RotationState:
 def _busy(env: Env, ca: str) -> Conflict:
     now = env.store.read(ca)
     who = now.pending_by or now.begun_by or "another operator"
-    doing = f"is {('beginning', 'waiting for a signed CSR')[now.pending == PENDING_SIGNED]}" if now.pending \
-        else f"has moved it to {now.phase or 'a new state'}"
-    return Conflict(f"refused: another begin of the {ca} CA ran at the same time ({who} {doing} the "
-                    f"rotation); check with {command(env.spec, ca, 'status')}")
+    if now.pending == PENDING_SIGNED:
+        where = "waiting for a signed CSR"
+    elif now.pending:
+        where = "being begun"
+    else:
+        where = now.phase or "not begun"
+    return Conflict(f"refused: another begin of the {ca} CA ran at the same time (by {who}; the rotation "
+                    f"is {where}); check with {command(env.spec, ca, 'status')}")
 
 
 def _take_over(env: Env, state: RotationState) -> RotationState:
@@ -105,8 +109,6 @@ def _take_over(env: Env, state: RotationState) -> RotationState:
         return env.store.write(state.replace(pending_since=rfc3339(env.now()), pending_by=env.who))
     except Conflict:
         raise _busy(env, state.ca) from None
-
-
 
 
 def _create_or_adopt_root(env: Env, state: RotationState) -> str:
@@ -125,8 +127,6 @@ def _create_or_adopt_root(env: Env, state: RotationState) -> str:
     made = data_of(env.api.write(f"{mount}/root/rotate/{kind}", body)) or {}
     env.progress(f"{mount}: new root CA {made.get('issuer_id')} ({name}) next to the old one")
     return str(made["issuer_id"])
-
-
 
 
 def _finish_begin(env: Env, claimed: RotationState, issuer_id: str) -> Outcome:

@@ -201,7 +201,9 @@ def sa_plan(spec: ClusterSpec) -> RotationPlan:
         Phase("switch", command(spec, "sa", "switch"),
               ("private_key (sa.key) becomes the new key; sa.pub keeps both",
                "records when tokens of the old key may last be valid (-token-lifetime, default 25h)"),
-              key_files, signer, (step,),
+              key_files, signer,
+              (step, "restart them right after switch: finish counts the token lifetime from the switch, "
+                     "so tokens an API server signs with the old key later are not covered by the wait"),
               "finish waits until the longest-lived token signed with the old key has expired: warden "
               "refuses finish before switch + token lifetime; -force overrides"),
         Phase("finish", command(spec, "sa", "finish"),

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from warden.api import InvalidRequest
 from warden.kube.bootstrap import generate_key_pair
 from warden.kube.cluster import parse_duration
-from warden.kube.rotate import Env, Outcome, command
-from warden.kube.rotate_leaves import parse_rfc3339, rfc3339
+from warden.kube.rotate import Env, Outcome, command, parse_time
+from warden.kube.rotate_leaves import rfc3339
 from warden.kube.rotation_state import BEGUN, FINISHED, SWITCHED, Conflict, RotationError, RotationState
 from warden.kube.state import data_of
 
@@ -163,7 +163,7 @@ def finish(env: Env, *, force: bool = False) -> Outcome:
     if state.phase == BEGUN:
         raise RotationError(f"refused: the service-account key rotation has begun but not switched: tokens "
                             f"are still signed with the old key; next: {command(spec, CA, 'switch')}")
-    wait_until = parse_rfc3339(state.finish_after)
+    wait_until = parse_time(state.finish_after)
     forced = ""
     if env.now() < wait_until:
         if not force:

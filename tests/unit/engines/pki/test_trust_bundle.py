@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
+
+from cryptography import x509
 
 from support.pki import PkiKit, load_pem
 from warden.engines.pki import x509util
@@ -85,3 +88,24 @@ async def test_intermediates_under_one_offline_root_share_it_once() -> None:
     view = await kit.get("cert/trust_bundle")
     assert [i["ca_chain"] for i in view["issuers"]] == [[first, root["certificate"]],
                                                         [second, root["certificate"]]]
+
+
+async def test_while_both_are_trusted_each_issuer_keeps_its_own_crl() -> None:
+    kit = PkiKit()
+    old = await kit.root("ec", common_name="Root", issuer_name="old")
+    await _role(kit)
+    old_leaf = await kit.data("issue/web", common_name="a.example.com")
+    new = await kit.data("root/rotate/internal", common_name="Root", key_type="ec", issuer_name="new")
+    await kit.write("config/issuers", default="new")
+    await kit.call(Operation.PATCH, "issuer/old", usage="read-only,crl-signing,ocsp-signing")
+    new_leaf = await kit.data("issue/web", common_name="b.example.com")
+    for leaf in (old_leaf, new_leaf):
+        await kit.write("revoke", serial_number=leaf["serial_number"])
+
+    async def revoked_on(ref: str, ca: dict[str, Any]) -> set[int]:
+        crl = x509.load_pem_x509_crl((await kit.get(f"issuer/{ref}/crl"))["crl"].encode())
+        assert crl.is_signature_valid(load_pem(ca["certificate"]).public_key())  # type: ignore[arg-type]
+        return {r.serial_number for r in crl}
+
+    assert await revoked_on("old", old) == {load_pem(old_leaf["certificate"]).serial_number}
+    assert await revoked_on("new", new) == {load_pem(new_leaf["certificate"]).serial_number}
