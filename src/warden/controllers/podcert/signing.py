@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from warden.api import AsyncClient, JsonDict
+from warden.api import AsyncClient, Forbidden, JsonDict
 from warden.controllers.chains import leaf_and_intermediates
 from warden.controllers.podcert.identity import Identity, Refusal, failed
 from warden.controllers.podcert.request import KeyInfo, PcrFacts
@@ -46,7 +46,12 @@ class PodRole:
 
     @classmethod
     async def load(cls, api: AsyncClient, signer: PodSignerSettings) -> PodRole:
-        body = await api.read(signer.role_path)
+        try:
+            body = await api.read(signer.role_path)
+        except Forbidden:
+            raise RoleProblem(f"pod certificate signer {signer.signer_name}: cannot read role "
+                              f"{signer.role_path} (permission denied): the controller's policy needs read "
+                              f"on it and update on {signer.sign_path}") from None
         data: JsonDict = (body or {}).get("data") or {}
         if not data:
             raise RoleProblem(f"pod certificate signer {signer.signer_name}: role {signer.role_path} "
