@@ -15,7 +15,7 @@ import contextlib
 import random
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,7 @@ class ControllerProcess:
                                 d.monotonic, d.uniform)
         self._elector = elector
         ctx = self._context(kube, session, elector)
-        controllers = [x.kind.build(x.settings, ctx) for x in self.config.controllers]
+        controllers = [c for x in self.config.controllers for c in _built(x.kind.build(x.settings, ctx))]
         backoff = Backoff(1.0, 60.0, d.uniform)
         try:
             while True:
@@ -220,6 +220,11 @@ class ControllerProcess:
         self.failure = message
         self.log.error("controller failed", error=message)
         return EXIT_FAILED
+
+
+def _built(made: Controller | Sequence[Controller]) -> list[Controller]:
+    """A kind's ``build`` returns one controller or several."""
+    return list(made) if isinstance(made, Sequence) else [made]
 
 
 def _describe(exc: BaseException) -> str:
