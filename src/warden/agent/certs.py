@@ -35,6 +35,8 @@ from warden.agent.metrics import AgentMetrics
 from warden.agent.trust import parse_view, reissue_reason
 from warden.api import AsyncClient, ClientError, Forbidden, JsonDict
 
+TRUST_SETTLE = 1.1  # seconds between seeing a trust change and re-issuing for it
+
 _PUBLIC = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -234,6 +236,9 @@ class CertificateKeeper:
                                 None if ca_file is None else (read_bytes(ca_file) or b""))
         if reason:
             self.log.info("re-issuing the certificate now", certificate=self.config.name, reason=reason)
+            # The index records issuance to the second, and a rotation's begin counts a leaf
+            # issued in the second its new CA appeared as fetched without it: issue in a later one.
+            await self.clock.sleep(TRUST_SETTLE)
             await self._with_retry(self.issue)
 
     async def _with_retry(self, attempt: Callable[[], Any]) -> None:

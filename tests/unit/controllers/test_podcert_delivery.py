@@ -13,11 +13,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from prometheus_client import CollectorRegistry
 
+from support.controller_context import fake_context
 from warden.agent.config_parse import Block
-from warden.agent.logs import AgentLog
-from warden.controllers.context import Context
 from warden.controllers.plugin import ObjectKey
 from warden.controllers.podcert.controller import PodCertificateController
 from warden.controllers.podcert.resource import pod_certificate_request
@@ -104,13 +102,7 @@ def _request() -> Any:
 async def test_a_failed_write_is_delivered_on_the_retry_without_issuing_again() -> None:
     kube, warden = FakeKube(_request()), FakeWarden()
 
-    async def sleep(_: float) -> None:
-        return None
-
-    clock: Any = SimpleNamespace(time=lambda: 0.0, sleep=sleep)
-    fakes: Any = (kube, warden)
-    ctx = Context(*fakes, lambda: None, lambda: None, AgentLog(), CollectorRegistry(), clock,
-                  lambda a, b: (a + b) / 2)
+    ctx = fake_context(kube, warden)
     settings = parse([(SIGNER, Block("s", {"mount": "c1/pki/workloads", "role": "workloads"}))])
     controller = PodCertificateController(settings, ctx)
     controller.roles = {SIGNER: PodRole("any", 0, 86400, 30)}

@@ -13,10 +13,10 @@ import httpx2
 import pytest
 from lightkube.core.exceptions import ApiError as KubeApiError
 from lightkube.resources.certificates_v1beta1 import ClusterTrustBundle
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
+from support.controller_context import fake_context
 from warden.agent.config_parse import Block, ConfigError
-from warden.agent.logs import AgentLog
 from warden.controllers.config import parse_config
 from warden.controllers.context import Context
 from warden.controllers.kinds import KINDS
@@ -123,12 +123,7 @@ class Cache:
 
 
 def context(kube: Any, warden: Any) -> Context:
-    async def sleep(_: float) -> None:
-        return None
-
-    clock: Any = type("Clock", (), {"time": staticmethod(lambda: 0.0), "sleep": staticmethod(sleep)})()
-    return Context(kube, warden, lambda: None, lambda: None, AgentLog(), CollectorRegistry(), clock,
-                   lambda a, b: (a + b) / 2)
+    return fake_context(kube, warden)
 
 
 async def test_created_once_then_left_alone_then_updated_in_place() -> None:
