@@ -48,6 +48,7 @@ POLICY_A = """
 path "kv/data/team-a/*" { capabilities = ["read"] }
 path "kv1/team-a/*" { capabilities = ["read"] }
 path "apps/sign/web" { capabilities = ["update"] }
+path "rotating/sign/web" { capabilities = ["update"] }
 """
 POLICY_B = """
 path "kv/data/team-b/*" { capabilities = ["read"] }
@@ -433,6 +434,23 @@ def test_a_certificate_never_takes_over_a_foreign_secret(sync: Sync) -> None:
         lambda: _reason(sync.resource("wardencertificates", sync.a, "taken"), "SecretNotOwned"),
     )
     assert decoded(sync.secret(sync.a, "taken-tls")) == {"x": "y"}
+
+
+def test_while_the_ca_rotates_ca_crt_holds_the_old_and_the_new_ca(sync: Sync) -> None:
+    api = RootApi(sync.warden)
+    api.mount("rotating", "pki", max_ttl="87600h")
+    old = api.write("rotating/root/generate/internal", common_name="old-ca", ttl="87600h")
+    api.write("rotating/roles/web", allowed_domains="example.com", allow_subdomains=True,
+              key_type="any", ttl="1h")
+    new = api.write("rotating/root/generate/internal", common_name="new-ca", ttl="87600h", issuer_name="next")
+    sync.apply(wardencertificate(sync.a, "rot", "rot-tls", mount="rotating", commonName="rot.example.com"))
+    wait_for("issued", lambda: _revision(sync.resource("wardencertificates", sync.a, "rot"), 1))
+    bundle = x509.load_pem_x509_certificates(decoded(sync.secret(sync.a, "rot-tls"))["ca.crt"].encode())
+    subjects = sorted(c.subject.rfc4514_string() for c in bundle)
+    assert subjects == ["CN=new-ca", "CN=old-ca"], subjects
+    assert old["data"]["issuer_id"] != new["data"]["issuer_id"]
+    leaf = _tls(sync.secret(sync.a, "rot-tls"))[0]  # type: ignore[arg-type]
+    PolicyBuilder().store(Store(bundle)).build_server_verifier(x509.DNSName("rot.example.com")).verify(leaf, [])
 
 
 def test_a_refused_certificate_fails_with_reason_and_event(sync: Sync) -> None:

@@ -365,7 +365,10 @@ class CertificateSyncController(SyncBase):
         chain = [str(c).strip() for c in data.get("ca_chain") or [] if str(c).strip()]
         issuing = str(data.get("issuing_ca") or "").strip() or (chain[0] if chain else "")
         intermediates = [c for c in chain if not _self_signed(c)]
-        ca = chain[-1] if chain else issuing
+        # What peers trust: the mount's trust bundle (old and new CA while it rotates),
+        # else the chain's root as Vault answers it.
+        trust = [str(c).strip() for c in data.get("trust_bundle") or [] if str(c).strip()]
+        ca = "\n".join(dict.fromkeys(trust)) if trust else (chain[-1] if chain else issuing)
         return (
             "\n".join(dict.fromkeys([leaf, *intermediates])) + "\n",
             key_pem(key),
