@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import signal
 import subprocess
@@ -610,6 +611,8 @@ def test_bootstrap_prints_rbac_the_apiserver_accepts(setup: Setup) -> None:
     again = ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-kubelet-serving-ca"))
     assert "No changes" in again and "auth/kubernetes/role/c1-csr-controller (unchanged)" in again
     assert "--controllers=*,-csrsigning" in again and "pki/kubelet-serving-ca.crt" in again
+    as_json = json.loads(ok(setup.warden.cli("k8s", "bootstrap", "c1", "-kubelet-signer", "-format=json")))
+    assert as_json["cluster"] == "c1" and as_json["changed"] is False and "kubelet_signer" in as_json
 
 
 def test_a_missing_role_or_permission_stops_the_controllers_with_what_to_fix(

@@ -450,7 +450,8 @@ def test_while_the_ca_rotates_ca_crt_holds_the_old_and_the_new_ca(sync: Sync) ->
     assert subjects == ["CN=new-ca", "CN=old-ca"], subjects
     assert old["data"]["issuer_id"] != new["data"]["issuer_id"]
     leaf = _tls(sync.secret(sync.a, "rot-tls"))[0]  # type: ignore[arg-type]
-    PolicyBuilder().store(Store(bundle)).build_server_verifier(x509.DNSName("rot.example.com")).verify(leaf, [])
+    verifier = PolicyBuilder().store(Store(bundle)).build_server_verifier(x509.DNSName("rot.example.com"))
+    verifier.verify(leaf, [])
 
 
 def test_a_refused_certificate_fails_with_reason_and_event(sync: Sync) -> None:

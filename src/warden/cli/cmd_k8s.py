@@ -233,15 +233,19 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
             _report_existing(streams, plan)
         with api_errors(f"bootstrapping cluster {spec.name}"):
             bootstrap.apply(client, plan, streams.err if fmt != "table" else streams.out)
-        _report_bootstrap(streams, plan, fmt, args.csr_dir)
+        if fmt == "table":
+            _report_bootstrap(streams, plan, args.csr_dir)
+        report = _bootstrap_data(plan)
         if spec.kubelet_signer or spec.pod_certificates:
             with api_errors("setting up the controller's login"):
                 signer = cmd_k8s_signer.after_bootstrap(client, spec, client.address, streams, fmt == "table")
             pods = (cmd_k8s_podcert.after_bootstrap(spec, streams, fmt == "table")
                     if spec.pod_certificates else {})
-            if fmt != "table":
-                streams.out(render_data({"kubelet_signer" if spec.kubelet_signer else "controller": signer,
-                                         **({"pod_certificates": pods} if pods else {})}, fmt))
+            report["kubelet_signer" if spec.kubelet_signer else "controller"] = signer
+            if pods:
+                report["pod_certificates"] = pods
+        if fmt != "table":  # one document, whatever the flags
+            streams.out(render_data(report, fmt))
     return EXIT_OK
 
 
@@ -253,15 +257,16 @@ def _report_existing(streams: Streams, plan: Plan) -> None:
         streams.out("\n".join(f"  - {line}" for line in lines))
 
 
-def _report_bootstrap(streams: Streams, plan: Plan, fmt: str, csr_dir: str) -> None:
-    if fmt != "table":
-        streams.out(render_data({
-            "cluster": plan.cluster, "changed": not plan.empty,
-            "changes": [{"kind": s.kind.value, "method": s.method, "path": s.path, "summary": s.summary}
-                        for s in plan.steps],
-            "unchanged": list(plan.unchanged), "pending_cas": list(plan.pending_cas),
-            "existing": list(plan.existing), "notes": list(plan.notes)}, fmt))
-        return
+def _bootstrap_data(plan: Plan) -> dict[str, Any]:
+    return {
+        "cluster": plan.cluster, "changed": not plan.empty,
+        "changes": [{"kind": s.kind.value, "method": s.method, "path": s.path, "summary": s.summary}
+                    for s in plan.steps],
+        "unchanged": list(plan.unchanged), "pending_cas": list(plan.pending_cas),
+        "existing": list(plan.existing), "notes": list(plan.notes)}
+
+
+def _report_bootstrap(streams: Streams, plan: Plan, csr_dir: str) -> None:
     if plan.empty:
         streams.out(f"No changes: cluster {plan.cluster} is already bootstrapped as requested "
                     f"({len(plan.unchanged)} items checked).")
