@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 class AuditTrail:
     """Builds the audit records of one request; does nothing when no device is enabled."""
 
-    __slots__ = ("core", "entry", "req", "route")
+    __slots__ = ("core", "entry", "memo", "req", "route")
 
     def __init__(self, core: Core, req: Request) -> None:
         self.core = core
         self.req = req
         self.route: Route | None = None
         self.entry: TokenEntry | None = None
+        self.memo: dict[str, str] = {}  # HMACs shared by this request's two records
 
     def _record(self, kind: str, response: AuditResponse | None, error: str,
                 facts: Mapping[str, Any] | None = None) -> AuditRecord:
@@ -47,7 +48,8 @@ class AuditTrail:
             non_hmac_keys=mount.config.audit_non_hmac_request_keys if mount else (),
         )
         return AuditRecord(type=kind, time=to_rfc3339(self.core.clock.time()), auth=auth,
-                           request=request, response=response, error=error, facts=facts)
+                           request=request, response=response, error=error, facts=facts,
+                           memo=self.memo)
 
     async def log_request(self) -> None:
         if self.core.audit.enabled:
