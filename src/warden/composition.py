@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
@@ -44,10 +46,12 @@ from warden.server.protocol import VaultHttpToolsProtocol
 from warden.server.storage_config import etcd_config
 from warden.storage.base import HABackend, PhysicalBackend
 from warden.storage.memory import MemoryBackend
-from warden.storage.sqlite import SQLiteBackend
+from warden.storage.sqlite import SQLiteBackend, prepare_store
+from warden.storage.sqlite_writer import WriterProcess
 
 log = logging.getLogger("warden")
 SHUTDOWN_GRACE_S = 10.0  # requests still running then are cut off
+WRITER_EXIT_S = 30.0
 
 
 def build_registry() -> Registry:
@@ -76,6 +80,21 @@ def open_storage(kind: str, body: Mapping[str, Any]) -> PhysicalBackend:
         etcd = etcd_config(body)
         return EtcdBackend(etcd.settings, etcd.options)
     return SQLiteBackend(str(body["path"]))
+
+
+def open_server_storage(config: ServerConfig, clients: int = 1
+                        ) -> tuple[WriterProcess | None, list[Callable[[], PhysicalBackend]]]:
+    """What a server's processes open: SQLite's writer process (one for all of them) and,
+    per process, how to open its backend. Other stores: each process opens its own."""
+    if config.storage_type != "sqlite":
+        return None, [functools.partial(open_physical, config) for _ in range(clients)]
+    path = str(config.storage["path"])
+    read_only = prepare_store(path)
+    if read_only:
+        return None, [functools.partial(SQLiteBackend, path, read_only_reason=read_only)
+                      for _ in range(clients)]
+    writer, sockets = WriterProcess.start(path, clients)
+    return writer, [functools.partial(SQLiteBackend, path, writer=s) for s in sockets]
 
 
 def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
@@ -211,7 +230,8 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
     if dev is not None and not dev.storage_path:
         tempdir = tempfile.mkdtemp(prefix="warden-dev-")
         config = _with_storage(config, os.path.join(tempdir, "warden.db"))
-    physical = open_physical(config)
+    writer, openers = open_server_storage(config)
+    physical = openers[0]()
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
     apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access,
@@ -260,10 +280,21 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
         for app in apps:
             await app.aclose()
         await physical.close()
+        if writer is not None:
+            await asyncio.to_thread(_await_writer, writer)
         for s in sockets:
             s.close()
         if tempdir:
             shutil.rmtree(tempdir, ignore_errors=True)
+
+
+def _await_writer(writer: WriterProcess) -> None:
+    """The writer process exits once the store's last client closed its socket."""
+    try:
+        writer.wait(WRITER_EXIT_S)
+    except subprocess.TimeoutExpired:
+        log.error("the storage writer process did not exit; killing it")
+        writer.kill()
 
 
 def _request_exit(servers: list[_Server], apps: list[WardenApp]) -> None:
