@@ -34,7 +34,8 @@ def test_frames_round_trip_and_arrive_in_pieces() -> None:
     assert [wire.parse_reply(b) for b in wire.frames(reply)] == [(9, wire.FAILED, "disk full")]
 
 
-@pytest.mark.parametrize("body", [b"", b"\x00" * 14 + b"\x00\x00\x00\x01", wire.request(1, [], [])[4:] + b"x"])
+@pytest.mark.parametrize("body", [b"", b"\x00" * 14 + b"\x00\x00\x00\x01",
+                                  wire.request(1, [], [])[4:] + b"x"])
 def test_malformed_requests_are_refused(body: bytes) -> None:
     with pytest.raises(wire.FrameError):
         wire.parse_request(body)
