@@ -28,7 +28,8 @@ class StorageView:
     def _key(self, key: str) -> str:
         # Keys usually carry user input (names, paths, ids): refuse, as bad input,
         # anything that could climb out of the view.
-        if key.startswith("/") or "/../" in f"/{key}/" or "/./" in f"/{key}/":
+        if key.startswith("/") or (("/." in key or key.startswith(".")) and (
+                "/../" in f"/{key}/" or "/./" in f"/{key}/")):
             raise InvalidRequest("invalid path: it may not start with '/' or contain '.' or "
                                  "'..' segments")
         return self._prefix + key

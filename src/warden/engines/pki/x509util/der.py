@@ -13,6 +13,7 @@ only) returns None and the builder is used.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 from typing import Final
@@ -32,8 +33,9 @@ _KEY_USAGE_BITS: Final = ("digital_signature", "content_commitment", "key_enciph
 _UNSUPPORTED_USAGES: Final = frozenset({"encipher_only", "decipher_only"})
 
 
+@functools.lru_cache(maxsize=256)
 def oid(dotted: str) -> bytes:
-    """An OBJECT IDENTIFIER's DER (tag and length included)."""
+    """An OBJECT IDENTIFIER's DER (tag and length included); a role's few are kept."""
     arcs = [int(a) for a in dotted.split(".")]
     body = bytearray((40 * arcs[0] + arcs[1],))
     for arc in arcs[2:]:
@@ -63,10 +65,12 @@ def integer(value: int) -> bytes:
 
 
 def _time(when: dt.datetime) -> bytes:
-    utc = when.astimezone(dt.UTC) if when.tzinfo else when
-    if 1950 <= utc.year < 2050:
-        return tlv(0x17, utc.strftime("%y%m%d%H%M%SZ").encode())
-    return tlv(0x18, utc.strftime("%Y%m%d%H%M%SZ").encode())
+    """UTCTime before 2050, GeneralizedTime from then on (RFC 5280 4.1.2.5), whole seconds."""
+    t = when.astimezone(dt.UTC) if when.tzinfo else when
+    clock = f"{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}Z".encode()
+    if 1950 <= t.year < 2050:
+        return tlv(0x17, b"%02d" % (t.year % 100) + clock)
+    return tlv(0x18, b"%04d" % t.year + clock)
 
 
 _EXT_BASIC_CONSTRAINTS: Final = oid("2.5.29.19")
