@@ -47,13 +47,13 @@ _FIXED: Final = len(Family)
 SLOTS: Final = _FIXED + MOUNT_SLOTS
 MAX_WORKERS: Final = 64
 _COUNTER: Final = 8
-_EPOCH_BYTES: Final = MAX_WORKERS * SLOTS * _COUNTER
+EPOCH_BYTES: Final = MAX_WORKERS * SLOTS * _COUNTER
 
 # The seal area, after the counters: state, share count, nonce, root key, shares.
 _SEAL: Final = struct.Struct(">BB36s32s")
 MAX_SHARES: Final = 255
 _SHARE: Final = 34  # a length byte and up to 33 bytes of share
-_SEAL_OFFSET: Final = _EPOCH_BYTES
+_SEAL_OFFSET: Final = EPOCH_BYTES
 SIZE: Final = _SEAL_OFFSET + _SEAL.size + MAX_SHARES * _SHARE
 
 
@@ -107,13 +107,14 @@ class SharedMemory:
 class Epochs:
     """The change counters: ``bump`` after a committed change, ``changed`` on request entry."""
 
-    def __init__(self, memory: SharedMemory, worker: int, workers: int) -> None:
+    def __init__(self, buffer: mmap.mmap | bytearray, worker: int, workers: int) -> None:
+        """``buffer``: the shared memory's (or, for one process, any of EPOCH_BYTES)."""
         if not 0 <= worker < workers <= MAX_WORKERS:
             raise ValueError(f"worker {worker} of {workers} (at most {MAX_WORKERS})")
-        self._counters = memoryview(memory.buffer)[:_EPOCH_BYTES].cast("Q")
+        self._counters = memoryview(buffer)[:EPOCH_BYTES].cast("Q")
         self._row = worker * SLOTS
         self._workers = workers
-        self._raw = memoryview(memory.buffer)[:workers * SLOTS * _COUNTER]
+        self._raw = memoryview(buffer)[:workers * SLOTS * _COUNTER]
         own = self._row * _COUNTER
         self._before, self._after = slice(0, own), slice(own + SLOTS * _COUNTER, None)
         self._seen = self._others()
