@@ -423,7 +423,7 @@ def _server_parser() -> argparse.ArgumentParser:
                         "so 'warden write secret/...' works as in older Vault scripts.")
     p.add_argument("--log-level", default="", metavar="LEVEL",
                    help="trace, debug, info, warn or error (default: info).")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="Processes serving the listeners (overrides the config's workers; "
                         "default 1). They share the store, the seal and the audit chain.")
     return p
@@ -459,7 +459,7 @@ def run_server(argv: list[str]) -> int:
 
 def _config_from_args(args: argparse.Namespace) -> ServerConfig:
     config = _configured(args)
-    if args.workers:
+    if args.workers is not None:
         if args.dev and args.workers > 1:
             raise ConfigError("-dev runs one process: -workers applies to a server started with "
                               "-config")
