@@ -57,6 +57,7 @@ from warden.storage.sqlite_writer import WriterProcess
 log = logging.getLogger("warden")
 SHUTDOWN_GRACE_S = 10.0  # requests still running then are cut off
 WRITER_EXIT_S = 30.0
+LISTEN_BACKLOG = 2048  # uvicorn's
 
 
 def build_registry() -> Registry:
@@ -204,6 +205,8 @@ def _bind(listener: ListenerConfig) -> socket.socket:
             hint = " (another server is listening there: stop it or choose another address)"
         raise ListenError(exc.errno, f"cannot listen on {shown}: {reason}{hint}") from None
     sock.set_inheritable(True)
+    # Listening from here on: connections queue even before (each) worker serves.
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
