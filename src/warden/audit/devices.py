@@ -176,15 +176,17 @@ class FileDevice(_ChainedDevice):
             self._write_now(self._seal_all(entries))
             return
         with _locked(self._fd):
-            if os.lseek(self._fd, 0, os.SEEK_END) != self._end:
+            end = os.lseek(self._fd, 0, os.SEEK_END)
+            if end != self._end:
                 self._resume()
             start = ChainState(self._chain.seq, self._chain.prev_hash)
+            data = self._seal_all(entries)
             try:
-                self._write_now(self._seal_all(entries))
+                self._write_at_end(data, end)
             except Exception:
                 self._chain = start  # none of these lines is known to be out
                 raise
-            self._end = os.lseek(self._fd, 0, os.SEEK_END)
+            self._end = end + len(data)
 
     def _seal_all(self, entries: list[dict[str, object]]) -> bytes:
         return b"".join(self._prefix + self._chain.seal(entry) + b"\n" for entry in entries)
@@ -201,7 +203,11 @@ class FileDevice(_ChainedDevice):
             return
         if self._fd is None:
             raise AuditDeviceError("audit file is closed")
-        end = os.lseek(self._fd, 0, os.SEEK_END)
+        self._write_at_end(data, os.lseek(self._fd, 0, os.SEEK_END))
+
+    def _write_at_end(self, data: bytes, end: int) -> None:
+        """Append ``data`` to a file of ``end`` bytes, or leave it at ``end`` bytes."""
+        assert self._fd is not None
         try:
             _write_all(self._fd, data)
         except OSError:

@@ -1,4 +1,4 @@
-"""uvicorn's fast httptools protocol, taught Vault's ``LIST`` method.
+"""uvicorn's fast httptools protocol, taught Vault's ``LIST`` method, one send per response.
 
 llhttp (behind httptools) accepts only the methods it knows, and ``LIST`` is not
 one of them; ``LINK`` is, and has the same length. At the start of each request
@@ -10,10 +10,43 @@ send one request at a time per connection, so they are never affected.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _LIST = b"LIST "
 _LINK = b"LINK "
+_CONTINUE = b"HTTP/1.1 100 "
+
+
+class _OneSendPerResponse:
+    """The transport as one request's cycle sees it. uvicorn writes a response's status
+    line and headers, then its body, each at once: two sends, two segments. Here the first
+    waits for the second, so a response leaves in one (a 100 Continue goes out at once)."""
+
+    __slots__ = ("_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None  # None: nothing written yet; b"": passed through
+
+    def write(self, data: bytes) -> None:
+        if self._held is None and not data.startswith(_CONTINUE):
+            self._held = bytes(data)
+            return
+        if self._held:
+            data, self._held = self._held + data, b""
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._held:
+            self._transport.write(self._held)
+            self._held = b""
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class VaultHttpToolsProtocol(HttpToolsProtocol):
@@ -31,6 +64,10 @@ class VaultHttpToolsProtocol(HttpToolsProtocol):
                 data = _LINK + data[len(_LIST):]
             self._at_request_start = False
         super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.cycle.transport = _OneSendPerResponse(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
