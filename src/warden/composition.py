@@ -55,7 +55,7 @@ from warden.storage.sqlite import SQLiteBackend, prepare_store
 from warden.storage.sqlite_writer import WriterProcess
 
 log = logging.getLogger("warden")
-SHUTDOWN_GRACE_S = 10.0  # requests still running then are cut off
+SHUTDOWN_GRACE_S = 10  # seconds; requests still running then are cut off
 WRITER_EXIT_S = 30.0
 LISTEN_BACKLOG = 2048  # uvicorn's
 
@@ -213,19 +213,19 @@ def _bind(listener: ListenerConfig) -> socket.socket:
 def _uvicorn_config(app: WardenApp, listener: ListenerConfig) -> uvicorn.Config:
     import ssl
 
-    tls: dict[str, object] = {}
-    if not listener.tls_disable:
-        tls = {"ssl_certfile": listener.tls_cert_file, "ssl_keyfile": listener.tls_key_file}
-        if listener.tls_client_ca_file:
-            tls["ssl_ca_certs"] = listener.tls_client_ca_file
-            tls["ssl_cert_reqs"] = (ssl.CERT_REQUIRED if listener.tls_require_and_verify_client_cert
-                                    else ssl.CERT_OPTIONAL)
+    tls = not listener.tls_disable
+    client_ca = listener.tls_client_ca_file if tls else ""
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", loop="none",
         http=VaultHttpToolsProtocol, server_header=False, date_header=False, timeout_keep_alive=30,
         # Never believe X-Forwarded-For/-Proto here: the app decides whom to trust, per
         # the listener's x_forwarded_for_* settings (server/forwarded.py).
-        proxy_headers=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls,
+        proxy_headers=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        ssl_certfile=listener.tls_cert_file if tls else None,
+        ssl_keyfile=listener.tls_key_file if tls else None,
+        ssl_ca_certs=client_ca or None,
+        ssl_cert_reqs=(ssl.CERT_NONE if not client_ca else ssl.CERT_REQUIRED
+                       if listener.tls_require_and_verify_client_cert else ssl.CERT_OPTIONAL),
     )
 
 

@@ -110,7 +110,7 @@ def test_login_token_renews(approle: hvac.Client, dev_server: ServerProcess) -> 
 
 
 def test_role_errors_are_clear_400s(approle: hvac.Client) -> None:
-    with pytest.raises(hvac.exceptions.InvalidRequest, match='token_type "batch" is not supported'):
-        approle.auth.approle.create_or_update_approle("bad", token_type="batch")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match=r"cannot be 'batch'.*periodic"):
+        approle.auth.approle.create_or_update_approle("bad", token_type="batch", token_period="1h")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="at least one constraint"):
         approle.auth.approle.create_or_update_approle("bad", bind_secret_id=False)

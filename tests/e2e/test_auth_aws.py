@@ -110,3 +110,19 @@ def test_unsupported_role_settings_are_refused_at_write(client: hvac.Client,
                                                         message: str) -> None:
     with pytest.raises(hvac.exceptions.InvalidRequest, match=message):
         client.auth.aws.create_role("refused", **fields)  # type: ignore[arg-type]
+
+
+def test_a_role_may_issue_batch_tokens(client: hvac.Client, signer: AwsSigner,
+                                       dev_server: ServerProcess) -> None:
+    node = "i-0fedcba9876543210"
+    client.write("auth/aws/role/batch-node", auth_type="ec2", bound_ec2_instance_id=node,
+                 token_policies="kubernetes-master", token_ttl="30m", token_type="batch")
+    doc = signer.sign(identity_document(instanceId=node))
+    auth = dev_server.client(token="").auth.aws.ec2_login(doc, role="batch-node",
+                                                          use_token=False)["auth"]
+    assert (auth["token_type"], auth["accessor"], auth["renewable"]) == ("batch", "", False)
+    assert auth["client_token"].startswith("wb.") and auth["lease_duration"] == 1800
+    me = dev_server.client(token=auth["client_token"]).auth.token.lookup_self()["data"]
+    assert me["type"] == "batch" and me["path"] == "auth/aws/login"
+    assert me["policies"] == ["default", "kubernetes-master"]
+    client.auth.aws.delete_identity_whitelist_entries(node)

@@ -41,6 +41,21 @@ def test_tokenreview_login_over_tls(client: hvac.Client, kube_control_plane: Con
     assert me["display_name"] == "kubernetes-kauth-dev-a-web-1"
 
 
+def test_a_role_may_issue_batch_tokens(client: hvac.Client, kube_control_plane: ControlPlane,
+                                       dev_server: ServerProcess) -> None:
+    """Many short pod logins without filling storage: the role's token_type=batch."""
+    client.write("auth/kubernetes/role/pods", bound_service_account_names=["app"],
+                 bound_service_account_namespaces=["kauth-dev-*"], token_policies=["reader"],
+                 token_ttl="15m", token_type="batch")
+    jwt = kube_auth.sa_token(kube_control_plane, "kauth-dev-batch", "app")
+    auth = dev_server.client(token="").auth.kubernetes.login("pods", jwt)["auth"]
+    assert (auth["token_type"], auth["accessor"], auth["renewable"]) == ("batch", "", False)
+    assert auth["lease_duration"] == 900 and auth["client_token"].startswith("wb.")
+    me = dev_server.client(token=auth["client_token"]).auth.token.lookup_self()["data"]
+    assert me["type"] == "batch" and me["display_name"] == "kubernetes-kauth-dev-batch-app"
+    assert me["meta"]["service_account_namespace"] == "kauth-dev-batch"
+
+
 def test_config_read_hides_the_reviewer_jwt(client: hvac.Client, kube_control_plane: ControlPlane) -> None:
     data = client.auth.kubernetes.read_config()
     assert data["kubernetes_host"] == kube_control_plane.url and data["token_reviewer_jwt_set"] is True

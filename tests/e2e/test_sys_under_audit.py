@@ -69,7 +69,8 @@ class Sweep:
                                   ("internal/ui/mounts/", "secret/data/x")):
                 if pattern.startswith(prefix):
                     return value
-        return {"name": "sweep-policy", "prefix": "pki/", "url_lease_id": self.lease_id}[name]
+        return {"name": "sweep-policy", "prefix": "pki/", "url_lease_id": self.lease_id,
+                "migration_id": "no-such-migration"}[name]
 
     def field(self, pattern: str, name: str) -> Any:
         if name == "type":
@@ -92,6 +93,7 @@ class Sweep:
             "passthrough_request_headers": ["X-Sweep"], "audit_non_hmac_request_keys": ["a"],
             "audit_non_hmac_response_keys": ["b"], "config": {"default_lease_ttl": "1h"},
             "local": False, "seal_wrap": False, "plugin_name": "",
+            "token_type": "default-service", "from": "sweep-absent", "to": "sweep-moved",
         }
         return values[name]
 

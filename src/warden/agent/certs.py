@@ -5,6 +5,11 @@ On start a certificate already on disk is kept while it matches the block (ident
 key) and is not yet due, so restarting the agent does not restart the service. A failure
 leaves the files alone; the agent retries with backoff and says when the current
 certificate expires.
+
+The CA file holds the mount's trust bundle when the server sends one (warden: old + new CA
+while the mount's CA rotates), else Vault's ca_chain. Every ``trust_check_interval`` the
+agent asks whether the bundle changed or its issuer stopped issuing, and then re-issues at
+once (see ``trust``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from warden.agent.errors import AgentError, describe, is_retryable
 from warden.agent.files import FileSpec, read_bytes, write_files
 from warden.agent.logs import AgentLog
 from warden.agent.metrics import AgentMetrics
-from warden.api import AsyncClient, Forbidden, JsonDict
+from warden.agent.trust import parse_view, reissue_reason
+from warden.api import AsyncClient, ClientError, Forbidden, JsonDict
+
+TRUST_SETTLE = 1.1  # seconds between seeing a trust change and re-issuing for it
 
 _PUBLIC = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -44,6 +52,7 @@ class IssuedCertificate:
     private_key: str = field(repr=False)
     issuing_ca: str = ""
     ca_chain: tuple[str, ...] = ()
+    trust_bundle: tuple[str, ...] = ()  # warden: what peers must trust (old + new while rotating)
     serial_number: str = ""
     not_before: float = 0.0
     not_after: float = 0.0
@@ -56,15 +65,17 @@ class IssuedCertificate:
         except (KeyError, ValueError) as exc:
             raise AgentError(f"the issue response holds no usable certificate and key ({exc})") from None
         chain = tuple(str(c) for c in data.get("ca_chain") or ())
+        trust = tuple(str(c) for c in data.get("trust_bundle") or ())
         return cls(certificate=str(data["certificate"]), private_key=key,
-                   issuing_ca=str(data.get("issuing_ca") or ""), ca_chain=chain,
+                   issuing_ca=str(data.get("issuing_ca") or ""), ca_chain=chain, trust_bundle=trust,
                    serial_number=str(data.get("serial_number") or ""),
                    not_before=cert.not_valid_before_utc.timestamp(),
                    not_after=cert.not_valid_after_utc.timestamp())
 
     def ca_pem(self) -> str:
-        """The chain above the certificate (Vault's ca_chain), or the issuing CA alone."""
-        return _joined(self.ca_chain or ((self.issuing_ca,) if self.issuing_ca else ()))
+        """The mount's trust bundle (warden), else the chain above the certificate (Vault's
+        ca_chain), or the issuing CA alone."""
+        return _joined(self.trust_bundle or self.ca_chain or ((self.issuing_ca,) if self.issuing_ca else ()))
 
     def bundle_pem(self) -> str:
         """Certificate, then the CA chain, then the key (the order HAProxy and nginx take)."""
@@ -190,10 +201,44 @@ class CertificateKeeper:
 
     async def run(self) -> None:
         await self._with_retry(self.ensure)
+        await self.check_trust()
         while True:
             # Never sooner than min_backoff: a certificate that is already due when issued
             # (a role's TTL shorter than expected, a skewed clock) must not become a tight loop.
-            await self.clock.sleep(max(self.renew_at - self.clock.time(), self.min_backoff))
+            now = self.clock.time()
+            wake = min(self.renew_at, self._next_trust_check(now))
+            await self.clock.sleep(max(wake - now, self.min_backoff))
+            if self.clock.time() >= self.renew_at:
+                await self._with_retry(self.issue)
+            else:
+                await self.check_trust()
+
+    def _next_trust_check(self, now: float) -> float:
+        interval = self.config.trust_check_interval
+        return now + interval * self.uniform(0.9, 1.1) if interval > 0 else float("inf")
+
+    async def check_trust(self) -> None:
+        """Re-issue now if the mount's CA is rotating under this certificate (one attempt at
+        the check; the re-issue retries like a renewal). A failed check changes nothing."""
+        if self.config.trust_check_interval <= 0:
+            return
+        try:
+            body = await self.api.read(f"{self.config.mount}/cert/trust_bundle")
+        except ClientError as exc:
+            self.log.warning("could not read the trust bundle", certificate=self.config.name,
+                             error=describe(exc))
+            return
+        view = parse_view((body or {}).get("data"))
+        if view is None:
+            return
+        ca_file = self.config.ca_file
+        reason = reissue_reason(view, read_bytes(self.config.cert_file),
+                                None if ca_file is None else (read_bytes(ca_file) or b""))
+        if reason:
+            self.log.info("re-issuing the certificate now", certificate=self.config.name, reason=reason)
+            # The index records issuance to the second, and a rotation's begin counts a leaf
+            # issued in the second its new CA appeared as fetched without it: issue in a later one.
+            await self.clock.sleep(TRUST_SETTLE)
             await self._with_retry(self.issue)
 
     async def _with_retry(self, attempt: Callable[[], Any]) -> None:

@@ -32,6 +32,7 @@ __all__ = ["AgentConfig", "AutoAuthConfig", "CertificateConfig", "ConfigError", 
 DEFAULT_RENEW_AT = 2 / 3
 DEFAULT_RENEW_JITTER = 0.05
 DEFAULT_STATIC_INTERVAL = 300.0
+DEFAULT_TRUST_CHECK = 300.0
 CERT_PERMS, KEY_PERMS, KEEP_PERMS = Perms(0o644), Perms(0o600), Perms()
 
 _TOP = frozenset({"warden", "vault", "auto_auth", "certificate", "template", "template_config",
@@ -39,7 +40,7 @@ _TOP = frozenset({"warden", "vault", "auto_auth", "certificate", "template", "te
 _CERT_FIELDS = frozenset({
     "mount", "role", "common_name", "alt_names", "ip_sans", "uri_sans", "ttl", "cert_file",
     "key_file", "ca_file", "bundle_file", "owner", "group", "mode", "key_mode", "command",
-    "command_timeout", "renew_at", "renew_jitter", "private_key_format", "exec"})
+    "command_timeout", "renew_at", "renew_jitter", "private_key_format", "exec", "trust_check_interval"})
 _TEMPLATE_FIELDS = frozenset({
     "source", "contents", "destination", "owner", "group", "perms", "mode", "command",
     "command_timeout", "exec", "error_on_missing_key", "left_delimiter", "right_delimiter",
@@ -84,6 +85,7 @@ class CertificateConfig:
     command: CommandSpec | None = None
     renew_at: float = DEFAULT_RENEW_AT
     renew_jitter: float = DEFAULT_RENEW_JITTER
+    trust_check_interval: float = DEFAULT_TRUST_CHECK  # 0: never look at the mount's trust bundle
 
     def issue_request(self) -> dict[str, Any]:
         """The body of ``<mount>/issue/<role>``."""
@@ -248,6 +250,7 @@ def _certificate(label: str, body: Mapping[str, Any], index: int) -> Certificate
         command=parse_command(b),
         renew_at=renew_at,
         renew_jitter=jitter,
+        trust_check_interval=b.duration("trust_check_interval", DEFAULT_TRUST_CHECK),
     )
     b.finish()
     paths = [p for p in (config.cert_file, config.key_file, config.ca_file, config.bundle_file) if p]

@@ -14,7 +14,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,19 @@ def write_files(specs: Sequence[FileSpec]) -> list[Path]:
     for directory in dict.fromkeys(path.parent for path, _ in staged):
         _fsync_dir(directory)
     return [path for path, _ in staged]
+
+
+@contextlib.contextmanager
+def pid_file(path: Path | None) -> Iterator[None]:
+    """Write this process's pid to ``path`` (if set) for the block's duration, then remove it."""
+    if path is not None:
+        write_file(FileSpec(path, f"{os.getpid()}\n".encode(), Perms(0o644)))
+    try:
+        yield
+    finally:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def _stat(path: Path) -> os.stat_result | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import random
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -29,7 +28,7 @@ from warden.agent.commands import CommandRunner
 from warden.agent.config import AgentConfig, ConfigError, load_config
 from warden.agent.config_sections import MethodConfig
 from warden.agent.errors import describe, is_permanent, is_retryable
-from warden.agent.files import FileSpec, Perms, write_file
+from warden.agent.files import pid_file
 from warden.agent.lifetime import LoginFailed, TokenInfo, TokenKeeper
 from warden.agent.logs import AgentLog
 from warden.agent.metrics import AgentMetrics, MetricsServer
@@ -94,23 +93,11 @@ class Agent:
         self.log.info("agent starting", address=c.server.address, method=c.auto_auth.method.type,
                       sinks=len(c.auto_auth.sinks), certificates=len(c.certificates),
                       templates=len(c.templates), once=self.once)
-        with self._signals(), self._pid_file():
+        with self._signals(), pid_file(self.config.pid_file):
             try:
                 return await self._run_configurations()
             finally:
                 await self.commands.drain()
-
-    @contextlib.contextmanager
-    def _pid_file(self) -> Iterator[None]:
-        path = self.config.pid_file
-        if path is not None:
-            write_file(FileSpec(path, f"{os.getpid()}\n".encode(), Perms(0o644)))
-        try:
-            yield
-        finally:
-            if path is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
 
     async def _run_configurations(self) -> int:
         prior: TokenInfo | None = None

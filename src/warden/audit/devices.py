@@ -8,7 +8,7 @@ import fcntl
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from warden.audit.chain import ChainState, resume_from_file
@@ -251,13 +251,17 @@ class SocketDevice(_ChainedDevice):
         self._timeout = float(str(options.get("write_timeout", "2s")).rstrip("s") or 2)
         self._writer: asyncio.StreamWriter | None = None
 
+    async def _connect(self) -> asyncio.StreamWriter:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(self._host, self._port), self._timeout)
+        self._writer = writer
+        return writer
+
     async def _write(self, data: bytes) -> None:
         try:
-            if self._writer is None:
-                _, self._writer = await asyncio.wait_for(
-                    asyncio.open_connection(self._host, self._port), self._timeout)
-            self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self._timeout)
+            writer = self._writer or await self._connect()
+            writer.write(data)
+            await asyncio.wait_for(writer.drain(), self._timeout)
         except (OSError, TimeoutError) as exc:
             await self.close()
             raise AuditDeviceError(f"audit socket {self._host}:{self._port}: {exc}") from None
@@ -308,7 +312,8 @@ def _mode(text: str) -> int:
     return mode & 0o666  # never executable
 
 
-DEVICE_TYPES = {"file": FileDevice, "socket": SocketDevice}
+DeviceFactory = Callable[[Mapping[str, str], Hasher], AuditDevice]
+DEVICE_TYPES: Mapping[str, DeviceFactory] = {"file": FileDevice, "socket": SocketDevice}
 
 
 def open_device(kind: str, options: Mapping[str, str], hasher: Hasher) -> AuditDevice:

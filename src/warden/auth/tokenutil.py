@@ -47,7 +47,8 @@ TOKEN_FIELDS: Mapping[str, Field] = {
     "token_no_default_policy": Field(
         FieldType.BOOL, 'Do not attach the "default" policy to issued tokens.'),
     "token_type": Field(
-        FieldType.STRING, 'Type of issued tokens: "service" or "default" (batch is not supported).',
+        FieldType.STRING, 'Type of issued tokens: "service", "batch" (not stored: cannot be '
+        'renewed or revoked, expire with their TTL) or "default" (the mount\'s default).',
         default="default"),
     "token_renewable": Field(
         FieldType.BOOL,
@@ -109,11 +110,15 @@ class TokenParams:
         return params
 
     def validate(self) -> None:
-        if self.token_type == "batch":
-            raise InvalidRequest('token_type "batch" is not supported: warden issues service tokens '
-                                 'only; use "service" or "default"')
-        if self.token_type not in ("service", "default"):
-            raise InvalidRequest('token_type must be "service" or "default"')
+        if self.token_type not in ("service", "batch", "default"):
+            raise InvalidRequest(f"invalid 'token_type' value {self.token_type!r}: use "
+                                 '"service", "batch" or "default"')
+        if self.token_type == "batch" and self.period:
+            raise InvalidRequest("'token_type' cannot be 'batch' when set to generate periodic "
+                                 "tokens")
+        if self.token_type == "batch" and self.num_uses:
+            raise InvalidRequest("'token_type' cannot be 'batch' when set to generate tokens "
+                                 "with limited use count")
         if self.num_uses < 0:
             raise InvalidRequest("token_num_uses cannot be negative")
         if self.max_ttl and self.ttl > self.max_ttl:
@@ -160,7 +165,7 @@ class TokenParams:
             num_uses=self.num_uses,
             renewable=self.renewable,
             no_default_policy=self.no_default_policy,
-            token_type="service",
+            token_type=self.token_type,
             bound_cidrs=list(self.bound_cidrs if bound_cidrs is None else bound_cidrs),
             internal_data={**internal_data, "policies": list(self.policies)},
         )

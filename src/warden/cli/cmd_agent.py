@@ -59,6 +59,7 @@ Configuration (HCL, JSON, or YAML with the same structure; Vault Agent's shape):
     owner = "etcd"  group = "etcd"  mode = "0644"  key_mode = "0600"
     command = "systemctl restart etcd"      # string: sh -c; list: exec; command_timeout="30s"
     renew_at = "2/3"  renew_jitter = 0.05   # fractions of the certificate's lifetime
+    trust_check_interval = "5m"             # re-issue at once when the mount's CA rotates; 0: off
   }
   template {
     source = "/etc/warden/kubeconfig.j2"    # or contents = "..."; Jinja2, sandboxed

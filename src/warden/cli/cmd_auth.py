@@ -1,4 +1,4 @@
-"""``warden auth enable|disable|tune|list``: auth methods (``sys/auth``).
+"""``warden auth enable|disable|move|tune|list``: auth methods (``sys/auth``).
 
 ``warden auth TOKEN`` and ``warden auth -method=...`` (Vault 0.x's login) still log in.
 """
@@ -15,6 +15,7 @@ GROUP = Group(
     entries=(
         Entry("enable", "warden.cli.cmd_auth:enable", "Enable an auth method"),
         Entry("disable", "warden.cli.cmd_auth:disable", "Disable an auth method"),
+        Entry("move", "warden.cli.cmd_auth:move", "Move a auth method to another path"),
         Entry("tune", "warden.cli.cmd_auth:tune", "Tune an auth method's configuration"),
         Entry("list", "warden.cli.cmd_auth:list_", "List enabled auth methods"),
     ),
@@ -43,3 +44,7 @@ def tune(argv: list[str], streams: Streams, prog: str = "warden auth tune") -> i
 
 def list_(argv: list[str], streams: Streams, prog: str = "warden auth list") -> int:
     return mounts.list_mounts(argv, streams, prog, mounts.AUTH)
+
+
+def move(argv: list[str], streams: Streams, prog: str = "warden auth move") -> int:
+    return mounts.move(argv, streams, prog, mounts.AUTH)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.api import ClientError, Forbidden
-from warden.cli import cmd_k8s_signer
+from warden.cli import cmd_k8s_podcert, cmd_k8s_signer
 from warden.cli.common import (
     EXIT_OK,
     CommandError,
@@ -61,8 +61,10 @@ GROUP = Group(
               "Which file and which CA stand behind every certificate flag"),
         Entry("check", "warden.cli.cmd_k8s_files:check_cmd",
               "Check a certificate tree: chains, keys, SANs, identities, expiry"),
+        Entry("rotate", "warden.cli.cmd_k8s_rotate:rotate_cmd",
+              "Rotate a CA or the service-account key pair, staged and resumable"),
         Entry("controller", "warden.cli.cmd_k8s_controller:controller_cmd",
-              "Run the in-cluster controllers (CSR signer, secret and certificate sync, pod credentials)"),
+              "Run the in-cluster controllers (CSR and pod certificate signers, trust bundles, sync)"),
         Entry("install-crds", "warden.cli.cmd_k8s_crds:install_crds_cmd",
               "Install the WardenSecret and WardenCertificate custom resource definitions"),
     ),
@@ -161,6 +163,7 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
                   default=None)
     add("--csr-dir", default=".", metavar="DIR", help="Where -intermediate writes CSRs (default .).")
     cmd_k8s_signer.add_flags(p)
+    cmd_k8s_podcert.add_flags(p)
     add_kv_flag(p)
     add_bool_flag(p, "dry-run", "Print the equivalent generic warden commands; change nothing.")
     add_format_flag(p)
@@ -170,7 +173,7 @@ def _bootstrap_parser(prog: str) -> argparse.ArgumentParser:
 _OPTION_FIELDS = ("service_cidr", "cluster_domain", "control_plane_endpoint", "key_type", "key_bits",
                   "ca_ttl", "cert_ttl", "admin_ttl", "super_admin_ttl", "user_ttl", "token_period",
                   "admin_group", "kubelet_serving_ca", "intermediate", "kv_mount", "user_domain",
-                  "kubelet_signer")
+                  "kubelet_signer", "pod_certificates", "trust_domain")
 
 
 def _merge_nodes(stored: tuple[Node, ...], given: list[Node]) -> tuple[Node, ...]:
@@ -208,7 +211,8 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
     fmt = output_format(args, streams)
     if args.print_rbac:
         spec = ClusterSpec(args.args[0], kubelet_serving_ca=bool(args.kubelet_serving_ca),
-                           kubelet_signer=True)
+                           kubelet_signer=bool(args.kubelet_signer or not args.pod_certificates),
+                           pod_certificates=bool(args.pod_certificates))
         return cmd_k8s_signer.print_rbac(spec, args.address or "https://127.0.0.1:8200", streams)
     with make_client(args, streams) as client:
         stored = _stored(client, args)
@@ -230,11 +234,14 @@ def bootstrap_cmd(argv: list[str], streams: Streams, prog: str = "warden k8s boo
         with api_errors(f"bootstrapping cluster {spec.name}"):
             bootstrap.apply(client, plan, streams.err if fmt != "table" else streams.out)
         _report_bootstrap(streams, plan, fmt, args.csr_dir)
-        if spec.kubelet_signer:
-            with api_errors("setting up the kubelet signer"):
+        if spec.kubelet_signer or spec.pod_certificates:
+            with api_errors("setting up the controller's login"):
                 signer = cmd_k8s_signer.after_bootstrap(client, spec, client.address, streams, fmt == "table")
+            pods = (cmd_k8s_podcert.after_bootstrap(spec, streams, fmt == "table")
+                    if spec.pod_certificates else {})
             if fmt != "table":
-                streams.out(render_data({"kubelet_signer": signer}, fmt))
+                streams.out(render_data({"kubelet_signer" if spec.kubelet_signer else "controller": signer,
+                                         **({"pod_certificates": pods} if pods else {})}, fmt))
     return EXIT_OK
 
 

@@ -44,6 +44,12 @@ its own service account (namespace_auth), never with the controller's token.
 pod_credentials pushes response-wrapped AppRole secret-ids to the init containers of pods
 annotated warden.dev/approle (seed 003; see 'warden agent -receive-secret-id -help').
 
+The pod certificate signer answers the PodCertificateRequests (certificates.k8s.io/v1beta1)
+of each configured signerName with a certificate for the pod's identity (a SPIFFE URI from
+its namespace and service account, optional DNS names), or Denied with a reason; each
+signer's trust bundle, and each cluster_trust_bundle's, is kept as a ClusterTrustBundle
+that follows the mount's CA rotations in place.
+
 Exit codes: 0 stopped by a signal, 1 bad flags or configuration, 2 could not go on."""
 
 CONFIG_HELP = """\
@@ -77,6 +83,14 @@ Configuration (HCL, JSON or YAML; the agent's warden {} and auto_auth {} blocks)
     roles = ["web"]  wrap_ttl = "60s"  ca_mount = "c1/pki/pods"   # or ca_file
     port = 8201  init_container = "warden-init"  approle_mount = "auth/approle"
   }
+  pod_certificate_signer "warden.dev/c1-workloads" {
+    mount = "c1/pki/workloads"  role = "workloads"
+    trust_domain = "c1.cluster.local"    # spiffe://<trust_domain>/ns/<namespace>/sa/<name>
+    allowed_namespaces = ["*"]  allowed_service_accounts = ["*/*"]   # globs; <ns>/<name>
+    dns_names = ["{{pod}}.{{namespace}}.pod.cluster.local"]          # optional
+    bundle_labels = { "warden.dev/cluster" = "c1" }   # on warden.dev:c1-workloads:trust-bundle
+  }
+  cluster_trust_bundle "c1-k8s" { mount = "c1/pki/k8s"  refresh = "30s" }
 
 With -print-rbac, prints the ServiceAccount, ClusterRole/Binding and Lease Role/Binding the
 configuration needs, and exits; with -print-policy, the warden policy its token needs."""

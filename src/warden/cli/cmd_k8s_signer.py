@@ -40,11 +40,12 @@ def after_bootstrap(api: Api, spec: ClusterSpec, address: str, streams: Streams,
                     table: bool) -> dict[str, object]:
     """Ensure the auth role; print (table) or return (json) what the cluster must change."""
     auth = kubelet_signer.ensure_auth_role(api, spec)
-    settings = kubelet_signer.cluster_settings(spec)
+    settings = kubelet_signer.cluster_settings(spec) if spec.kubelet_signer else []
     config = controller_config(spec, address)
     if table:
-        streams.out(f"Kubelet signer: {auth}.")
-        streams.out("Cluster settings for warden as the kubelet signer:")
+        streams.out(f"Controller login: {auth}.")
+        if settings:
+            streams.out("Cluster settings for warden as the kubelet signer:")
         for line in settings:
             streams.out(f"  {line}")
         streams.out("Controller configuration ('warden k8s controller -config FILE'):")

@@ -1,4 +1,4 @@
-"""``warden secrets enable|disable|tune|list``: secrets engines (``sys/mounts``)."""
+"""``warden secrets enable|disable|move|tune|list``: secrets engines (``sys/mounts``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ GROUP = Group(
     entries=(
         Entry("enable", "warden.cli.cmd_secrets:enable", "Enable a secrets engine"),
         Entry("disable", "warden.cli.cmd_secrets:disable", "Disable a secrets engine"),
+        Entry("move", "warden.cli.cmd_secrets:move", "Move a secrets engine to another path"),
         Entry("tune", "warden.cli.cmd_secrets:tune", "Tune a secrets engine's configuration"),
         Entry("list", "warden.cli.cmd_secrets:list_", "List enabled secrets engines"),
     ),
@@ -36,3 +37,7 @@ def tune(argv: list[str], streams: Streams, prog: str = "warden secrets tune") -
 
 def list_(argv: list[str], streams: Streams, prog: str = "warden secrets list") -> int:
     return mounts.list_mounts(argv, streams, prog, mounts.SECRETS)
+
+
+def move(argv: list[str], streams: Streams, prog: str = "warden secrets move") -> int:
+    return mounts.move(argv, streams, prog, mounts.SECRETS)

@@ -98,7 +98,8 @@ def _add_create_flags(parser: argparse.ArgumentParser) -> None:
     add("--metadata", action="append", default=[], metavar="K=V",
         help="Metadata to keep with the token (repeatable).")
     add("--id", default="", metavar="ID", help="The token's value (root only).")
-    add("--type", default="", metavar="TYPE", help="Token type: service (the default).")
+    add("--type", default="", metavar="TYPE",
+        help="Token type: service (the default) or batch (not stored; cannot be renewed).")
     add("--entity-alias", default="", metavar="NAME", help="Accepted for compatibility.")
     add("--wrap-ttl", metavar="DURATION", help="Wrap the token in a single-use token.")
 

@@ -38,6 +38,8 @@ COMMANDS = Group(
         Entry("kv", "warden.cli.cmd_kv:main", "Interact with the key/value store", OTHER),
         Entry("operator", "warden.cli.cmd_operator:main", "Initialise, unseal and seal", OTHER),
         Entry("patch", "warden.cli.cmd_read:patch", "Update data with a JSON merge patch", OTHER),
+        Entry("path-help", "warden.cli.cmd_path_help:path_help", "Retrieve API help for paths",
+              OTHER),
         Entry("policy", "warden.cli.cmd_policy:main", "Interact with policies", OTHER),
         Entry("secrets", "warden.cli.cmd_secrets:main", "Interact with secrets engines", OTHER),
         Entry("token", "warden.cli.cmd_token:main", "Interact with tokens", OTHER),

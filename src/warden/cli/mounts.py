@@ -72,6 +72,10 @@ def add_config_flags(parser: argparse.ArgumentParser, kind: MountKind) -> None:
     if kind is SECRETS:
         parser.add_argument("--version", type=int, default=0, metavar="N",
                             help="Shorthand for -options version=N (kv: 1 or 2).")
+    else:
+        parser.add_argument("--token-type", default=None, metavar="TYPE",
+                            help="Type of tokens logins get: default-service, default-batch, "
+                                 "service or batch.")
 
 
 def parse_options(values: list[str], prog: str) -> dict[str, str]:
@@ -93,8 +97,8 @@ def _options(args: argparse.Namespace, prog: str) -> dict[str, str]:
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    for key in ("default_lease_ttl", "max_lease_ttl", "listing_visibility"):
-        if getattr(args, key) is not None:
+    for key in ("default_lease_ttl", "max_lease_ttl", "listing_visibility", "token_type"):
+        if getattr(args, key, None) is not None:
             config[key] = getattr(args, key)
     for key in ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys",
                 "passthrough_request_headers"):
@@ -179,6 +183,35 @@ def tune(argv: list[str], streams: Streams, prog: str, kind: MountKind) -> int:
         client.write(f"{kind.api}/{path.rstrip('/')}/tune", body)
     streams.out(kind.tuned.format(path=path))
     return EXIT_OK
+
+
+def move(argv: list[str], streams: Streams, prog: str, kind: MountKind) -> int:
+    parser = new_parser(
+        prog, f"Move the {kind.noun} at SOURCE to DESTINATION, with its configuration and "
+              "data (sys/remount). Leases issued under the old path are revoked"
+              + (", and so are the tokens its logins issued." if kind is AUTH else "."),
+        usage=f"{prog} [options] SOURCE DESTINATION",
+        epilog=(f"Example:\n  {prog} approle approle-c1" if kind is AUTH
+                else f"Example:\n  {prog} secret/ c1/secret/"))
+    add_args(parser, "SOURCE DESTINATION", "The mount's path now, and where it moves.")
+    args = parse(parser, argv)
+    expect_args(prog, args.args, 2, 2)
+    source, target = (_full_mount_path(p, kind) for p in args.args)
+    with make_client(args, streams) as client, api_errors(
+            f"moving {kind.noun} {source} to {target}"):
+        answer = client.write("sys/remount", {"from": source, "to": target})
+    migration = (answer or {}).get("data", {}).get("migration_id", "")
+    streams.out(f"Success! Finished moving {kind.noun} {source} to {target}, with migration "
+                f"ID {migration}")
+    return EXIT_OK
+
+
+def _full_mount_path(path: str, kind: MountKind) -> str:
+    """What sys/remount takes: auth methods under auth/ (given with or without it)."""
+    path = mount_path(path)
+    if kind is AUTH and not path.startswith("auth/"):
+        path = "auth/" + path
+    return path
 
 
 # -- list -------------------------------------------------------------------------------------

@@ -47,5 +47,11 @@ client, always carrying the live token; call ``report_denied()`` after a 403),
 before a side effect), ``decisions(name)`` (the one-line decision log), ``registry`` (add
 your Prometheus metrics there), ``clock`` and ``uniform`` (injected time and randomness).
 
+Extras (``plugin.py``): ``build`` may return several controllers (``podcert/`` runs the
+signer and the publisher of its trust bundles); ``initial_keys`` are reconciled once the
+caches are filled, for objects a controller creates itself (``trustbundle/``);
+``ctx.shared(key, make)`` holds what several controllers of one type share (their metrics);
+``permissions.check_rules(kube, rules)`` checks a kind's own RBAC rules in ``prepare``.
+
 The CSR signer (``csr/``) is the first controller built this way; read it as the example.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from lightkube import AsyncClient
 from prometheus_client import CollectorRegistry
@@ -17,6 +17,8 @@ from warden.api import AsyncClient as WardenClient
 from warden.controllers.events import EventRecorder
 from warden.controllers.plugin import Store, Watch
 from warden.controllers.tenancy import NamespaceAuth, NamespaceSessions
+
+T = TypeVar("T")
 
 
 class Decisions:
@@ -40,7 +42,10 @@ class Context:
     call it right before a side effect; ``store(watch)``: the cache of one of the
     controller's watches (valid while the controller runs); ``events``: records Kubernetes
     Events; ``new_warden_client(token)``: a warden client with the process's server
-    settings; ``namespace_sessions(auth)``: warden logins per namespace (``tenancy``)."""
+    settings; ``namespace_sessions(auth)``: warden logins per namespace (``tenancy``);
+    ``shared(key, make)``: one object per process for ``key``, made on first use, for what
+    several controllers of one type share (their metrics: a registry takes each metric name
+    once)."""
 
     kube: AsyncClient
     warden: WardenClient
@@ -53,6 +58,7 @@ class Context:
     new_warden_client: Callable[[str], WardenClient]
     events: EventRecorder
     _stores: dict[Watch, Store] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict)
 
     def decisions(self, controller: str) -> Decisions:
         return Decisions(self.log, controller)
@@ -66,6 +72,12 @@ class Context:
     def namespace_sessions(self, auth: NamespaceAuth) -> NamespaceSessions:
         """Logins per namespace with ``auth``; one per controller, closed by the caller."""
         return NamespaceSessions(self.kube, auth, self.new_warden_client, self.clock)
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        if key not in self._shared:
+            self._shared[key] = make()
+        found: T = self._shared[key]
+        return found
 
     def attach_stores(self, stores: dict[Watch, Store]) -> None:
         """Set by the runtime when it starts a controller's watches."""

@@ -7,12 +7,16 @@ from typing import Any
 
 from warden.controllers.csr import KIND as CSR_SIGNER
 from warden.controllers.plugin import ControllerKind
+from warden.controllers.podcert import KIND as POD_CERTIFICATE_SIGNER
 from warden.controllers.podcreds import KIND as POD_CREDENTIALS
 from warden.controllers.sync import CERTIFICATES as CERTIFICATE_SYNC
 from warden.controllers.sync import SECRETS as SECRET_SYNC
+from warden.controllers.trustbundle import KIND as CLUSTER_TRUST_BUNDLE
 
 KINDS: tuple[ControllerKind[Any], ...] = (
     CSR_SIGNER,
+    POD_CERTIFICATE_SIGNER,
+    CLUSTER_TRUST_BUNDLE,
     SECRET_SYNC,
     CERTIFICATE_SYNC,
     POD_CREDENTIALS,

@@ -20,7 +20,7 @@ from warden.controllers.informer import Informer
 from warden.controllers.kubeclient import describe as describe_kube
 from warden.controllers.leader import NotLeading
 from warden.controllers.metrics import RuntimeMetrics
-from warden.controllers.plugin import Controller, ObjectKey, Store, Watch
+from warden.controllers.plugin import Controller, ObjectKey, Store, Watch, initial_keys
 from warden.controllers.workqueue import QueueShutDown, WorkQueue
 
 
@@ -52,6 +52,8 @@ class ControllerLoop:
                 ctx.log.info("watching", controller=c.name,
                              watches=", ".join(w.describe() for w in c.watches), workers=c.workers)
                 self.workers = [group.create_task(self._worker(queue)) for _ in range(max(1, c.workers))]
+                for key in initial_keys(c):
+                    queue.add(key)
         finally:
             queue.shutdown()
             self.metrics.queue_depth.pop(c.name, None)

@@ -7,6 +7,12 @@ A controller module exports one ``ControllerKind``: the configuration block it o
 lists and watches what ``Controller.watches`` names (resuming from the resourceVersion,
 relisting on 410 Gone, backing off on errors), keeps a cache per watch, and calls
 ``Controller.reconcile(key)`` from a work queue that hands one key to one worker at a time.
+
+Two optional extras: ``build`` may return several controllers (a kind that needs two
+loops, e.g. a signer and the publisher of its trust bundle), and a controller may name
+``initial_keys``, reconciled once its caches are filled, for objects it creates itself and
+no watch reports until they exist (with ``Result.requeue_after`` they are looked at again
+periodically, e.g. to follow a state that lives in warden, not in the cluster).
 """
 
 from __future__ import annotations
@@ -99,6 +105,12 @@ class Result:
 DONE = Result()
 
 
+def initial_keys(controller: Controller) -> Sequence[ObjectKey]:
+    """The controller's ``initial_keys``, or none."""
+    keys: Sequence[ObjectKey] = getattr(controller, "initial_keys", ())
+    return keys
+
+
 class Store(Protocol):
     """The cache of one watch: the latest object seen per key."""
 
@@ -110,7 +122,10 @@ class Store(Protocol):
 class Controller(Protocol):
     """What the runtime drives. ``prepare`` runs each time this process becomes the leader,
     before the watches start (check settings against warden, e.g. that a role exists); an
-    exception there is logged and the process gives up leadership and retries later."""
+    exception there is logged and the process gives up leadership and retries later.
+
+    Optional: ``initial_keys`` (a sequence of ``ObjectKey``), queued each time the watches
+    have synced, whether or not an object with that key exists."""
 
     name: str
     watches: Sequence[Watch]
@@ -133,16 +148,17 @@ class ControllerKind(Generic[S]):
     settings, raising ``ConfigError`` with the block and key named; ``build`` gets those
     settings and the runtime's ``Context``. ``rbac`` lists the cluster-wide RBAC rules the
     settings need (``warden k8s controller -print-rbac`` and ``bootstrap -print-rbac``
-    print them with the Lease rules the runtime adds). ``policy`` is the warden policy (HCL)
-    the controller's own token needs for these settings, nothing more (``warden k8s
-    controller -print-policy`` prints every configured controller's, to ``warden policy
-    write``); "" when the kind needs none of its own (e.g. it acts per namespace).
+    print them with the Lease rules the runtime adds). ``build`` may return a sequence of
+    controllers; each runs its own watches and queue under the same Lease. ``policy`` is the
+    warden policy (HCL) the controller's own token needs for these settings, nothing more
+    (``warden k8s controller -print-policy`` prints every configured controller's, to
+    ``warden policy write``); "" when the kind needs none of its own (e.g. it acts per namespace).
     """
 
     block: str
     summary: str
     parse: Callable[[Sequence[LabeledBlock]], S]
-    build: Callable[[S, Context], Controller]
+    build: Callable[[S, Context], Controller | Sequence[Controller]]  # one controller or several
     rbac: Callable[[S], Sequence[PolicyRule]] = field(default=lambda _settings: ())
     policy: Callable[[S], str] = field(default=lambda _settings: "")
     # For a kind whose block takes no label (``secret_sync { ... }``): its keys, so that the

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ from warden.agent.autoauth import RootTokenRefused
 from warden.agent.backoff import Backoff, Uniform
 from warden.agent.clock import Clock, SystemClock
 from warden.agent.errors import describe
-from warden.agent.files import FileSpec, Perms, write_file
+from warden.agent.files import pid_file
 from warden.agent.lifetime import LoginFailed
 from warden.agent.logs import AgentLog
 from warden.agent.metrics import MetricsServer, Page
@@ -78,7 +77,7 @@ class ControllerProcess:
                                      log=self.log, metrics=self.metrics, transport=d.transport)
         server = (MetricsServer(c.listener, self.metrics, self.log, pages=self._pages())
                   if c.listener else None)
-        with self._signals(), self._pid_file():
+        with self._signals(), pid_file(self.config.pid_file):
             try:
                 if server is not None:
                     await server.start()
@@ -140,7 +139,7 @@ class ControllerProcess:
                                 d.monotonic, d.uniform)
         self._elector = elector
         ctx = self._context(kube, session, elector)
-        controllers = [x.kind.build(x.settings, ctx) for x in self.config.controllers]
+        controllers = [c for x in self.config.controllers for c in _built(x.kind.build(x.settings, ctx))]
         backoff = Backoff(1.0, 60.0, d.uniform)
         try:
             while True:
@@ -217,22 +216,15 @@ class ControllerProcess:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
-    @contextlib.contextmanager
-    def _pid_file(self) -> Iterator[None]:
-        path = self.config.pid_file
-        if path is not None:
-            write_file(FileSpec(path, f"{os.getpid()}\n".encode(), Perms(0o644)))
-        try:
-            yield
-        finally:
-            if path is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-
     def _fail(self, message: str) -> int:
         self.failure = message
         self.log.error("controller failed", error=message)
         return EXIT_FAILED
+
+
+def _built(made: Controller | Sequence[Controller]) -> list[Controller]:
+    """A kind's ``build`` returns one controller or several."""
+    return list(made) if isinstance(made, Sequence) else [made]
 
 
 def _describe(exc: BaseException) -> str:

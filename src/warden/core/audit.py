@@ -131,7 +131,9 @@ class AuditBroker:
 
     def hash(self, path: str, value: str) -> str:
         if _normalize(path) not in self._entries:
-            raise InvalidRequest(f'no audit device is enabled at "{path}"')
+            # Vault's words first ("unknown audit backend"), then what they mean.
+            raise InvalidRequest(f'unknown audit backend "{path}": no audit device is enabled '
+                                 f'at "{path}"')
         return self.hasher.hash(value)
 
     async def log(self, record: AuditRecord) -> None:

@@ -11,6 +11,13 @@ fails to decrypt. Reads pick the key by the value's term; writes use the newest.
 The barrier never touches ``core/seal-config`` (the seal's plaintext entry) except
 to create it together with the keyring, in one transaction, at initialisation.
 
+Values that are never stored but must only be readable by this barrier (batch tokens) are
+sealed "detached": the same envelope with version 3, under a key derived (HKDF) from the term
+key for the value's purpose, with the purpose as associated data. So such a blob cannot be
+mistaken for a stored value or for another purpose's blob, it outlives a rotation (older
+terms stay in the keyring) and a rekey (term keys do not change), and no one holding another
+keyring can make or read one.
+
 The keyring is changed only by check-and-set on its stored version, so two nodes
 sharing a store can never both add "term N+1" (one would lose its key, and with it
 every value written under it). A node that meets a term it does not know (another
@@ -30,7 +37,9 @@ from typing import Final
 
 import orjson
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from warden.logical.clock import Clock, SystemClock
 from warden.logical.errors import (
@@ -49,6 +58,7 @@ RESERVED_PATHS: Final = frozenset({KEYRING_PATH, SEAL_CONFIG_PATH})
 KEY_SIZE: Final = 32
 
 _VERSION: Final = 2
+_DETACHED_VERSION: Final = 3
 _ROOT_TERM: Final = 0  # the keyring itself is sealed with the root key under "term 0"
 _NONCE_SIZE: Final = 12
 _HEADER_SIZE: Final = 5
@@ -115,6 +125,12 @@ class Keyring:
     def active(self) -> TermKey:
         return self.keys[-1]
 
+    def key_of(self, term: int) -> bytes:
+        for key in self.keys:
+            if key.term == term:
+                return key.key
+        raise UnknownTerm(f"barrier: unknown key term {term}")
+
     def with_key(self, key: TermKey) -> Keyring:
         return Keyring(root_key=self.root_key, keys=(*self.keys, key))
 
@@ -165,6 +181,17 @@ class _Unsealed:
     active_term: int
     active_header: bytes
     active_cipher: AESGCM
+    # Ciphers for detached blobs, derived per (term, purpose) on first use.
+    detached: dict[tuple[int, bytes], AESGCM] = field(default_factory=dict)
+
+    def detached_cipher(self, term: int, purpose: bytes) -> AESGCM:
+        cipher = self.detached.get((term, purpose))
+        if cipher is None:
+            derived = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None,
+                           info=b"warden barrier detached/" + purpose
+                           ).derive(self.keyring.key_of(term))
+            cipher = self.detached[(term, purpose)] = AESGCM(derived)
+        return cipher
 
     @classmethod
     def of(cls, keyring: Keyring, version: int) -> _Unsealed:
@@ -354,6 +381,33 @@ class Barrier:
         sealed = state.active_cipher.encrypt(nonce, value, key.encode())
         return state.active_header + nonce + sealed
 
+    def seal_detached(self, purpose: bytes, value: bytes) -> bytes:
+        """Encrypt a value that is handed out instead of stored (see the module docstring)."""
+        state = self._unsealed()
+        nonce = self._randbytes(_NONCE_SIZE)
+        body = state.detached_cipher(state.active_term, purpose).encrypt(nonce, value, purpose)
+        return _header(state.active_term, _DETACHED_VERSION) + nonce + body
+
+    async def open_detached(self, purpose: bytes, blob: bytes) -> bytes | None:
+        """The value sealed by ``seal_detached`` for ``purpose``; None if ``blob`` is not one
+        (forged, altered, another purpose's, another keyring's). Raises Sealed when sealed."""
+        state = self._unsealed()
+        if len(blob) < _MIN_SEALED_SIZE or blob[4] != _DETACHED_VERSION:
+            return None
+        term = int.from_bytes(blob[:4], "big")
+        if term not in state.ciphers:
+            if term <= state.active_term:
+                return None  # no term below the active one is ever dropped: a forgery
+            await self.reload_keyring()  # another node or process rotated the keyring
+            state = self._unsealed()
+            if term not in state.ciphers:
+                return None
+        nonce, body = blob[_HEADER_SIZE:_HEADER_SIZE + _NONCE_SIZE], blob[_HEADER_SIZE + _NONCE_SIZE:]
+        try:
+            return state.detached_cipher(term, purpose).decrypt(nonce, body, purpose)
+        except InvalidTag:
+            return None
+
     def _unsealed(self) -> _Unsealed:
         state = self._state
         if state is None:
@@ -405,8 +459,8 @@ def _split_envelope(key: str, stored: bytes) -> tuple[int, bytes, bytes]:
     )
 
 
-def _header(term: int) -> bytes:
-    return term.to_bytes(4, "big") + bytes((_VERSION,))
+def _header(term: int, version: int = _VERSION) -> bytes:
+    return term.to_bytes(4, "big") + bytes((version,))
 
 
 def _check_root_key(root_key: bytes) -> None:

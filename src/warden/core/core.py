@@ -17,10 +17,12 @@ import orjson
 from warden.core.audit import AuditBroker
 from warden.core.audit_trail import AuditTrail
 from warden.core.barrier import Barrier
+from warden.core.batch_tokens import BatchTokenCodec
 from warden.core.ha import HAConfig, HighAvailability, StandbyNode
 from warden.core.leases import Lease, LeaseManager
 from warden.core.metrics import InstrumentedPhysical, Metrics
 from warden.core.mounting import MountDefaults, Mounts
+from warden.core.mounts import login_token_type
 from warden.core.policy_store import PolicyStore
 from warden.core.registry import Registry
 from warden.core.router import Route, Router
@@ -49,6 +51,7 @@ from warden.storage.base import HABackend, PhysicalBackend
 log = logging.getLogger("warden.core")
 
 HOUR = 3600
+_HELP_KEYS = frozenset({"help", "openapi", "see_also"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,7 @@ class Core:
             clock=self.clock,
             randbytes=randbytes,
             limits=TtlLimits(config.default_lease_ttl, config.max_lease_ttl),
+            batch=BatchTokenCodec(self.barrier),
         )
         self.audit = AuditBroker(self.barrier, randbytes=randbytes)
         self.wrapper = Wrapper(self.tokens, sys_view.sub_view("wrapping/"), self.clock)
@@ -484,7 +488,12 @@ class Core:
         await ctx.log_request()
         try:
             response = await route.backend.handle_request(backend_req)
-            if response is not None:
+            if response is not None and backend_req.operation is Operation.HELP:
+                # Help describes a path and nothing more: whatever came back is reduced to
+                # the help itself, never a token, lease or wrapped response.
+                response = Response(data={k: v for k, v in (response.data or {}).items()
+                                          if k in _HELP_KEYS})
+            elif response is not None:
                 response = await self._finish(req, route, response, entry)
         except WardenError as exc:
             await ctx.log_response(None, error=exc)
@@ -502,7 +511,7 @@ class Core:
         that happens before a backend runs. The bool says whether that was the token's last
         use (the caller revokes it once the request is done)."""
         found = self.router.match(req.path)
-        if found is None:
+        if found is None or found[0].tainted:
             # Authenticate first, as Vault does: an anonymous caller must not
             # learn which mounts exist.
             ctx.entry = await self._authenticate(req)
@@ -517,6 +526,10 @@ class Core:
                                   client_token=token), None, False
         entry = ctx.entry = await self._authenticate(req)
         op = req.operation
+        if op is Operation.HELP:
+            # Vault's ACL: help is always allowed to a valid token (and never needs sudo).
+            return route, replace(req, path=relative, storage=route.storage, mount=mount,
+                                  client_token=token, data={}), entry, False
         if op is Operation.UPDATE:
             probe = replace(req, path=relative, storage=route.storage, mount=mount,
                             client_token=token)
@@ -556,10 +569,13 @@ class Core:
         self, req: Request, route: Route, secret: Secret, entry: TokenEntry | None
     ) -> None:
         info = self.mounts.info(route.mount)
-        await self.leases.register(
-            req.path, secret, accessor=entry.accessor if entry else "",
-            max_ttl=info.max_lease_ttl,
-        )
+        accessor, max_ttl = (entry.accessor if entry else ""), info.max_lease_ttl
+        if entry is not None and entry.token_type == "batch":
+            # Vault: a batch token's leases end with it (its remaining TTL) and, if it has a
+            # parent, are tracked by the parent, which revokes them when it goes.
+            accessor = entry.parent_accessor
+            max_ttl = min(max_ttl, max(1, entry.remaining_ttl(self.clock.time())))
+        await self.leases.register(req.path, secret, accessor=accessor, max_ttl=max_ttl)
 
     async def _authenticate(self, req: Request) -> TokenEntry:
         if not req.client_token:
@@ -605,7 +621,7 @@ class Core:
             num_uses=auth.num_uses,
             renewable=auth.renewable,
             orphan=True,
-            token_type=auth.token_type,
+            token_type=login_token_type(route.mount.config.token_type, auth.token_type),
             bound_cidrs=tuple(auth.bound_cidrs),
             internal_data=auth.internal_data,
             entity_id=auth.entity_id,
@@ -618,6 +634,7 @@ class Core:
         auth.lease_duration = entry.ttl
         auth.renewable = entry.renewable
         auth.orphan = True
+        auth.token_type = entry.token_type
 
     # -- helpers for the system backend --------------------------------------------------
 

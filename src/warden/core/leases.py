@@ -133,10 +133,24 @@ class LeaseManager:
             ops.append(Delete(f"by-token/{lease.token_accessor}/{_digest(lease.lease_id)}"))
         await self._storage.batch(ops)
 
-    async def revoke_prefix(self, prefix: str) -> int:
+    async def revoke_prefix(self, prefix: str, *, force: bool = False) -> int:
+        """Revoke every lease under ``prefix``. A backend that fails to revoke one stops the
+        sweep, unless ``force`` (Vault's revoke-force): then the failure is logged and the
+        lease is removed all the same, for what it stood for may no longer exist anywhere."""
         ids = await self.list_prefix(prefix)
         for lease_id in ids:
-            await self.revoke(lease_id)
+            if not force:
+                await self.revoke(lease_id)
+                continue
+            lease = await self._load(lease_id)
+            if lease is None:
+                continue
+            try:
+                await self._revoke_backend(lease)
+            except Exception:
+                log.warning("revoke-force: the backend failed to revoke lease %s; removing it "
+                            "anyway", lease.lease_id, exc_info=True)
+            await self._drop(lease)
         return len(ids)
 
     async def list_prefix(self, prefix: str) -> list[str]:

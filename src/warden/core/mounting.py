@@ -22,6 +22,7 @@ from warden.core.mounts import (
     MountConfig,
     MountEntry,
     MountTable,
+    check_mount_token_type,
 )
 from warden.core.policy_store import PolicyStore
 from warden.core.registry import TYPE_ALIASES, Registry
@@ -247,12 +248,16 @@ class Mounts:
         factories = self._registry.auth if table_name == "auth" else self._registry.secrets
         if mount_type not in factories:
             raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
+        config = config or MountConfig()
+        if config.token_type:
+            config = replace(config, token_type=check_mount_token_type(
+                config.token_type, table=table_name, mount_type=mount_type))
         async with self._lock:
             self._check_active()
             table = self.table(table_name)
             entry = self._new_entry(
                 path, mount_type, table_name, description=description,
-                config=config or MountConfig(), options=resolved, local=local, seal_wrap=seal_wrap,
+                config=config, options=resolved, local=local, seal_wrap=seal_wrap,
             )
             conflict = self._router.conflict(entry.route_prefix)
             if conflict:
@@ -277,6 +282,8 @@ class Mounts:
             if entry.type in ("system", "token"):
                 raise InvalidRequest(f'cannot disable the "{entry.type}" mount')
             await self._leases.revoke_prefix(entry.route_prefix)
+            if table_name == "auth":  # Vault: the tokens its logins issued go with it
+                await self._tokens.revoke_by_path_prefix(entry.route_prefix)
             await table.save({k: v for k, v in table.entries.items() if k != path})
             self._on_change()
             route = self._router.unmount(entry.route_prefix)
@@ -284,6 +291,43 @@ class Mounts:
                 with contextlib.suppress(Exception):
                     await route.backend.cleanup()
             await clear(StorageView(self._storage, entry.storage_prefix))
+
+    async def remount(self, source: str, target: str) -> tuple[str, str]:
+        """Move the mount at ``source`` to ``target`` (full paths: ``auth/x`` for an auth
+        method); returns both as route prefixes. Its data stays where it is (the view is
+        keyed by the mount's UUID), so only the table changes; as in Vault, what was leased
+        under the old path is revoked first (for an auth method: the tokens its logins
+        issued), while the mount is tainted so no client reaches it meanwhile."""
+        table_name, src_path = _table_and_path(source)
+        target_table, dst_path = _table_and_path(target)
+        src_route, dst_route = _route_of(table_name, src_path), _route_of(target_table, dst_path)
+        _check_remount(table_name, target_table, src_route, dst_route)
+        async with self._lock:
+            self._check_active()
+            table = self.table(table_name)
+            entry = table.get(src_path)
+            route = self._router.get(src_route)
+            if entry is None or route is None:
+                raise InvalidRequest(f'no matching mount at "{src_route}"')
+            conflict = self._router.conflict(dst_route)
+            if conflict:
+                raise InvalidRequest(f'path already in use at "{conflict}"')
+            route.tainted = True
+            try:
+                await self._leases.revoke_prefix(src_route)
+                if table_name == "auth":
+                    await self._tokens.revoke_by_path_prefix(src_route)
+                moved = replace(entry, path=dst_path)
+                await table.save({(dst_path if k == src_path else k): (moved if k == src_path else v)
+                                  for k, v in table.entries.items()})
+            except BaseException:
+                route.tainted = False
+                raise
+            self._router.unmount(src_route)
+            with contextlib.suppress(Exception):
+                await route.backend.cleanup()
+            await self._activate(table, moved)
+            return src_route, dst_route
 
     async def tune(
         self,
@@ -301,6 +345,9 @@ class Mounts:
             entry = table.get(path)
             if entry is None:
                 raise InvalidRequest(f'no mount at "{path}"')
+            if "token_type" in config_changes:
+                config_changes = {**config_changes, "token_type": check_mount_token_type(
+                    config_changes["token_type"], table=table_name, mount_type=entry.type)}
             updated = _tuned(entry, description, options, config_changes)
             await table.save({**table.entries, path: updated})
             self._on_change()
@@ -334,6 +381,36 @@ def _tuned(entry: MountEntry, description: str | None, options: Mapping[str, str
             raise InvalidRequest("cannot downgrade a kv version 2 mount to version 1")
         updated = replace(updated, options={**entry.options, **options})
     return updated
+
+
+def _table_and_path(full: str) -> tuple[str, str]:
+    """A full mount path (``auth/approle``, ``secret``) as (table, path within the table)."""
+    if not full.strip().strip("/"):
+        raise InvalidRequest("both 'from' and 'to' path must be specified as a string")
+    path = normalize_mount_path(full)
+    if path.startswith("auth/") and path != "auth/":
+        return "auth", path[len("auth/"):]
+    return "secrets", path
+
+
+def _route_of(table: str, path: str) -> str:
+    return ("auth/" + path) if table == "auth" else path
+
+
+def _check_remount(source_table: str, target_table: str, source: str, target: str) -> None:
+    """Vault's rules: auth stays auth, and neither end may touch a protected path."""
+    if source_table == "auth":
+        if target_table != "auth":
+            raise InvalidRequest(f'cannot remount auth mount to non-auth mount "{target}"')
+        if source.startswith("auth/token/"):
+            raise InvalidRequest(f'cannot remount "{source}"')
+        if target.startswith("auth/token/"):
+            raise InvalidRequest(f'cannot remount to destination "{target}"')
+        return
+    if any(source.startswith(p) for p in PROTECTED_PREFIXES):
+        raise InvalidRequest(f'cannot remount "{source}"')
+    if target_table == "auth" or any(target.startswith(p) for p in PROTECTED_PREFIXES):
+        raise InvalidRequest(f'cannot remount to destination "{target}"')
 
 
 def normalize_mount_path(path: str) -> str:

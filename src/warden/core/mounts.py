@@ -8,10 +8,37 @@ from typing import Any
 
 import orjson
 
+from warden.logical.errors import InvalidRequest
 from warden.logical.storage import Storage
 
 SECRETS_TABLE_KEY = "core/mounts"
 AUTH_TABLE_KEY = "core/auth"
+
+# An auth mount's token_type (Vault): forced service or batch, or the role's choice with a
+# default. "default" and "" mean "default-service".
+MOUNT_TOKEN_TYPES = ("default-service", "default-batch", "service", "batch")
+
+
+def login_token_type(mount_setting: str, requested: str) -> str:
+    """The type of a login's token: the mount's forced type, or the role's (Vault's router)."""
+    if mount_setting in ("service", "batch"):
+        return mount_setting
+    if mount_setting == "default-batch":
+        return "service" if requested == "service" else "batch"
+    return "batch" if requested == "batch" else "service"
+
+
+def check_mount_token_type(value: str, *, table: str, mount_type: str) -> str:
+    value = "default-service" if value in ("", "default") else value
+    if value not in MOUNT_TOKEN_TYPES:
+        raise InvalidRequest(f"invalid value for 'token_type': {value!r}; use one of "
+                             + ", ".join(MOUNT_TOKEN_TYPES))
+    if table != "auth":
+        raise InvalidRequest("'token_type' can only be modified on auth mounts")
+    if mount_type == "token":
+        raise InvalidRequest("'token_type' cannot be set for 'token' auth mounts")
+    return value
+
 
 # Paths a secrets engine may never be mounted at or under.
 PROTECTED_PREFIXES = ("sys/", "auth/", "cubbyhole/", "identity/")
@@ -25,6 +52,8 @@ class MountConfig:
     audit_non_hmac_response_keys: tuple[str, ...] = ()
     listing_visibility: str = ""
     passthrough_request_headers: tuple[str, ...] = ()
+    # Auth mounts only (Vault): which tokens logins get. "" reads as "default-service".
+    token_type: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,6 +46,8 @@ class Route:
     root: PathMatcher
     # The MountInfo handed to every request, built once; reset when the mount is tuned.
     info: MountInfo | None = None
+    # Being moved (sys/remount): clients no longer reach it; the core still revokes through it.
+    tainted: bool = False
 
     @property
     def prefix(self) -> str:

@@ -9,6 +9,7 @@ from warden.core.mounting import normalize_mount_path
 from warden.core.mounts import MountConfig, MountEntry
 from warden.core.sys_audit import AuditPaths
 from warden.core.sys_leases import LeasePaths
+from warden.core.sys_remount import RemountPaths
 from warden.core.sys_wrapping import WrappingPaths
 from warden.framework import Backend, Field, FieldData, FieldType, Path
 from warden.framework.durations import parse_duration
@@ -45,6 +46,8 @@ _TUNE_FIELDS = {
     "audit_non_hmac_response_keys": Field(FieldType.COMMA_STRING_SLICE, "Response keys not hashed in audit."),
     "listing_visibility": Field(FieldType.STRING, "unauth or hidden."),
     "passthrough_request_headers": Field(FieldType.COMMA_STRING_SLICE, "Headers passed to the backend."),
+    "token_type": Field(FieldType.STRING, "Auth mounts: the type of tokens logins get: "
+                        "default-service, default-batch, service or batch."),
 }
 
 
@@ -75,6 +78,8 @@ def mount_view(entry: MountEntry) -> dict[str, Any]:
                if entry.config.audit_non_hmac_request_keys else {}),
             **({"audit_non_hmac_response_keys": list(entry.config.audit_non_hmac_response_keys)}
                if entry.config.audit_non_hmac_response_keys else {}),
+            **({"token_type": entry.config.token_type or "default-service"}
+               if entry.table == "auth" else {}),
         },
         "options": dict(entry.options) or None,
         "local": entry.local,
@@ -95,9 +100,9 @@ class SystemBackend:
                 unauthenticated=("wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap",
                                  # The handler checks the token itself (Vault's hasMountAccess).
                                  "internal/ui/mounts/*"),
-                root=("auth/*", "audit", "audit/*", "rotate", "seal", "step-down", "raw/*",
+                root=("auth/*", "remount", "audit", "audit/*", "rotate", "seal", "step-down", "raw/*",
                       "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*",
-                      "revoke-prefix/*"),
+                      "revoke-prefix/*", "revoke-force/*"),
             ),
             help="The system backend: mounts, auth methods, policies and the seal.",
         )
@@ -153,6 +158,7 @@ class SystemBackend:
             *AuditPaths(self.core).paths(),
             *WrappingPaths(self.core).paths(),
             *LeasePaths(self.core).paths(),
+            *RemountPaths(self.core).paths(),
             Path("metrics", fields={"format": Field(FieldType.STRING,
                                                     'Set to "prometheus" for the text format.')},
                  operations={R: self.metrics},
@@ -177,11 +183,11 @@ class SystemBackend:
     def _listing(self, entries: Mapping[str, MountEntry]) -> Response:
         return Response(data={p: mount_view(e) for p, e in entries.items()}, top_level=True)
 
-    async def enable_secrets(self, req: Request, data: FieldData) -> Response | None:
-        return await self._enable("secrets", data)
+    async def enable_secrets(self, req: Request, data: FieldData) -> None:
+        await self._enable("secrets", data)
 
-    async def enable_auth(self, req: Request, data: FieldData) -> Response | None:
-        return await self._enable("auth", data)
+    async def enable_auth(self, req: Request, data: FieldData) -> None:
+        await self._enable("auth", data)
 
     async def _enable(self, table: str, data: FieldData) -> None:
         mount_type = data.get("type") or data.get("plugin_name")
@@ -194,7 +200,6 @@ class SystemBackend:
             description=data.get("description"), config=config, options=options,
             local=data.get("local"), seal_wrap=data.get("seal_wrap"),
         )
-        return None
 
     async def disable_secrets(self, req: Request, data: FieldData) -> None:
         await self.core.mounts.disable("secrets", data.get("path"))
@@ -236,6 +241,8 @@ class SystemBackend:
         for key in ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys"):
             if getattr(entry.config, key):
                 data[key] = list(getattr(entry.config, key))
+        if entry.table == "auth":
+            data["token_type"] = entry.config.token_type or "default-service"
         return Response(data=data, top_level=True)
 
     async def write_secrets_tune(self, req: Request, data: FieldData) -> None:
@@ -255,6 +262,8 @@ class SystemBackend:
                 changes[key] = tuple(data.get(key))
         if data.supplied("listing_visibility"):
             changes["listing_visibility"] = data.get("listing_visibility")
+        if data.supplied("token_type"):
+            changes["token_type"] = data.get("token_type")
         await self.core.mounts.tune(
             table, data.get("path"),
             description=data.get("description") if data.supplied("description") else None,
@@ -275,8 +284,9 @@ class SystemBackend:
         policy = await self.core.policies.get(data.get("name"))
         if policy is None:
             return None
-        return Response(data={"name": policy.name, "rules": policy.raw, "policy": policy.raw},
-                        top_level=True)
+        # Vault: the legacy sys/policy/<name> answers "rules", sys/policies/acl/<name> "policy".
+        field = "rules" if req.path.startswith("policy/") else "policy"
+        return Response(data={"name": policy.name, field: policy.raw}, top_level=True)
 
     async def write_policy(self, req: Request, data: FieldData) -> None:
         text = data.get("policy") or data.get("rules")
@@ -290,7 +300,7 @@ class SystemBackend:
     # -- capabilities -----------------------------------------------------------------------
 
     async def capabilities_self(self, req: Request, data: FieldData) -> Response:
-        entry = await self.core.tokens.lookup_accessor(req.accessor)
+        entry = await self.core.tokens.lookup(req.client_token)  # a batch token has no accessor
         if entry is None:
             raise PermissionDenied()
         return await self._capabilities(entry, data)
@@ -401,6 +411,7 @@ def _mount_config(raw: Mapping[str, Any]) -> MountConfig:
         audit_non_hmac_response_keys=_list("audit_non_hmac_response_keys"),
         listing_visibility=str(raw.get("listing_visibility") or ""),
         passthrough_request_headers=_list("passthrough_request_headers"),
+        token_type=str(raw.get("token_type") or ""),
     )
     if config.default_lease_ttl and config.max_lease_ttl and (
         config.default_lease_ttl > config.max_lease_ttl

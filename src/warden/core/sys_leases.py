@@ -39,6 +39,11 @@ class LeasePaths:
             *[Path(p + r"/(?P<prefix>.+)", fields=prefix, operations={U: self.lease_revoke_prefix},
                    help_synopsis="Revoke every lease under a prefix (sudo).")
               for p in ("leases/revoke-prefix", "revoke-prefix")],
+            *[Path(p + r"/(?P<prefix>.+)", fields=prefix, operations={U: self.lease_revoke_force},
+                   help_synopsis="Revoke every lease under a prefix, ignoring backend errors "
+                                 "(sudo).",
+                   help_description=_FORCE_HELP)
+              for p in ("leases/revoke-force", "revoke-force")],
         ]
 
     @staticmethod
@@ -80,8 +85,21 @@ class LeasePaths:
         await self.core.leases.revoke(self._lease_id(data))
 
     async def lease_revoke_prefix(self, req: Request, data: FieldData) -> None:
+        await self._revoke_under(data.get("prefix"), force=False)
+
+    async def lease_revoke_force(self, req: Request, data: FieldData) -> None:
+        await self._revoke_under(data.get("prefix"), force=True)
+
+    async def _revoke_under(self, prefix: str, *, force: bool) -> None:
         # Vault: leases, and tokens (by their creation path), generated under the prefix.
-        prefix = data.get("prefix").strip("/")
-        await self.core.leases.revoke_prefix(prefix)
+        prefix = prefix.strip("/")
+        await self.core.leases.revoke_prefix(prefix, force=force)
         if prefix.startswith("auth/"):
             await self.core.tokens.revoke_by_path_prefix(prefix)
+
+
+_FORCE_HELP = """
+Like revoke-prefix, but a backend's failure to revoke a lease does not stop the sweep: the
+lease is removed from warden anyway. Use it only when the secrets behind the leases are known
+to be gone (or will be cleaned up by hand), e.g. after the system they lived in was destroyed.
+"""

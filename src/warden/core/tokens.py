@@ -22,6 +22,11 @@ at once. Three rules make it so:
   committed update or delete bumps a generation, and a read that began under an older one
   returns its record to its caller without caching it. (Before this, a lookup that read the
   row just before the delete committed re-cached the revoked token for good.)
+
+Batch tokens (``core.batch_tokens``) are not stored at all: the token carries its entry,
+sealed by the barrier. A lookup opens it, checks its expiry, and for one with a parent looks
+the parent up exactly as any lookup does (marks, cache rules and all), so a batch token stops
+working for every request that starts after its parent's revocation returned.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from dataclasses import asdict, dataclass, replace
 
 import orjson
 
+from warden.core.batch_tokens import BATCH_TYPE, BatchTokenCodec, is_batch
 from warden.core.revocation import RevocationGate
 from warden.logical.clock import Clock
 from warden.logical.errors import InvalidRequest, PermissionDenied
@@ -123,8 +129,10 @@ class CoreTokenStore:
         randbytes: Callable[[int], bytes],
         limits: TtlLimits = TtlLimits(),
         cache_size: int = 10_000,
+        batch: BatchTokenCodec | None = None,
     ) -> None:
         self._storage = storage
+        self._batch = batch
         self._clock = clock
         self._randbytes = randbytes
         self.limits = limits
@@ -176,6 +184,8 @@ class CoreTokenStore:
     # -- creation -----------------------------------------------------------
 
     async def create(self, spec: TokenSpec, parent: TokenEntry | None) -> tuple[str, TokenEntry]:
+        if spec.token_type == BATCH_TYPE:
+            return await self._create_batch(spec, None if spec.orphan else parent)
         token = spec.token_id or SERVICE_PREFIX + random_id(self._randbytes)
         token_hash = self.hash(token)
         if spec.token_id and await self._storage.get("id/" + token_hash) is not None:
@@ -206,6 +216,23 @@ class CoreTokenStore:
             self._remember(rec)
         return token, rec.entry
 
+    async def _create_batch(self, spec: TokenSpec, parent: TokenEntry | None
+                            ) -> tuple[str, TokenEntry]:
+        """Mint a batch token: checked against its parent, sealed, never stored."""
+        if self._batch is None:
+            raise InvalidRequest("batch tokens are not available on this server")
+        _check_batch_spec(spec)
+        parent_hash = ""
+        if parent is not None:
+            if parent.token_type == BATCH_TYPE:
+                raise InvalidRequest("batch tokens cannot create more tokens")
+            parent_rec = await self._record_by_accessor(parent.accessor)
+            if parent_rec is None:
+                raise PermissionDenied("parent token is no longer valid")
+            parent_hash = parent_rec.hash
+        entry = self._new_entry(replace(spec, renewable=False), parent, accessor="")
+        return self._batch.mint(entry, parent_hash), entry
+
     @staticmethod
     def _create_ops(rec: _Record) -> list[BatchOp]:
         ops: list[BatchOp] = [
@@ -216,11 +243,12 @@ class CoreTokenStore:
             ops.append(Put(f"parent/{rec.parent_hash}/{rec.hash}", b""))
         return ops
 
-    def _new_entry(self, spec: TokenSpec, parent: TokenEntry | None) -> TokenEntry:
+    def _new_entry(self, spec: TokenSpec, parent: TokenEntry | None, *,
+                   accessor: str | None = None) -> TokenEntry:
         now = self._clock.time()
         ttl, expire, max_expire = self._initial_ttl(spec, now)
         return TokenEntry(
-            accessor=random_id(self._randbytes),
+            accessor=random_id(self._randbytes) if accessor is None else accessor,
             policies=spec.policies,
             path=spec.path,
             display_name=spec.display_name,
@@ -263,13 +291,27 @@ class CoreTokenStore:
     # -- lookup -------------------------------------------------------------
 
     async def lookup(self, token: str) -> TokenEntry | None:
+        if is_batch(token):
+            return await self._lookup_batch(token)
         rec = await self.lookup_record(token)
         return rec.entry if rec else None
 
     async def lookup_record(self, token: str) -> _Record | None:
-        if not token:
+        """The stored record of a service token (a batch token has none)."""
+        if not token or is_batch(token):
             return None
         return await self._live(await self._fetch(self.hash(token)))
+
+    async def _lookup_batch(self, token: str) -> TokenEntry | None:
+        claims = await self._batch.open(token) if self._batch is not None else None
+        if claims is None:
+            return None
+        entry = claims.entry
+        if self._clock.time() >= entry.expire_time:
+            return None
+        if claims.parent_hash and await self._live(await self._fetch(claims.parent_hash)) is None:
+            return None  # the parent expired, was revoked, or is being revoked right now
+        return entry
 
     async def lookup_accessor(self, accessor: str) -> TokenEntry | None:
         rec = await self._record_by_accessor(accessor)
@@ -541,6 +583,18 @@ class CoreTokenStore:
                     await self._storage.delete(f"parent/{parent}{child}")
                     removed += 1
         return removed
+
+
+def _check_batch_spec(spec: TokenSpec) -> None:
+    """What a token without an entry cannot carry (Vault's rules for batch tokens)."""
+    if "root" in spec.policies:
+        raise InvalidRequest("batch tokens cannot be root tokens")
+    if spec.num_uses:
+        raise InvalidRequest('batch tokens cannot have "num_uses" set')
+    if spec.period:
+        raise InvalidRequest('batch tokens cannot have "period" set')
+    if spec.explicit_max_ttl:
+        raise InvalidRequest('batch tokens cannot have "explicit_max_ttl" set')
 
 
 def _under(path: str, prefix: str) -> bool:

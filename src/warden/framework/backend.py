@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from warden.framework import openapi
 from warden.framework.field_data import FieldData
 from warden.framework.path import Handler, Path
 from warden.logical.backend import BackendType, SpecialPaths
@@ -117,11 +118,14 @@ class Backend:
     async def handle_request(self, req: Request) -> Response | None:
         if req.operation in (Operation.RENEW, Operation.REVOKE):
             return await self._handle_lease_operation(req)
+        if req.operation is Operation.HELP and req.path in ("", "/"):
+            return self._root_help()
         found = self.route(req.path)
         if found is None:
             raise UnsupportedPath()
         path, captures = found
         if req.operation is Operation.HELP:
+            # Describes the path; never runs a handler (Vault's helpCallback).
             return _help_response(path, self.help)
         handler = _handler_for(path, req.operation)
         data = FieldData({**req.data, **captures}, path.fields)
@@ -139,6 +143,14 @@ class Backend:
                 "Endpoint ignored these unrecognized parameters: [" + " ".join(unknown) + "]"
             )
         return response
+
+    def _root_help(self) -> Response:
+        """The mount's own help: every path with its synopsis (Vault's handleRootHelp)."""
+        lines = [self.help.strip(), "", "## PATHS", ""]
+        for path in sorted(self.paths, key=lambda p: p.pattern):
+            lines += [f"    {path.pattern}", f"        {path.help_synopsis.strip()}", ""]
+        return Response(data={"help": "\n".join(lines).strip(), "see_also": None,
+                              "openapi": openapi.document(self.paths)})
 
     async def existence_check(self, req: Request) -> bool | None:
         found = self.route(req.path)
@@ -195,5 +207,6 @@ def _help_response(path: Path, backend_help: str) -> Response:
             lines.append(f"{name} ({field.type.value})")
             lines.append(f"    {field.description.strip()}")
     text = "\n".join(lines).strip()
-    return Response(data={"help": text or backend_help, "see_also": []})
+    return Response(data={"help": text or backend_help, "see_also": None,
+                          "openapi": openapi.document([path])})
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from warden.kube import plan as planning
 from warden.kube.cluster import ClusterSpec
-from warden.kube.desired import Desired, cas_in_use, desired
+from warden.kube.desired import Desired, desired
 from warden.kube.files import write_atomic
 from warden.kube.plan import GENERATED, Kind, Plan, Step
 from warden.kube.state import Api, CurrentState, data_of, read_ca, read_mounts, read_state
@@ -106,7 +106,7 @@ def import_signed(api: Api, spec: ClusterSpec, directory: Path, explicit: Mappin
                   root_pem: str, progress: Progress) -> list[Imported]:
     """``intermediate/set-signed`` for every CA still waiting for its certificate."""
     done = []
-    for ca in cas_in_use(spec):
+    for ca in (c.ca for c in desired(spec, kv_version=2).cas):  # the cluster's CAs and the workloads CA
         mount = spec.mount(ca.key)
         if read_ca(api, mount).certificate:
             progress(f"{mount}: has its CA already, nothing to import")

@@ -25,6 +25,7 @@ KEY_BITS = {"rsa": 2048, "ec": 256}
 _CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]*$")
+_TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,253}[a-z0-9])?$")
 _DURATION = re.compile(r"(\d+)(d|h|m|s)")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -101,6 +102,8 @@ class ClusterSpec:
     admin_group: str = DEFAULT_ADMIN_GROUP
     kubelet_serving_ca: bool = False
     kubelet_signer: bool = False  # roles and a policy for ``warden k8s controller``'s CSR signer
+    pod_certificates: bool = False  # a workloads CA, role and policy for the pod certificate signer
+    trust_domain: str = ""  # the pods' SPIFFE trust domain ("": <name>.<cluster_domain>)
     intermediate: bool = False
     user_groups: tuple[str, ...] = ()
     user_domain: str = ""  # people's names must be e-mail addresses in this domain
@@ -249,6 +252,9 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
     _unique(spec.user_groups, "user group")
     if spec.user_domain and not _NODE_NAME.match(spec.user_domain):
         raise SpecError(f"invalid user domain {spec.user_domain!r}: use a DNS domain such as example.com")
+    if spec.trust_domain and not _TRUST_DOMAIN.match(spec.trust_domain):
+        raise SpecError(f"invalid trust domain {spec.trust_domain!r}: use lower case letters, digits, "
+                        "'.', '-' and '_', e.g. c1.example.com")
     if not spec.kv_mount.strip("/"):
         raise SpecError("-kv-mount must name a KV mount, e.g. secret")
     return dataclasses.replace(spec, kv_mount=spec.kv_mount.strip("/"))

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from warden.kube import kubelet_signer
+from warden.kube import kubelet_signer, pod_certificates
 from warden.kube.cluster import ClusterSpec
 from warden.kube.identity import Identity, nodes_of, role_identities
 from warden.kube.inventory import (
@@ -172,6 +172,10 @@ def policies(spec: ClusterSpec, kv_api: Any) -> dict[str, str]:
         out[kubelet_signer.policy_name(spec)] = policy_text(
             f"warden k8s controller: sign kubelet CSRs of cluster {spec.name}",
             kubelet_signer.policy_rules(spec))
+    if spec.pod_certificates:
+        out[pod_certificates.policy_name(spec)] = policy_text(
+            f"warden k8s controller: sign pod certificates of cluster {spec.name}",
+            pod_certificates.policy_rules(spec))
     for group in spec.user_groups:
         mount = spec.mount("k8s")
         out[spec.policy(USER_ROLE_PREFIX + group)] = policy_text(
@@ -183,6 +187,9 @@ def policies(spec: ClusterSpec, kv_api: Any) -> dict[str, str]:
 def _mounts(spec: ClusterSpec, kv_missing: bool) -> tuple[DesiredMount, ...]:
     out = [DesiredMount(spec.mount(ca.key), "pki", spec.ca_ttl, description=f"{spec.name}: {ca.purpose}")
            for ca in cas_in_use(spec)]
+    if spec.pod_certificates:
+        out.append(DesiredMount(pod_certificates.mount(spec), "pki", spec.ca_ttl,
+                                description=f"{spec.name}: {pod_certificates.CA.purpose}"))
     if kv_missing:
         out.append(DesiredMount(spec.kv_mount, "kv", options={"version": "2"},
                                 description="key/value secret storage"))
@@ -196,6 +203,10 @@ def _cas(spec: ClusterSpec) -> tuple[DesiredCa, ...]:
         if not spec.intermediate:
             data["ttl"] = spec.ca_ttl
         out.append(DesiredCa(ca, spec.mount(ca.key), data, f"{spec.name}-{ca.key}.csr"))
+    if spec.pod_certificates:
+        ca = pod_certificates.CA
+        out.append(DesiredCa(ca, pod_certificates.mount(spec), pod_certificates.ca_data(spec),
+                             f"{spec.name}-{ca.key}.csr"))
     return tuple(out)
 
 
@@ -205,6 +216,9 @@ def _roles(spec: ClusterSpec) -> tuple[DesiredRole, ...]:
               for g in spec.user_groups]
     if spec.kubelet_signer:
         roles += [DesiredRole(r.mount, r.name, r.data) for r in kubelet_signer.signer_roles(spec)]
+    if spec.pod_certificates:
+        roles.append(DesiredRole(pod_certificates.mount(spec), pod_certificates.ROLE,
+                                 pod_certificates.role_data(spec)))
     return tuple(roles)
 
 

@@ -44,7 +44,12 @@ def issue(api: Api, ident: Identity, ttl: str = "") -> Issued:
 
 
 def ca_chain(api: Api, mount: str) -> str:
-    """The mount's CA certificate(s) as one PEM bundle: the issuer, then its issuers."""
+    """What a peer of the mount's certificates must trust, as one PEM bundle: the mount's trust
+    bundle (old + new CA while it rotates); from a server without one (Vault), the default
+    issuer and its issuers."""
+    bundle = (data_of(api.read(f"{mount}/cert/trust_bundle")) or {}).get("trust_bundle")
+    if isinstance(bundle, list) and bundle:
+        return "".join(_pem(str(c)) for c in bundle)
     data = data_of(api.read(f"{mount}/cert/ca_chain")) or {}
     chain = data.get("ca_chain")
     if isinstance(chain, list) and chain:

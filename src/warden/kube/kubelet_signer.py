@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from warden.kube import pod_certificates
 from warden.kube.cluster import ClusterSpec
 from warden.kube.inventory import signing_ca
 
@@ -80,16 +81,24 @@ def auth_role_name(spec: ClusterSpec) -> str:
     return f"{spec.name}-csr-controller"
 
 
+def controller_policies(spec: ClusterSpec) -> list[str]:
+    """The policies of the controller process: the kubelet signers' and/or the pod certificate signer's."""
+    return ([policy_name(spec)] if spec.kubelet_signer else []) + \
+        ([pod_certificates.policy_name(spec)] if spec.pod_certificates else [])
+
+
 def auth_role_data(spec: ClusterSpec) -> dict[str, Any]:
     return {"bound_service_account_names": [SERVICE_ACCOUNT], "bound_service_account_namespaces": [NAMESPACE],
-            "token_policies": [policy_name(spec)], "token_ttl": 3600, "token_max_ttl": 86400}
+            "token_policies": controller_policies(spec), "token_ttl": 3600, "token_max_ttl": 86400}
 
 
 def controller_config(spec: ClusterSpec, address: str) -> str:
     """The ``warden k8s controller`` configuration that uses what bootstrap made."""
     signers = "\n".join(
         f'signer "{r.signer}" {{\n  mount = "{r.mount}"\n  role = "{r.name}"\n  approve = "{r.approver}"\n}}'
-        for r in signer_roles(spec))
+        for r in (signer_roles(spec) if spec.kubelet_signer else ()))
+    if spec.pod_certificates:
+        signers = f"{signers}\n{pod_certificates.controller_blocks(spec)}".strip("\n")
     return (f'warden {{ address = "{address}" }}\n'
             f'auto_auth {{\n  method "kubernetes" {{ config = {{ role = "{auth_role_name(spec)}" }} }}\n}}\n'
             f'leader_election {{\n  namespace = "{NAMESPACE}"\n  name = "{LEASE}"\n}}\n'
@@ -118,7 +127,8 @@ def ensure_auth_role(api: Any, spec: ClusterSpec) -> str:
     mounts = mounts.get("data") or mounts
     if f"{AUTH_MOUNT.removeprefix('auth/')}/" not in mounts:
         return (f"no Kubernetes auth method at {AUTH_MOUNT}/: enable and configure it, then write "
-                f"{path} (bound to {NAMESPACE}/{SERVICE_ACCOUNT}, policy {policy_name(spec)}), "
+                f"{path} (bound to {NAMESPACE}/{SERVICE_ACCOUNT}, policies "
+                f"{', '.join(controller_policies(spec))}), "
                 "or give the controller a token with that policy")
     wanted = auth_role_data(spec)
     current = ((api.read(path) or {}).get("data")) or {}
@@ -127,5 +137,5 @@ def ensure_auth_role(api: Any, spec: ClusterSpec) -> str:
     if current and same:
         return f"Kubernetes auth role {path} (unchanged)"
     api.write(path, wanted)
-    return (f"Kubernetes auth role {path}: {NAMESPACE}/{SERVICE_ACCOUNT} logs in with policy "
-            f"{policy_name(spec)}")
+    return (f"Kubernetes auth role {path}: {NAMESPACE}/{SERVICE_ACCOUNT} logs in with policies "
+            f"{', '.join(controller_policies(spec))}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,11 +108,16 @@ def key_matches(cert: x509.Certificate, private_key: PrivateKeyTypes) -> bool:
 
 
 def public_key_matches(private_key: PrivateKeyTypes, public_pem: bytes) -> bool:
-    try:
-        public = serialization.load_pem_public_key(public_pem)
-    except ValueError:
-        return False
-    return _spki(public) == _spki(private_key.public_key())
+    """Whether the key's public half is among the PEM public keys of ``public_pem`` (a
+    service-account sa.pub holds two while the key pair rotates)."""
+    wanted = _spki(private_key.public_key())
+    for block in re.findall(rb"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", public_pem, re.S):
+        try:
+            if _spki(serialization.load_pem_public_key(block)) == wanted:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -131,12 +131,16 @@ class WardenApp:
             "?" + query_string.decode("latin-1") if query_string else "")
         connection = self._connection(scope, headers, method, target, body)
         query = translate.parse_query(query_string)
-        data = translate.request_data(method, query, body, headers.get("content-type", ""),
-                                      max_depth=self._config.max_json_depth)
-        if path in seal_http.SEAL_PATHS:
+        help_only = translate.is_help(method, query)
+        # A help request only describes the path: its body is never read as input.
+        data = {} if help_only else translate.request_data(
+            method, query, body, headers.get("content-type", ""),
+            max_depth=self._config.max_json_depth)
+        if path in seal_http.SEAL_PATHS and not help_only:
             status, payload = await seal_http.handle(self._core, method, path, data)
             return status, JSON, orjson.dumps(payload), {}
-        if path == "sys/metrics" and self._config.unauthenticated_metrics_access:
+        if (path == "sys/metrics" and self._config.unauthenticated_metrics_access
+                and not help_only):
             if data.get("format") != "prometheus":
                 raise InvalidRequest("unauthenticated metrics are served as ?format=prometheus")
             body, ctype = self._core.metrics.render()

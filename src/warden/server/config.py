@@ -185,6 +185,8 @@ def check_workers(config: ServerConfig) -> None:
     if config.ha_enabled:
         raise ConfigError("workers > 1 cannot be combined with ha_enabled yet: run one process "
                           "per node in an HA cluster (or turn ha_enabled off)")
+
+
 _FORWARDED_KEYS = {
     "x_forwarded_for_authorized_addrs", "x_forwarded_for_hop_skips",
     "x_forwarded_for_reject_not_authorized", "x_forwarded_for_reject_not_present",

@@ -1,11 +1,13 @@
-"""uvicorn's fast httptools protocol, taught Vault's ``LIST`` method, one send per response.
+"""uvicorn's fast httptools protocol, taught Vault's ``LIST`` and ``HELP`` methods, one send
+per response.
 
-llhttp (behind httptools) accepts only the methods it knows, and ``LIST`` is not
-one of them; ``LINK`` is, and has the same length. At the start of each request
-a leading ``LIST `` is rewritten to ``LINK ``, and the edge reads ``LINK`` as
-``LIST``. Clients that pipeline several requests in one packet would only have
-the first one rewritten; HTTP clients of Vault (hvac, Vault's CLI, curl, httpx)
-send one request at a time per connection, so they are never affected.
+llhttp (behind httptools) accepts only the methods it knows, and neither ``LIST`` nor
+``HELP`` is one of them; ``LINK`` and ``BIND`` are, and have the same lengths. At the start
+of each request a leading ``LIST `` is rewritten to ``LINK `` (``HELP `` to ``BIND ``), and
+the edge reads ``LINK`` as ``LIST`` (``BIND`` as ``HELP``). Clients that pipeline several
+requests in one packet would only have the first one rewritten; HTTP clients of Vault (hvac,
+Vault's CLI, curl, httpx) send one request at a time per connection, so they are never
+affected.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-_LIST = b"LIST "
-_LINK = b"LINK "
+# Vault's methods llhttp does not know -> a method it knows, of the same length.
+_REWRITES = {b"LIST ": b"LINK ", b"HELP ": b"BIND "}
+_METHOD_LEN = 5
 _CONTINUE = b"HTTP/1.1 100 "
 
 
@@ -57,11 +60,12 @@ class VaultHttpToolsProtocol(HttpToolsProtocol):
         if self._at_request_start:
             data = self._held + data
             self._held = b""
-            if len(data) < len(_LIST) and _LIST.startswith(data):
+            if len(data) < _METHOD_LEN and any(m.startswith(data) for m in _REWRITES):
                 self._held = data  # wait for enough bytes to see the method
                 return
-            if data.startswith(_LIST):
-                data = _LINK + data[len(_LIST):]
+            known = _REWRITES.get(data[:_METHOD_LEN])
+            if known is not None:
+                data = known + data[_METHOD_LEN:]
             self._at_request_start = False
         super().data_received(data)
 

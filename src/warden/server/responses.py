@@ -67,6 +67,9 @@ def render(
     request_id: str, op: Operation, resp: Response | None
 ) -> tuple[int, str, bytes, dict[str, str]]:
     """(status, content type, body, extra headers) for a handled request."""
+    if op is Operation.HELP:
+        # Vault answers a help request with the help data itself (http/help.go: respondOk).
+        return 200, JSON, orjson.dumps(resp.data if resp is not None else {}), {}
     if resp is None:
         if op in (Operation.READ, Operation.LIST):
             return 404, JSON, b'{"errors":[]}', {}

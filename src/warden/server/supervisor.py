@@ -66,6 +66,7 @@ def supervise(workers: Sequence[Worker], *, alive: Callable[[], bool] = lambda: 
     """Wait for the workers, passing signals on; the server's exit status. ``alive`` says
     whether what they share (the storage writer process) still runs."""
     stopping = False
+    status = 0
     pending = {w.pid: w for w in workers}
 
     def forward(signum: int, _frame: object) -> None:
@@ -85,7 +86,6 @@ def supervise(workers: Sequence[Worker], *, alive: Callable[[], bool] = lambda: 
 
     previous = {sig: signal.signal(sig, forward)
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    status = 0
     deadline = 0.0
     try:
         while pending:

@@ -22,6 +22,8 @@ _METHODS = {
     "LIST": Operation.LIST,
     "LINK": Operation.LIST,  # LIST as rewritten by server.protocol (llhttp knows no LIST)
     "PATCH": Operation.PATCH,
+    "HELP": Operation.HELP,
+    "BIND": Operation.HELP,  # HELP as rewritten by server.protocol (llhttp knows no HELP)
 }
 _QUERY_DATA_METHODS = {"GET", "HEAD", "DELETE", "LIST", "LINK"}
 
@@ -57,9 +59,17 @@ def operation_for(method: str, query: Mapping[str, list[str]]) -> Operation:
     op = _METHODS.get(method)
     if op is None:
         raise UnsupportedOperation(f"unsupported method {method}")
+    if is_help(method, query):
+        return Operation.HELP
     if op is Operation.READ and _truthy(query.get("list")):
         return Operation.LIST
     return op
+
+
+def is_help(method: str, query: Mapping[str, list[str]]) -> bool:
+    """Vault's wrapHelpHandler: the HELP method, or any non-empty ``help`` parameter (even
+    ``help=0``), asks for the path's help, whatever the method; the request never runs."""
+    return _METHODS.get(method) is Operation.HELP or any(v != "" for v in query.get("help", ()))
 
 
 def _truthy(values: list[str] | None) -> bool:
@@ -82,6 +92,7 @@ def request_data(method: str, query: Mapping[str, list[str]], body: bytes,
     if method in _QUERY_DATA_METHODS:
         data: dict[str, Any] = {k: (v[0] if len(v) == 1 else v) for k, v in query.items()}
         data.pop("list", None)
+        data.pop("help", None)  # reserved, as in Vault: never a field of the request
         if body.strip() and method == "DELETE":
             data.update(_json_object(body, max_depth))
         return data

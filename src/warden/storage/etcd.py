@@ -356,9 +356,9 @@ def _collect(kvs: Any, base: bytes, names: list[str], *, more: bool) -> bytes:
             names.append(rest.decode())
             continue
         names.append(rest[:slash + 1].decode())
-        return base + rest[:slash] + b"0"  # '0' follows '/': seek past the folder
+        return bytes(base + rest[:slash] + b"0")  # '0' follows '/': seek past the folder
     if more and kvs:
-        return kvs[-1].key + b"\x00"
+        return bytes(kvs[-1].key + b"\x00")
     return b""
 
 

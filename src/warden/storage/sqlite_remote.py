@@ -71,7 +71,7 @@ class RemoteWriter:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_unix_connection(lambda: _Replies(self), sock=self._sock)
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = transport
 
     def _flush(self, transport: asyncio.Transport) -> None:
         data, self._outgoing = b"".join(self._outgoing), []

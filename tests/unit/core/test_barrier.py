@@ -268,3 +268,58 @@ async def test_keys_are_kept_out_of_reprs() -> None:
     assert state is not None
     assert ROOT_KEY.hex() not in repr(state) and repr(ROOT_KEY) not in repr(state)
     assert repr(state.keyring.keys[0].key) not in repr(state)
+
+
+PURPOSE = b"batch-token"
+
+
+async def test_detached_blobs_open_only_here_for_their_purpose() -> None:
+    physical = MemoryBackend()
+    barrier = await unsealed(physical)
+    blob = barrier.seal_detached(PURPOSE, b"claims")
+    assert b"claims" not in blob
+    assert await barrier.open_detached(PURPOSE, blob) == b"claims"
+    assert await barrier.open_detached(b"other-purpose", blob) is None
+    for i in range(len(blob)):
+        flipped = bytearray(blob)
+        flipped[i] ^= 0x01
+        assert await barrier.open_detached(PURPOSE, bytes(flipped)) is None
+    assert await barrier.open_detached(PURPOSE, blob[:20]) is None
+    # a stored value's ciphertext is not a detached blob, and the other way round
+    await barrier.put("k", b"claims")
+    assert await barrier.open_detached(PURPOSE, await physical.get("k") or b"") is None
+    elsewhere = await unsealed()  # another server: another keyring
+    assert await elsewhere.open_detached(PURPOSE, blob) is None
+
+
+async def test_detached_blobs_outlive_rotate_and_rekey_but_not_the_seal() -> None:
+    physical = MemoryBackend()
+    barrier = await unsealed(physical)
+    old = barrier.seal_detached(PURPOSE, b"term 1")
+    await barrier.rotate()
+    new = barrier.seal_detached(PURPOSE, b"term 2")
+    assert new[:4] == (2).to_bytes(4, "big")
+    await barrier.rekey(OTHER_KEY)
+    assert await barrier.open_detached(PURPOSE, old) == b"term 1"
+    assert await barrier.open_detached(PURPOSE, new) == b"term 2"
+    barrier.seal()
+    with pytest.raises(Sealed):
+        await barrier.open_detached(PURPOSE, old)
+    with pytest.raises(Sealed):
+        barrier.seal_detached(PURPOSE, b"x")
+    await barrier.unseal(OTHER_KEY)
+    assert await barrier.open_detached(PURPOSE, new) == b"term 2"
+
+
+async def test_a_blob_of_a_term_another_node_added_is_opened_after_a_reload() -> None:
+    physical = MemoryBackend()
+    here = await unsealed(physical)
+    there = Barrier(physical)
+    await there.unseal(ROOT_KEY)
+    await there.rotate()
+    blob = there.seal_detached(PURPOSE, b"from term 2")
+    assert here.key_status().term == 1
+    assert await here.open_detached(PURPOSE, blob) == b"from term 2"
+    assert here.key_status().term == 2
+    forged = (7).to_bytes(4, "big") + blob[4:]
+    assert await here.open_detached(PURPOSE, forged) is None

@@ -22,6 +22,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.revoked: list[str] = []
+        self.broken = False  # revocations fail (the system behind the leases is gone)
 
     def factory(self, conf: BackendConfig) -> Backend:
         async def issue(req: Request, data: FieldData) -> Response:
@@ -32,6 +33,8 @@ class Recorder:
 
         async def revoke(req: Request) -> None:
             assert req.secret is not None
+            if self.broken:
+                raise RuntimeError("the thing cannot be reached")
             self.revoked.append(req.secret.internal_data["name"])
 
         return Backend(
@@ -147,6 +150,19 @@ async def test_renew_within_mount_max_then_revoke_prefix(kit: Kit) -> None:
     assert renewed is not None and renewed.secret is not None and renewed.secret.ttl == 300
     await kit.call(U, "sys/leases/revoke-prefix/things/issue")
     assert sorted(rec.revoked) == ["a", "b"]
+
+
+async def test_revoke_force_removes_leases_the_backend_cannot_revoke(kit: Kit) -> None:
+    rec = await _with_recorder(kit)
+    for name in ("a", "b"):
+        await kit.call(U, f"things/issue/{name}")
+    rec.broken = True
+    with pytest.raises(RuntimeError):
+        await kit.call(U, "sys/leases/revoke-prefix/things/issue")
+    assert len(await kit.core.leases.list_prefix("things/issue")) == 2  # nothing was dropped
+    await kit.call(U, "sys/leases/revoke-force/things/issue")
+    assert await kit.core.leases.list_prefix("things/issue") == []
+    assert rec.revoked == []
 
 
 async def test_revoking_a_token_revokes_its_leases_and_unmount_revokes_the_rest(kit: Kit) -> None:

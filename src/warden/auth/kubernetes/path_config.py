@@ -102,20 +102,30 @@ async def read_config(req: Request, data: FieldData) -> Response | None:
     return None if config is None else Response(data=config.view())
 
 
-async def write_config(req: Request, data: FieldData) -> None:
+async def write_config(req: Request, data: FieldData) -> Response | None:
     """A write replaces the whole configuration, as in Vault."""
     issuer = data.get("issuer").strip()
     disable_iss, supplied = data.get_ok("disable_iss_validation")
     config = KubeConfig(
         kubernetes_host=normalize_host(data.get("kubernetes_host")),
-        kubernetes_ca_cert=_ca_bundle(data.get("kubernetes_ca_cert")),
+        kubernetes_ca_cert=_pem_framed(data.get("kubernetes_ca_cert")),
         token_reviewer_jwt=data.get("token_reviewer_jwt").strip(),
         pem_keys=tuple(_pem_keys(data.get("pem_keys"))),
         issuer=issuer,
         disable_iss_validation=bool(disable_iss) if supplied else not issuer,
         disable_local_ca_jwt=data.get("disable_local_ca_jwt"),
     )
+    if config.disable_local_ca_jwt and not config.kubernetes_ca_cert and not config.pem_keys:
+        # Vault (OpenBao): nothing would say whom to trust at the API server.
+        raise InvalidRequest("kubernetes_ca_cert must be given when disable_local_ca_jwt is true "
+                             "(or set pem_keys to verify JWTs locally)")
     await put_json(_storage(req), CONFIG_KEY, asdict(config))
+    if config.kubernetes_ca_cert and not ca_certificates(config.kubernetes_ca_cert):
+        return Response(warnings=[
+            "kubernetes_ca_cert holds no certificate that parses: it was saved, but logins "
+            "that call the TokenReview API will fail until it is replaced with the API "
+            "server's CA certificate"])
+    return None
 
 
 def normalize_host(raw: str) -> str:
@@ -137,16 +147,24 @@ def normalize_host(raw: str) -> str:
     return host.rstrip("/")
 
 
-def _ca_bundle(pem: str) -> str:
+def _pem_framed(pem: str) -> str:
+    """The CA bundle exactly as written. Like Vault, only its PEM framing is checked here
+    (hvac's own suite writes a placeholder block); whether it parses is a warning now and a
+    clear refusal at login (``ca_certificates``)."""
     if not pem.strip():
         return ""
+    if "-----BEGIN" not in pem or "-----END" not in pem:
+        raise InvalidRequest("kubernetes_ca_cert is not PEM-encoded: expected one or more "
+                             "-----BEGIN CERTIFICATE----- blocks")
+    return pem
+
+
+def ca_certificates(pem: str) -> list[x509.Certificate]:
+    """The certificates of a configured CA bundle; [] if none parses."""
     try:
-        certs = x509.load_pem_x509_certificates(pem.strip().encode())
+        return x509.load_pem_x509_certificates(pem.strip().encode())
     except ValueError:
-        certs = []
-    if not certs:
-        raise InvalidRequest("kubernetes_ca_cert is not a PEM-encoded certificate")
-    return pem.strip() + "\n"
+        return []
 
 
 def _pem_keys(values: list[str]) -> list[str]:

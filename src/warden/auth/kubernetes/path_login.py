@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from warden.auth.kubernetes import jwt_local
 from warden.auth.kubernetes.jwt_local import Expectations, JwtRejected, MalformedJwt
-from warden.auth.kubernetes.path_config import KubeConfig, load_config
+from warden.auth.kubernetes.path_config import KubeConfig, ca_certificates, load_config
 from warden.auth.kubernetes.path_role import KubeRole, load_role
 from warden.auth.kubernetes.review import ReviewResult
 from warden.auth.kubernetes.serviceaccount import ServiceAccount, from_claims, from_username
@@ -73,7 +73,7 @@ class Login:
         if config.pem_keys:
             sa = self._verify_locally(token, config, role)
         else:
-            sa = await self._review(token, claims, config, role)
+            sa = await self._review(token, claims, config, role, mount=req.mount_point)
         return Response(auth=_auth(role, sa))
 
     def _verify_locally(self, token: str, config: KubeConfig, role: KubeRole) -> ServiceAccount:
@@ -89,12 +89,17 @@ class Login:
         return _admitted(role, sa)
 
     async def _review(self, token: str, claims: Mapping[str, Any], config: KubeConfig,
-                      role: KubeRole) -> ServiceAccount:
+                      role: KubeRole, *, mount: str) -> ServiceAccount:
         claimed = from_claims(claims)
         if claimed is not None:
             _admitted(role, claimed)  # refuse early, without a network call
         if config.expected_issuer and claims.get("iss") != config.expected_issuer:
             raise denied("the JWT's issuer does not match the configured issuer")
+        if config.kubernetes_ca_cert and not ca_certificates(config.kubernetes_ca_cert):
+            raise InvalidRequest(
+                f"kubernetes_ca_cert in {mount}config holds no certificate that parses, so "
+                "the Kubernetes API server cannot be verified; write the API server's CA "
+                f"certificate to {mount}config")
         reviewer = self.b.reviewer
         if reviewer is None:
             raise CodedError(500, "no TokenReview client is configured on this server; "

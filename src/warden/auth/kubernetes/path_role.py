@@ -109,7 +109,7 @@ async def delete_role(req: Request, data: FieldData) -> None:
     await _storage(req).delete(ROLE_PREFIX + data.get("name").lower())
 
 
-async def write_role(req: Request, data: FieldData) -> None:
+async def write_role(req: Request, data: FieldData) -> Response | None:
     storage = _storage(req)
     name = data.get("name").lower()
     role = await load_role(storage, name) or KubeRole(name=name)
@@ -126,6 +126,13 @@ async def write_role(req: Request, data: FieldData) -> None:
     role = replace(role, token=role.token.updated(data), **values)
     _check_bindings(role)
     await put_json(storage, ROLE_PREFIX + name, role.to_json())
+    if role.bound_service_account_names == ("*",) and role.bound_service_account_namespaces == ("*",):
+        # Vault accepts it (hvac's suite expects that); say what it means.
+        return Response(warnings=[
+            f'role "{name}" lets any service account in any namespace of the cluster log in; '
+            "narrow bound_service_account_names or bound_service_account_namespaces unless "
+            "that is intended"])
+    return None
 
 
 def _bindings(values: list[str], field: str) -> list[str]:
@@ -142,9 +149,6 @@ def _check_bindings(role: KubeRole) -> None:
         raise InvalidRequest('"bound_service_account_names" can not be empty')
     if not role.bound_service_account_namespaces:
         raise InvalidRequest('"bound_service_account_namespaces" can not be empty')
-    if role.bound_service_account_names == ("*",) and role.bound_service_account_namespaces == ("*",):
-        raise InvalidRequest('bound_service_account_names and bound_service_account_namespaces '
-                             'can not both be "*"')
 
 
 def role_view(role: KubeRole) -> dict[str, Any]:
@@ -161,6 +165,7 @@ ROLE_SYN = "Create, read, update or delete a role binding service accounts to to
 ROLE_DESC = """\
 A login names a role; the JWT's service account must match one of
 bound_service_account_names and its namespace one of
-bound_service_account_namespaces ("*" alone, or globs like "dev-*"). Names and
-namespaces may not both be "*". When audience is set, the JWT must carry it.
+bound_service_account_namespaces ("*" alone, or globs like "dev-*"). Both "*" is
+allowed, with a warning: any service account of the cluster may then log in.
+When audience is set, the JWT must carry it.
 """

@@ -28,7 +28,10 @@ class TokenBackend:
         )
 
     async def caller_entry(self, req: Request) -> TokenEntry:
-        entry = await self.store.lookup_accessor(req.accessor) if req.accessor else None
+        if req.accessor:
+            entry = await self.store.lookup_accessor(req.accessor)
+        else:  # a batch token has no accessor: it is its own entry
+            entry = await self.store.lookup(req.client_token) if req.client_token else None
         if entry is None:
             raise PermissionDenied()
         return entry

@@ -24,7 +24,9 @@ CREATE_FIELDS: dict[str, Field] = {
     "renewable": Field(FieldType.BOOL, "Whether the token may be renewed.", default=True),
     "lease": Field(FieldType.DURATION, "Older name of ttl."),
     "ttl": Field(FieldType.DURATION, "Initial TTL, e.g. 1h."),
-    "type": Field(FieldType.STRING, "Token type; only service tokens are supported."),
+    "type": Field(FieldType.STRING, 'Token type: "service" or "batch"; default: the role\'s, '
+                  "else service. Batch tokens are not stored: not renewable, not revocable, "
+                  "no children, no accessor."),
     "explicit_max_ttl": Field(FieldType.DURATION, "A hard limit the token can never renew past."),
     "display_name": Field(FieldType.STRING, "Shown in lookups and audit records."),
     "num_uses": Field(FieldType.INT, "How many requests the token may make; 0 is unlimited."),
@@ -65,11 +67,12 @@ class TokenCreator:
             # Non-zero, not positive: the core already spent this request's use, and the
             # last one leaves the entry marked spent (-1).
             raise InvalidRequest("restricted use token cannot generate child tokens")
+        if parent.token_type == "batch":
+            raise InvalidRequest("batch tokens cannot create more tokens")
         role = await self._role(req, data)
         sudo = parent.is_root or await self.b.system.sudo_privilege(
             req.mount_point + req.path, parent.policies)
-        if data.get("type") not in ("", "service", "default"):
-            raise InvalidRequest('only "service" tokens are supported')
+        token_type = _token_type(data, role)
         if data.get("id") and not parent.is_root:
             raise PermissionDenied("root or sudo privileges required to specify token id")
         if data.get("no_parent") and not sudo:
@@ -82,6 +85,13 @@ class TokenCreator:
                 raise PermissionDenied("root or sudo privileges required to create periodic token")
             period = period or data.get("period")
         policies = self._policies(data, parent, role, sudo)
+        warnings: list[str] = []
+        if token_type == "batch":
+            if "root" in policies:
+                raise InvalidRequest("batch tokens cannot be root tokens")
+            if data.get("id"):
+                warnings.append("id is ignored for batch tokens: their value is their sealed "
+                                "contents")
         spec = TokenSpec(
             policies=tuple(policies),
             path=self._path(req, role),
@@ -92,15 +102,18 @@ class TokenCreator:
                 data.get("explicit_max_ttl"), role.explicit_max_ttl if role else 0),
             period=period,
             num_uses=data.get("num_uses") or (role.token_num_uses if role else 0),
-            renewable=data.get("renewable") and (role.renewable if role else True),
+            renewable=(data.get("renewable") and (role.renewable if role else True)
+                       and token_type != "batch"),
             orphan=force_orphan or data.get("no_parent") or bool(role and role.orphan),
             role=role.name if role else "",
+            token_type=token_type,
             bound_cidrs=role.bound_cidrs if role else (),
-            token_id=data.get("id"),
+            token_id="" if token_type == "batch" else data.get("id"),
             max_ttl=req.mount.max_lease_ttl,
         )
         token, entry = await self.b.store.create(spec, parent=None if spec.orphan else parent)
-        return Response(auth=auth_block(token, entry, self.b.system.clock.time()))
+        return Response(auth=auth_block(token, entry, self.b.system.clock.time()),
+                        warnings=warnings)
 
     async def _role(self, req: Request, data: FieldData) -> TokenRole | None:
         name = data.get("role_name")
@@ -143,6 +156,25 @@ class TokenCreator:
         if role is not None and role.path_suffix:
             path += "/" + role.path_suffix
         return path
+
+
+def _token_type(data: FieldData, role: TokenRole | None) -> str:
+    """Vault's rules: the role may force a type, or default one the request can override."""
+    requested = data.get("type")
+    if requested not in ("", "service", "batch"):
+        raise InvalidRequest("invalid 'token_type' value: use \"service\" or \"batch\"")
+    setting = role.token_type if role is not None else "default-service"
+    if setting in ("service", "batch"):
+        token_type = setting
+    elif setting == "default-batch":
+        token_type = requested or "batch"
+    else:
+        token_type = requested or "service"
+    if token_type == "batch":
+        for name in ("explicit_max_ttl", "num_uses", "period"):
+            if data.get(name):
+                raise InvalidRequest(f'batch tokens cannot have "{name}" set')
+    return token_type
 
 
 def _display_name(name: str) -> str:

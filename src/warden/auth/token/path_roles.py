@@ -27,7 +27,8 @@ ROLE_FIELDS: dict[str, Field] = {
     "explicit_max_ttl": Field(FieldType.DURATION, "Hard TTL limit of tokens."),
     "token_explicit_max_ttl": Field(FieldType.DURATION, "Newer name of explicit_max_ttl."),
     "path_suffix": Field(FieldType.STRING, "Appended to the token's path (for revoke-prefix)."),
-    "token_type": Field(FieldType.STRING, "service (the only type supported)."),
+    "token_type": Field(FieldType.STRING, "Type of tokens: service or batch (forced), or "
+                        "default-service / default-batch (the request's type, else that one)."),
     "token_bound_cidrs": Field(FieldType.COMMA_STRING_SLICE, "CIDRs the tokens may be used from."),
     "bound_cidrs": Field(FieldType.COMMA_STRING_SLICE, "Older name of token_bound_cidrs."),
     "token_no_default_policy": Field(FieldType.BOOL, "Do not attach the default policy."),
@@ -89,13 +90,44 @@ async def write_role(req: Request, data: FieldData) -> None:
     take("bound_cidrs", conv=tuple)
     take("token_bound_cidrs", "bound_cidrs", conv=tuple)
     take("allowed_entity_aliases", conv=tuple)
-    if data.supplied("token_type") and data.get("token_type") not in ("service", "default", ""):
-        raise InvalidRequest('only "service" tokens are supported')
+    if data.supplied("token_type"):
+        values["token_type"] = _role_token_type(data.get("token_type"))
     if "/" in values["path_suffix"] or ".." in values["path_suffix"]:
         raise InvalidRequest('path_suffix may not contain "/" or ".."')
     if values["token_num_uses"] < 0:
         raise InvalidRequest("token_num_uses cannot be negative")
-    await save_role(req.storage, TokenRole.from_json(values))
+    role = TokenRole.from_json(values)
+    _check_batch_role(role)
+    await save_role(req.storage, role)
+
+
+def _role_token_type(value: str) -> str:
+    value = "default-service" if value in ("", "default") else value
+    if value not in ("service", "batch", "default-service", "default-batch"):
+        raise InvalidRequest(f"invalid 'token_type' value {value!r}: use service, batch, "
+                             "default-service or default-batch")
+    return value
+
+
+def _check_batch_role(role: TokenRole) -> None:
+    """Vault's rules: a role that forces batch tokens must not promise what they lack."""
+    if role.token_type != "batch":
+        return
+    if not role.orphan:
+        raise InvalidRequest("'token_type' cannot be 'batch' when role is set to generate "
+                             "non-orphan tokens")
+    if role.period:
+        raise InvalidRequest("'token_type' cannot be 'batch' when role is set to generate "
+                             "periodic tokens")
+    if role.renewable:
+        raise InvalidRequest("'token_type' cannot be 'batch' when role is set to generate "
+                             "renewable tokens")
+    if role.explicit_max_ttl:
+        raise InvalidRequest("'token_type' cannot be 'batch' when role is set to generate "
+                             "tokens with an explicit max TTL")
+    if role.token_num_uses:
+        raise InvalidRequest("'token_type' cannot be 'batch' when role is set to generate "
+                             "tokens with limited use count")
 
 
 async def delete_role(req: Request, data: FieldData) -> None:

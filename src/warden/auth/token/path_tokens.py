@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from warden.auth.token.path_create import auth_block
 from warden.framework import Field, FieldData, FieldType, Path
-from warden.logical.errors import InvalidRequest
+from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
@@ -59,20 +59,27 @@ class TokenHandlers:
     def _now(self) -> float:
         return self.b.system.clock.time()
 
-    async def _by_token(self, data: FieldData) -> TokenEntry:
+    @staticmethod
+    def _token(data: FieldData) -> str:
         token = data.get("token")
         if not token:
-            raise InvalidRequest('missing required field "token"')
-        entry = await self.b.store.lookup(token)
+            raise InvalidRequest("missing token ID")
+        return str(token)
+
+    async def _by_token(self, data: FieldData, *, unknown: str = "token not found") -> TokenEntry:
+        entry = await self.b.store.lookup(self._token(data))
         if entry is None:
-            raise InvalidRequest("bad token")
+            raise InvalidRequest(unknown)
         return entry
 
-    async def _by_accessor(self, data: FieldData) -> TokenEntry:
+    async def _by_accessor(self, data: FieldData) -> TokenEntry | None:
         accessor = data.get("accessor")
         if not accessor:
-            raise InvalidRequest('missing required field "accessor"')
-        entry = await self.b.store.lookup_accessor(accessor)
+            raise InvalidRequest("missing accessor")
+        return await self.b.store.lookup_accessor(accessor)
+
+    async def _known_accessor(self, data: FieldData) -> TokenEntry:
+        entry = await self._by_accessor(data)
         if entry is None:
             raise InvalidRequest("invalid accessor")
         return entry
@@ -88,13 +95,22 @@ class TokenHandlers:
         return self._lookup_response(await self.b.caller_entry(req), req.client_token)
 
     async def lookup(self, req: Request, data: FieldData) -> Response:
-        entry = await self._by_token(data)
-        return self._lookup_response(entry, data.get("token"))
+        # Vault: no token given looks up the calling one; an unknown, expired or revoked
+        # token is a 403 "bad token" (hvac raises Forbidden), not a bad request.
+        token = data.get("token") or req.client_token
+        if not token:
+            raise InvalidRequest("missing token ID")
+        entry = await self.b.store.lookup(token)
+        if entry is None:
+            raise PermissionDenied("bad token")
+        return self._lookup_response(entry, token)
 
     async def lookup_accessor(self, req: Request, data: FieldData) -> Response:
-        return self._lookup_response(await self._by_accessor(data), "")
+        return self._lookup_response(await self._known_accessor(data), "")
 
     async def _renew(self, entry: TokenEntry, data: FieldData, token: str) -> Response:
+        if entry.token_type == BATCH:
+            raise InvalidRequest("batch tokens cannot be renewed")
         renewed = await self.b.store.renew(entry.accessor, data.get("increment"))
         return Response(auth=auth_block(token, renewed, self._now()))
 
@@ -105,19 +121,27 @@ class TokenHandlers:
         return await self._renew(await self._by_token(data), data, data.get("token"))
 
     async def renew_accessor(self, req: Request, data: FieldData) -> Response:
-        return await self._renew(await self._by_accessor(data), data, "")
+        return await self._renew(await self._known_accessor(data), data, "")
 
     async def revoke_self(self, req: Request, data: FieldData) -> None:
-        await self.b.store.revoke_tree((await self.b.caller_entry(req)).accessor)
+        await self.b.store.revoke_tree(_revocable(await self.b.caller_entry(req)).accessor)
 
     async def revoke(self, req: Request, data: FieldData) -> None:
-        await self.b.store.revoke_tree((await self._by_token(data)).accessor)
+        # Vault: revoking a token that does not exist (any more) succeeds, with no answer.
+        entry = await self.b.store.lookup(self._token(data))
+        if entry is not None:
+            await self.b.store.revoke_tree(_revocable(entry).accessor)
 
-    async def revoke_accessor(self, req: Request, data: FieldData) -> None:
-        await self.b.store.revoke_tree((await self._by_accessor(data)).accessor)
+    async def revoke_accessor(self, req: Request, data: FieldData) -> Response | None:
+        entry = await self._by_accessor(data)
+        if entry is None:
+            return Response(warnings=["No token found with this accessor"])  # Vault: 200
+        await self.b.store.revoke_tree(entry.accessor)
+        return None
 
     async def revoke_orphan(self, req: Request, data: FieldData) -> None:
-        await self.b.store.revoke_orphan((await self._by_token(data)).accessor)
+        entry = await self._by_token(data, unknown="token to revoke not found")
+        await self.b.store.revoke_orphan(_revocable(entry).accessor)
 
     async def list_accessors(self, req: Request, data: FieldData) -> Response:
         return Response.listing(await self.b.store.list_accessors())
@@ -125,3 +149,13 @@ class TokenHandlers:
     async def tidy(self, req: Request, data: FieldData) -> Response:
         removed = await self.b.store.tidy()
         return Response(data={"removed": removed})
+
+
+BATCH = "batch"
+
+
+def _revocable(entry: TokenEntry) -> TokenEntry:
+    """Vault: a batch token has nothing stored to revoke; it ends with its TTL or parent."""
+    if entry.token_type == BATCH:
+        raise InvalidRequest("batch tokens cannot be revoked")
+    return entry

@@ -25,7 +25,7 @@ class TokenRole:
     period: int = 0
     explicit_max_ttl: int = 0
     path_suffix: str = ""
-    token_type: str = "service"
+    token_type: str = "default-service"
     bound_cidrs: tuple[str, ...] = ()
     no_default_policy: bool = False
     token_ttl: int = 0

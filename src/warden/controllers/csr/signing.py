@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 
 from warden.api import AsyncClient, Forbidden, JsonDict
+from warden.controllers.chains import leaf_and_intermediates
 from warden.controllers.csr import rules
 from warden.controllers.csr.request import CsrFacts
 from warden.controllers.csr.settings import VERBATIM, SignerSettings
@@ -105,17 +105,5 @@ async def sign(api: AsyncClient, signer: SignerSettings, facts: CsrFacts) -> Sig
     if not leaf:
         raise RuntimeError(f"{signer.sign_path} answered without a certificate")
     cert = x509.load_pem_x509_certificate(leaf.encode())
-    chain = [leaf.strip(), *(c.strip() for c in _intermediates(data))]
-    return Signed("\n".join(dict.fromkeys(chain)) + "\n", str(data.get("serial_number") or ""),
+    return Signed(leaf_and_intermediates(leaf, data), str(data.get("serial_number") or ""),
                   cert.not_valid_after_utc)
-
-
-def _intermediates(data: JsonDict) -> list[str]:
-    out = []
-    for pem in [*(data.get("ca_chain") or []), data.get("issuing_ca") or ""]:
-        if not isinstance(pem, str) or not pem.strip():
-            continue
-        cert: Any = x509.load_pem_x509_certificate(pem.encode())
-        if cert.issuer != cert.subject:
-            out.append(pem)
-    return out

@@ -64,6 +64,12 @@ class CaState:
     default_issuer: str = ""
     default_key: str = ""
     default_follows_latest_issuer: bool = False
+    trust_ids: tuple[str, ...] = ()  # the trust bundle, computed once per load (see trust_bundle_ids)
+
+    @property
+    def trust_bundle(self) -> tuple[str, ...]:
+        """The PEM certificates a relying party should trust (see ``trust_bundle_ids``)."""
+        return tuple(self.issuers[i].pem for i in self.trust_ids)
 
     def issuer(self, ref: str) -> LoadedIssuer:
         """An issuer by id, name or ``default``; InvalidRequest if there is none."""
@@ -125,7 +131,34 @@ async def load_state(storage: Storage) -> CaState:
     cfg = await store.load_config(storage, store.CONFIG_ISSUERS, IssuersConfig)
     kcfg = await store.load_config(storage, store.CONFIG_KEYS, KeysConfig)
     return CaState(issuers=issuers, keys=keys, parsed_keys=parsed_keys, default_issuer=cfg.default,
-                   default_key=kcfg.default, default_follows_latest_issuer=cfg.default_follows_latest_issuer)
+                   default_key=kcfg.default, default_follows_latest_issuer=cfg.default_follows_latest_issuer,
+                   trust_ids=trust_bundle_ids(issuers, cfg.default))
+
+
+def bundle_anchors(issuers: Mapping[str, LoadedIssuer], default: str) -> list[LoadedIssuer]:
+    """The issuers whose chains make up the trust bundle: the default issuer and every other
+    issuer that holds its key in this mount, unless revoked; the default first, then the
+    others oldest first. Key-less issuers (an offline root imported for the chain) count only
+    as parents of these."""
+    anchors = [i for i in issuers.values()
+               if not i.entry.revoked and (i.id == default or i.key is not None)]
+    return sorted(anchors, key=lambda i: (i.id != default, i.info.not_before, i.id))
+
+
+def trust_bundle_ids(issuers: Mapping[str, LoadedIssuer], default: str) -> tuple[str, ...]:
+    """Issuer ids of the trust bundle: each anchor's chain (itself, then its parents known to
+    the mount), each certificate once. With one issuer this is its ca_chain; while a CA
+    rotates (a second issuer with a key) it holds old and new; deleting or revoking the old
+    issuer drops it."""
+    out: list[str] = []
+    seen: set[bytes] = set()
+    for anchor in bundle_anchors(issuers, default):
+        for issuer_id in anchor.chain_ids:
+            der = issuers[issuer_id].der
+            if der not in seen:
+                seen.add(der)
+                out.append(issuer_id)
+    return tuple(out)
 
 
 def _with_chain(issuer: LoadedIssuer, all_issuers: Mapping[str, LoadedIssuer]) -> LoadedIssuer:

@@ -23,6 +23,7 @@ from warden.engines.pki import (
     path_roles,
     path_root,
     path_tidy,
+    path_trust,
     store,
 )
 from warden.engines.pki.authority import CaState
@@ -41,7 +42,7 @@ KEYPOOL_SERVICE = "pki.keypool"
 UNAUTHENTICATED = (
     "cert/*", "ca/pem", "ca_chain", "ca", "crl", "crl/pem",
     "issuer/+/crl/der", "issuer/+/crl/pem", "issuer/+/crl", "issuer/+/pem", "issuer/+/der",
-    "issuer/+/json", "issuers/", "issuers", "ocsp", "ocsp/*",
+    "issuer/+/json", "issuers/", "issuers", "ocsp", "ocsp/*", *path_trust.UNAUTHENTICATED,
 )
 ROOT_ONLY = ("root", "root/sign-self-issued")
 
@@ -81,6 +82,7 @@ class PkiBackend:
                 *path_config_urls.paths(self),
                 *path_issuers.paths(self),
                 *path_keys.paths(self),
+                *path_trust.paths(self),
                 *path_cert_index.paths(self),
                 *path_fetch.paths(self),
                 *path_ocsp.paths(self),
@@ -227,5 +229,6 @@ BACKEND_HELP = """
 The PKI engine issues X.509 certificates: generate or import a CA (root/generate/internal,
 or intermediate/generate/internal + intermediate/set-signed for an offline root), define
 roles (roles/<name>), then issue (issue/<role>) or sign CSRs (sign/<role>). Revocation is
-published in a CRL (crl, crl/pem) and through OCSP (ocsp).
+published in a CRL (crl, crl/pem) and through OCSP (ocsp). trust_bundle (a warden extension)
+is what peers should trust: old and new CA while the CA rotates in place.
 """

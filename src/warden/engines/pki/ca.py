@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 CA_KEY_USAGE = frozenset({"key_cert_sign", "crl_sign", "digital_signature"})
 
 
-def ca_names(data: FieldData, *, cn_required: bool = True) -> tuple[Subject, AltNames]:
-    """A CA's subject and SANs from the request; any well-formed name is allowed for a CA."""
-    cn = data.get("common_name")
+def ca_names(data: FieldData, *, cn_required: bool = True,
+             default_cn: str = "") -> tuple[Subject, AltNames]:
+    """A CA's subject and SANs from the request; any well-formed name is allowed for a CA.
+    ``default_cn`` stands in for a common_name the request left out (a CSR's own CN)."""
+    cn = data.get("common_name") or default_cn
     if not cn and cn_required:
         raise InvalidRequest("the common_name field is required")
     if len(cn) > issuing.MAX_CN_LENGTH:

@@ -62,13 +62,14 @@ async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | No
     if not issuer.info.can_sign_crl:
         return None
     config = await b.crl_config(storage)
+    key = issuer.key
 
     async def signed(raw: bytes | None) -> tuple[list[BatchOp], tuple[bytes, CrlState]]:
         previous = None if raw is None else store.decode_crl_state(raw)
         revoked = [] if config.disable else await revoked_for(b, storage, issuer_id)
         now = b.now()
         number = previous.number + 1 if previous else 1
-        crl = x509util.build_crl(x509util.Signer(issuer.key, issuer.cert), revoked, number=number,
+        crl = x509util.build_crl(x509util.Signer(key, issuer.cert), revoked, number=number,
                                  this_update=_utc(now), next_update=_utc(now + config.expiry))
         der = x509util.crl_der(crl)
         fresh = CrlState(number=number, der=base64.b64encode(der).decode(), this_update=now,

@@ -64,18 +64,24 @@ def _b64_der_of_pem(pem: str) -> str:
 
 def certificate_data(cert: Certificate, info: CertInfo, issuer: LoadedIssuer, chain: Sequence[str], *,
                      fmt: str, key: PrivateKey | None = None, key_format: str = "der",
-                     pem: str = "") -> dict[str, Any]:
-    """Vault's response fields for an issued or signed certificate in pem, der or pem_bundle."""
+                     pem: str = "", trust: Sequence[str] = ()) -> dict[str, Any]:
+    """Vault's response fields for an issued or signed certificate in pem, der or pem_bundle;
+    with ``trust``, warden's extra ``trust_bundle`` field (the mount's trust bundle, in the
+    encoding of ``ca_chain``)."""
     pkcs8 = key_format == "pkcs8"
     data: dict[str, Any] = {"serial_number": format_serial(info.serial), "expiration": int(info.not_after)}
     if fmt == "der":
         data["certificate"] = base64.b64encode(x509util.cert_der(cert)).decode()
         data["issuing_ca"] = base64.b64encode(issuer.der).decode()
         data["ca_chain"] = [_b64_der_of_pem(p) for p in chain]
+        if trust:
+            data["trust_bundle"] = [_b64_der_of_pem(p) for p in trust]
     else:
         data["certificate"] = pem or x509util.cert_pem(cert)
         data["issuing_ca"] = issuer.pem
         data["ca_chain"] = list(chain)
+        if trust:
+            data["trust_bundle"] = list(trust)
     if key is not None:
         spec = info.key_spec or x509util.spec_of(key)
         data["private_key_type"] = spec.key_type if spec else ""

@@ -221,7 +221,7 @@ async def _finish(b: PkiBackend, req: Request, data: FieldData, state: CaState, 
                                                             issued_at=b.now()))
     chain = chain_of(state, issuer, remove_roots=data.get("remove_roots_from_chain"))
     body = certificate_data(cert, info, issuer, chain, fmt=data.get("format"), key=key,
-                            key_format=data.get("private_key_format"), pem=pem)
+                            key_format=data.get("private_key_format"), pem=pem, trust=state.trust_bundle)
     secret = lease_secret(b, info) if role.generate_lease and not role.no_store else None
     return signed_response(body, warnings, audit_facts(info, issuer_id=issuer.id, role=role.name, req=req),
                            secret)
@@ -231,7 +231,9 @@ ISSUE_SYN = "Generate a private key and a certificate under a role."
 ISSUE_DESC = """
 The role decides which names, SANs, key type and lifetime are allowed; anything else is
 refused with a 400 naming the name and the rule. The response carries the certificate, the
-private key (never stored), the issuing CA and the chain.
+private key (never stored), the issuing CA and the chain, and (a warden extension) the
+mount's trust bundle in trust_bundle: what the certificate's peers should trust, old and new
+CA while the mount's CA rotates (see cert/trust_bundle).
 """
 SIGN_SYN = "Sign a CSR under a role."
 SIGN_DESC = """

@@ -42,6 +42,7 @@ GEN_TYPE = r"(?P<exported>\w+)"
 
 SIGN_INTERMEDIATE_FIELDS: dict[str, Field] = {
     **NAME_FIELDS, **SUBJECT_FIELDS, **VALIDITY_FIELDS, **OUTPUT_FIELDS,
+    "common_name": Field(S, "The CA's common name; default: the CSR's."),
     "csr": Field(S, "The PEM CSR of the intermediate CA.", required=True),
     "max_path_length": Field(FieldType.INT, "Path length constraint (-1: one less than the issuer's).",
                              default=-1),
@@ -180,7 +181,9 @@ async def _sign_intermediate(b: PkiBackend, req: Request, data: FieldData) -> Re
     if data.get("use_csr_values"):
         subject, alt, raw = x509util.Subject(), csr.alt_names, csr.subject
     else:
-        (subject, alt), raw = ca.ca_names(data), None
+        # Vault (use_csr_common_name when none is given): the CSR names the intermediate.
+        csr_cn = csr.common_names[0] if csr.common_names else ""
+        (subject, alt), raw = ca.ca_names(data, default_cn=csr_cn), None
     valid = issuing.validity(limits=_limits(b, req, parent), ttl=data.get("ttl"),
                              not_after=data.get("not_after"),
                              not_before_duration=data.get("not_before_duration"))

@@ -20,7 +20,7 @@ async def test_login_returns_the_roles_token_settings(approle: AppRole) -> None:
     auth = await approle.login(role_id, (await approle.secret_id())["secret_id"])
     assert auth.policies == ["dev", "ops"] and auth.no_default_policy
     assert (auth.ttl, auth.max_ttl, auth.explicit_max_ttl) == (1200, 3600, 7200)
-    assert (auth.num_uses, auth.period, auth.token_type) == (7, 0, "service")
+    assert (auth.num_uses, auth.period, auth.token_type) == (7, 0, "default")  # core decides
     assert auth.bound_cidrs == ["10.0.0.0/8"] and auth.renewable
     assert auth.metadata == {"role_name": "web"}
     assert auth.internal_data["role_name"] == "web"

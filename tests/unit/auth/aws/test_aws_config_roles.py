@@ -79,7 +79,7 @@ BOUND = {"bound_account_id": "123456789012"}
     ({"bound_iam_principal_arn": "arn:aws:iam::1:user/x"}, "bound_iam_principal_arn is not"),
     ({"role_tag": "tag"}, "role_tag is not supported"),
     ({"ttl": "2h", "max_ttl": "1h"}, '"token_ttl" cannot be greater'),
-    ({"token_type": "batch"}, 'token_type "batch" is not supported'),
+    ({"token_type": "batch", "period": "1h"}, "cannot be 'batch'.*periodic"),
     ({"period": "often"}, '"period"'),
     ({"disallow_reauthentication": "nah"}, '"disallow_reauthentication"'),
 ])

@@ -199,7 +199,7 @@ def tbs_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer, subje
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
     key_id = spec.skid or _spki_key_id(spki)
     issuer_key_id = signer.key_id or x509.SubjectKeyIdentifier.from_public_key(
-        signer.cert.public_key()).digest  # type: ignore[arg-type]
+        signer.cert.public_key()).digest
     exts = []
     if spec.basic_constraints_for_non_ca:
         exts.append(_extension(_EXT_BASIC_CONSTRAINTS, tlv(_SEQUENCE, b""), critical=True))
