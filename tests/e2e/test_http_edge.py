@@ -178,3 +178,10 @@ def test_expect_100_continue_gets_its_interim_answer_before_the_body(
         while chunk := sock.recv(65536):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_a_head_request_is_answered_and_the_connection_stays_usable(dev_server: ServerProcess) -> None:
+    """A HEAD answer has no body write: it must not wait for one (one send per response)."""
+    with dev_server.http() as http:
+        assert http.head("/v1/sys/health", timeout=10).status_code == 200
+        assert http.get("/v1/sys/health", timeout=10).status_code == 200

@@ -71,7 +71,8 @@ class VaultHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self.cycle.transport = _OneSendPerResponse(self.transport)  # type: ignore[assignment]
+        if self.cycle.scope["method"] != "HEAD":  # a HEAD answer has no body write to wait for
+            self.cycle.transport = _OneSendPerResponse(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
