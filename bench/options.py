@@ -27,6 +27,7 @@ class Options:
     profile: bool = False
     storages: tuple[str, ...] = ("sqlite", "etcd")
     etcd_members: int = 1
+    workers: tuple[int, ...] = (1, 2)  # warden's worker processes, a row each (SQLite)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                    help="warden's stores, each a row of the table: sqlite, etcd (sqlite,etcd)")
     p.add_argument("--etcd-members", type=int, default=1,
                    help="members of the etcd cluster warden-etcd uses, all on this machine (1)")
+    p.add_argument("--workers", default="1,2",
+                   help="warden's worker processes, each count a row of the table (1,2); "
+                        "with etcd, only 1")
     p.add_argument("--plot", action="store_true", help="also draw a PNG (needs matplotlib: .[bench])")
     p.add_argument("--profile", action="store_true",
                    help="after the rounds, one extra warden run under py-spy (needs .[bench])")
@@ -64,6 +68,12 @@ def parse(argv: list[str]) -> Options:
     storages = tuple(s.strip() for s in args.storage.split(",") if s.strip())
     if not storages or not set(storages) <= {"sqlite", "etcd"}:
         parser().error("--storage takes sqlite, etcd or both (sqlite,etcd)")
+    try:
+        workers = tuple(sorted({int(w) for w in args.workers.split(",") if w.strip()}))
+    except ValueError:
+        parser().error("--workers takes counts such as 1,2")
+    if not workers or min(workers) < 1:
+        parser().error("--workers takes counts such as 1,2")
     opts = Options(
         workloads=workloads,
         rounds=args.rounds or (1 if quick else 3),
@@ -72,7 +82,7 @@ def parse(argv: list[str]) -> Options:
         connections=args.connections, agents=args.agents or (100 if quick else 1000),
         rate=args.rate, sample=args.sample, settle_s=1.0 if quick else 5.0,
         out=args.out, plot=args.plot, profile=args.profile, storages=storages,
-        etcd_members=args.etcd_members,
+        etcd_members=args.etcd_members, workers=workers,
     )
     if opts.etcd_members < 1:
         parser().error("--etcd-members must be at least 1")

@@ -31,9 +31,42 @@ def parse_stat(text: str) -> CpuTimes:
     return CpuTimes((utime + cutime) / CLOCK_TICKS, (stime + cstime) / CLOCK_TICKS)
 
 
-def cpu_times(pid: int) -> CpuTimes:
+def _own_cpu_times(pid: int) -> CpuTimes:
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         return parse_stat(fh.read())
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (warden's workers and its storage writer process)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        ppid = int(text[text.rindex(")") + 2:].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def cpu_times(pid: int) -> CpuTimes:
+    """A server's CPU: the process, its reaped children and every live descendant."""
+    total = _own_cpu_times(pid)
+    for child in descendants(pid):
+        try:
+            times = _own_cpu_times(child)
+        except OSError:
+            continue  # it exited meanwhile: the parent's cutime/cstime now holds it
+        total = CpuTimes(total.user + times.user, total.system + times.system)
+    return total
 
 
 def parse_status_kib(text: str, field: str) -> int:
@@ -45,9 +78,16 @@ def parse_status_kib(text: str, field: str) -> int:
 
 
 def memory_kib(pid: int, field: str = "VmHWM") -> int:
-    """Peak (VmHWM) or current (VmRSS) resident memory of a process."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        return parse_status_kib(fh.read(), field)
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process and its descendants,
+    summed (pages they share are counted in each)."""
+    total = 0
+    for each in (pid, *descendants(pid)):
+        try:
+            with open(f"/proc/{each}/status", encoding="ascii") as fh:
+                total += parse_status_kib(fh.read(), field)
+        except OSError:
+            continue
+    return total
 
 
 def parse_machine_stat(text: str) -> tuple[float, float]:

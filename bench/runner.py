@@ -111,6 +111,9 @@ def run_workload(workload: Workload, opts: Options, scratch: Path,
     wardens = [WardenServer(scratch / f"{workload.name}-warden-{kind}", workload.key,
                             etcd_address=etcd.address if kind == "etcd" and etcd else "")
                for kind in opts.storages]
+    if "sqlite" in opts.storages:  # more workers: rows of their own (SQLite; see README)
+        wardens += [WardenServer(scratch / f"{workload.name}-warden-{n}w", workload.key, workers=n)
+                    for n in opts.workers if n > 1]
     cfssl = CfsslServer(scratch / f"{workload.name}-cfssl", workload.key)
     servers: list[Server] = [*wardens, cfssl]
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}

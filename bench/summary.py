@@ -67,13 +67,13 @@ def summarize(raw: Mapping[str, Any]) -> dict[str, Any]:
     systems = {name: system_summary(results) for name, results in raw["runs"].items() if results}
     ratios: dict[str, dict[str, float | None]] = {}
     fixed = raw["mode"] == "open"
-    wardens = [name for name in ("warden", "warden-etcd") if name in systems]
+    wardens = [name for name in systems if name.startswith("warden")]
     for name in wardens:
         if "cfssl" in systems:
             ratios[f"{name}/cfssl"] = compare(systems[name], systems["cfssl"], fixed_rate=fixed)
-    if len(wardens) == 2:
-        ratios["warden-etcd/warden"] = compare(systems["warden-etcd"], systems["warden"],
-                                               fixed_rate=fixed)
+    for name in wardens:
+        if name != "warden" and "warden" in systems:
+            ratios[f"{name}/warden"] = compare(systems[name], systems["warden"], fixed_rate=fixed)
     for name in systems:
         if name.startswith("limit/") and wardens:
             ratios[f"{wardens[0]}/{name}"] = compare(systems[wardens[0]], systems[name],

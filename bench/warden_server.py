@@ -31,7 +31,7 @@ path "{MOUNT}/sign/{ROLE}" {{ capabilities = ["update"] }}
 """
 
 
-def server_config(db_path: Path, etcd_address: str = "", port: int = 0) -> str:
+def server_config(db_path: Path, etcd_address: str = "", port: int = 0, workers: int = 1) -> str:
     """HCL for one plain-HTTP listener on a loopback port (port 0: the banner reports which).
 
     With ``etcd_address`` the store is etcd in HA mode (one node: it holds the lock, and
@@ -39,7 +39,8 @@ def server_config(db_path: Path, etcd_address: str = "", port: int = 0) -> str:
     """
     listener = f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
     if not etcd_address:
-        return f'storage "sqlite" {{\n  path = "{db_path}"\n}}\n' + listener
+        return (f'storage "sqlite" {{\n  path = "{db_path}"\n}}\n' + listener
+                + (f"workers = {workers}\n" if workers > 1 else ""))
     return (f'storage "etcd" {{\n  address = "{etcd_address}"\n  path = "/warden-bench/"\n'
             f'  ha_enabled = "true"\n}}\n' + listener + f'api_addr = "http://127.0.0.1:{port}"\n')
 
@@ -55,9 +56,11 @@ def warden_executable() -> str:
 
 
 class WardenServer:
-    def __init__(self, workdir: Path, key: KeyType, *, etcd_address: str = "") -> None:
+    def __init__(self, workdir: Path, key: KeyType, *, etcd_address: str = "",
+                 workers: int = 1) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.name = "warden-etcd" if etcd_address else "warden"
+        self.name = "warden-etcd" if etcd_address else "warden" if workers == 1 else f"warden-{workers}w"
+        self.workers = workers
         self.etcd_address = etcd_address
         self.workdir = workdir
         self.key = key
@@ -78,7 +81,8 @@ class WardenServer:
 
     def start(self) -> WardenServer:
         port = free_port() if self.etcd_address else 0  # api_addr must name the port
-        self.config_path.write_text(server_config(self.workdir / "warden.db", self.etcd_address, port))
+        self.config_path.write_text(server_config(self.workdir / "warden.db", self.etcd_address, port,
+                                                  self.workers))
         proc = self.process.start(stdout=subprocess.PIPE)
         self.url = _await_banner(proc)
         self.host, port = self.url.removeprefix("http://").rsplit(":", 1)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import errno
+import functools
 import logging
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
@@ -23,9 +26,10 @@ from warden import __version__
 from warden.auth import approle, aws, kubernetes
 from warden.auth.token import factory as token_factory
 from warden.cli.flags import parse as parse_flags
-from warden.core.core import Core, CoreConfig
+from warden.core.core import Core, CoreConfig, WorkerSet
 from warden.core.ha import HAConfig
 from warden.core.registry import Registry
+from warden.core.shared import SharedMemory
 from warden.engines.kv import factory as kv_factory
 from warden.engines.pki import KEYPOOL_SERVICE, KeyPool
 from warden.engines.pki import factory as pki_factory
@@ -34,20 +38,26 @@ from warden.logical.randomness import BufferedRandom
 from warden.outbound.kube import HttpTokenReviewer
 from warden.server.app import AppConfig, WardenApp
 from warden.server.config import (
+    MAX_WORKERS,
     ConfigError,
     ListenerConfig,
     ServerConfig,
+    check_workers,
     load_config,
 )
 from warden.server.forwarding import first_certificate
 from warden.server.protocol import VaultHttpToolsProtocol
 from warden.server.storage_config import etcd_config
+from warden.server.supervisor import fork_workers, supervise
 from warden.storage.base import HABackend, PhysicalBackend
 from warden.storage.memory import MemoryBackend
-from warden.storage.sqlite import SQLiteBackend
+from warden.storage.sqlite import SQLiteBackend, prepare_store
+from warden.storage.sqlite_writer import WriterProcess
 
 log = logging.getLogger("warden")
 SHUTDOWN_GRACE_S = 10  # seconds; requests still running then are cut off
+WRITER_EXIT_S = 30.0
+LISTEN_BACKLOG = 2048  # uvicorn's
 
 
 def build_registry() -> Registry:
@@ -78,7 +88,23 @@ def open_storage(kind: str, body: Mapping[str, Any]) -> PhysicalBackend:
     return SQLiteBackend(str(body["path"]))
 
 
-def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
+def open_server_storage(config: ServerConfig, clients: int = 1
+                        ) -> tuple[WriterProcess | None, list[Callable[[], PhysicalBackend]]]:
+    """What a server's processes open: SQLite's writer process (one for all of them) and,
+    per process, how to open its backend. Other stores: each process opens its own."""
+    if config.storage_type != "sqlite":
+        return None, [functools.partial(open_physical, config) for _ in range(clients)]
+    path = str(config.storage["path"])
+    read_only = prepare_store(path)
+    if read_only:
+        return None, [functools.partial(SQLiteBackend, path, read_only_reason=read_only)
+                      for _ in range(clients)]
+    writer, sockets = WriterProcess.start(path, clients)
+    return writer, [functools.partial(SQLiteBackend, path, writer=s) for s in sockets]
+
+
+def build_core(config: ServerConfig, physical: PhysicalBackend,
+               workers: WorkerSet | None = None) -> Core:
     ha = cast(HABackend, physical) if config.ha_enabled and hasattr(physical, "lock_with") else None
     return Core(
         physical,
@@ -92,6 +118,7 @@ def build_core(config: ServerConfig, physical: PhysicalBackend) -> Core:
         ),
         ha_backend=ha,
         ha_config=_ha_config(config) if ha is not None else None,
+        workers=workers or WorkerSet(),
     )
 
 
@@ -178,6 +205,8 @@ def _bind(listener: ListenerConfig) -> socket.socket:
             hint = " (another server is listening there: stop it or choose another address)"
         raise ListenError(exc.errno, f"cannot listen on {shown}: {reason}{hint}") from None
     sock.set_inheritable(True)
+    # Listening from here on: connections queue even before (each) worker serves.
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
@@ -207,13 +236,39 @@ def _address(listener: ListenerConfig, sock: socket.socket) -> str:
 
 
 async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> None:
+    """A server of one process (``workers = 1``; see ``serve_workers`` for more)."""
     tempdir = ""
     if dev is not None and not dev.storage_path:
         tempdir = tempfile.mkdtemp(prefix="warden-dev-")
         config = _with_storage(config, os.path.join(tempdir, "warden.db"))
-    physical = open_physical(config)
+    writer, openers = open_server_storage(config)
+    physical = openers[0]()
     core = build_core(config, physical)
     sockets = [_bind(listener) for listener in config.listeners]
+    try:
+        print(_banner(config, sockets, core, physical), file=out)
+        if dev is not None:
+            key_file = str(config.storage["path"]) + ".devkey"
+            key, root = await dev_bootstrap(core, dev, key_file)
+            print(_dev_notice(_address(config.listeners[0], sockets[0]), key, root), file=out)
+        print(STARTED, file=out, flush=True)
+        await _listen(core, config, sockets)
+    finally:
+        await core.shutdown()
+        await physical.close()
+        if writer is not None:
+            await asyncio.to_thread(_await_writer, writer)
+        for s in sockets:
+            s.close()
+        if tempdir:
+            shutil.rmtree(tempdir, ignore_errors=True)
+
+
+STARTED = "==> warden server started! Log data will stream in below:\n"
+
+
+async def _listen(core: Core, config: ServerConfig, sockets: list[socket.socket]) -> None:
+    """Serve every listener until SIGTERM or SIGINT; SIGHUP reopens the audit files."""
     apps = [WardenApp(core, AppConfig(lst.max_request_size, lst.unauthenticated_metrics_access,
                                       lst.max_json_depth, lst.forwarded, ui=config.ui))
             for lst in config.listeners]
@@ -232,38 +287,98 @@ async def serve(config: ServerConfig, dev: DevOptions | None, out: TextIO) -> No
 
     loop.add_signal_handler(signal.SIGHUP, reopen_audit)
     try:
-        banner = [f"           Api Address: {_address(lst, s)}"
-                  for lst, s in zip(config.listeners, sockets, strict=True)]
-        banner.append(f"               Storage: {config.storage_type}"
-                      + (f" ({config.storage.get('path')})" if config.storage.get("path") else "")
-                      + (" (HA available)" if core.ha is not None else ""))
-        read_only = getattr(physical, "read_only_reason", "")
-        if read_only:
-            banner.append(f"             Read-only: yes: {read_only}; reads are served, writes "
-                          "refused until space is freed and the server restarted")
-        if core.ha is not None:
-            banner.append(f"   Advertised Api Addr: {config.api_addr}")
-            if config.cluster_addr:
-                banner.append(f"       Cluster Address: {config.cluster_addr}")
-        banner.append(f"               Version: warden v{__version__}")
-        if config.ui:
-            banner.append(f"                    UI: {_address(config.listeners[0], sockets[0])}/ui/")
-        print("==> warden server configuration:\n\n" + "\n".join(banner) + "\n", file=out)
-        if dev is not None:
-            key_file = str(config.storage["path"]) + ".devkey"
-            key, root = await dev_bootstrap(core, dev, key_file)
-            print(_dev_notice(_address(config.listeners[0], sockets[0]), key, root), file=out)
-        print("==> warden server started! Log data will stream in below:\n", file=out, flush=True)
         await asyncio.gather(*(srv.serve(sockets=[s]) for srv, s in zip(servers, sockets, strict=True)))
     finally:
-        await core.shutdown()
         for app in apps:
             await app.aclose()
+
+
+def _banner(config: ServerConfig, sockets: list[socket.socket], core: Core | None,
+            physical: PhysicalBackend | None) -> str:
+    lines = [f"           Api Address: {_address(lst, s)}"
+             for lst, s in zip(config.listeners, sockets, strict=True)]
+    lines.append(f"               Storage: {config.storage_type}"
+                 + (f" ({config.storage.get('path')})" if config.storage.get("path") else "")
+                 + (" (HA available)" if core is not None and core.ha is not None else ""))
+    read_only = getattr(physical, "read_only_reason", "")
+    if read_only:
+        lines.append(f"             Read-only: yes: {read_only}; reads are served, writes "
+                     "refused until space is freed and the server restarted")
+    if core is not None and core.ha is not None:
+        lines.append(f"   Advertised Api Addr: {config.api_addr}")
+        if config.cluster_addr:
+            lines.append(f"       Cluster Address: {config.cluster_addr}")
+    if config.workers > 1:
+        lines.append(f"               Workers: {config.workers} processes")
+    lines.append(f"               Version: warden v{__version__}")
+    if config.ui:
+        lines.append(f"                    UI: {_address(config.listeners[0], sockets[0])}/ui/")
+    return "==> warden server configuration:\n\n" + "\n".join(lines) + "\n"
+
+
+def serve_workers(config: ServerConfig, out: TextIO) -> int:
+    """A server of ``config.workers`` processes (server/supervisor.py), run from a process
+    with no thread or event loop yet: everything they share is made before they fork."""
+    sockets = [_bind(listener) for listener in config.listeners]
+    writer, openers = open_server_storage(config, config.workers)
+    memory = SharedMemory.create()
+    print(_banner(config, sockets, None, None), file=out)
+    print(STARTED, file=out, flush=True)
+
+    def run(index: int) -> int:
+        memory.after_fork()
+        _close_others(openers, index)
+        return _run_loop(_serve_worker(config, WorkerSet(index, config.workers, memory),
+                                       sockets, openers[index]))
+
+    workers = fork_workers(config.workers, run)
+    _close_others(openers, -1)  # the workers hold the writer's sockets now
+    status = supervise(workers, alive=lambda: writer is None or writer.poll() is None)
+    if writer is not None:
+        _await_writer(writer)
+    for s in sockets:
+        s.close()
+    return status
+
+
+def _close_others(openers: list[Callable[[], PhysicalBackend]], keep: int) -> None:
+    """Close the writer-process sockets meant for other workers (``keep``: this one's)."""
+    for index, opener in enumerate(openers):
+        sock = getattr(opener, "keywords", {}).get("writer")
+        if index != keep and isinstance(sock, socket.socket):
+            sock.close()
+
+
+async def _serve_worker(config: ServerConfig, workers: WorkerSet, sockets: list[socket.socket],
+                        opener: Callable[[], PhysicalBackend]) -> None:
+    physical = opener()
+    core = build_core(config, physical, workers)
+    core.start()
+    try:
+        await core.sync()  # unsealed already, if the server was unsealed before a restart
+        await _listen(core, config, sockets)
+    finally:
+        await core.shutdown()
         await physical.close()
-        for s in sockets:
-            s.close()
-        if tempdir:
-            shutil.rmtree(tempdir, ignore_errors=True)
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> int:
+    try:
+        import uvloop
+
+        uvloop.run(main)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(main)
+    return 0
+
+
+def _await_writer(writer: WriterProcess) -> None:
+    """The writer process exits once the store's last client closed its socket."""
+    try:
+        writer.wait(WRITER_EXIT_S)
+    except subprocess.TimeoutExpired:
+        log.error("the storage writer process did not exit; killing it")
+        writer.kill()
 
 
 def _request_exit(servers: list[_Server], apps: list[WardenApp]) -> None:
@@ -311,6 +426,9 @@ def _server_parser() -> argparse.ArgumentParser:
                         "so 'warden write secret/...' works as in older Vault scripts.")
     p.add_argument("--log-level", default="", metavar="LEVEL",
                    help="trace, debug, info, warn or error (default: info).")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Processes serving the listeners (overrides the config's workers; "
+                        "default 1). They share the store, the seal and the audit chain.")
     return p
 
 
@@ -330,11 +448,9 @@ def run_server(argv: list[str]) -> int:
     dev = (DevOptions(args.dev_root_token_id, args.dev_listen_address, args.dev_storage_path,
                       kv_v1=args.dev_kv_v1) if args.dev else None)
     try:
-        import uvloop
-
-        uvloop.run(serve(config, dev, sys.stdout))
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(serve(config, dev, sys.stdout))
+        if config.workers > 1:
+            return serve_workers(config, sys.stdout)
+        return _run_loop(serve(config, dev, sys.stdout))
     except OSError as exc:
         print(f"Error: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -345,6 +461,23 @@ def run_server(argv: list[str]) -> int:
 
 
 def _config_from_args(args: argparse.Namespace) -> ServerConfig:
+    config = _configured(args)
+    if args.workers is not None:
+        if args.dev and args.workers > 1:
+            raise ConfigError("-dev runs one process: -workers applies to a server started with "
+                              "-config")
+        config = dataclasses.replace(config, workers=_checked_workers(args.workers))
+        check_workers(config)
+    return config
+
+
+def _checked_workers(count: int) -> int:
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigError(f"-workers must be from 1 to {MAX_WORKERS} (got {count})")
+    return count
+
+
+def _configured(args: argparse.Namespace) -> ServerConfig:
     if args.dev:
         storage = {"path": args.dev_storage_path} if args.dev_storage_path else {}
         listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)

@@ -155,3 +155,33 @@ def test_seal_endpoint_refusals_are_400(dev_server: ServerProcess) -> None:
 def test_an_unknown_metrics_format_is_400(dev_server: ServerProcess) -> None:
     resp = dev_server.http().get("/v1/sys/metrics?format=xml")
     assert resp.status_code == 400 and "prometheus" in _errors(resp)[0]
+
+
+def test_expect_100_continue_gets_its_interim_answer_before_the_body(
+        dev_server: ServerProcess) -> None:
+    """A response leaves in one send (status line, headers and body together), but a 100
+    Continue must still go out at once: the client waits for it before sending the body."""
+    import socket
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(dev_server.url)
+    body = b'{"v": "x"}'
+    head = (f"PUT /v1/secret/data/continued HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"X-Vault-Token: {dev_server.root_token}\r\nExpect: 100-continue\r\n"
+            f"Content-Length: {len(body) + 10}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head)
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
+        sock.sendall(b'{"data": ' + body + b"}")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_a_head_request_is_answered_and_the_connection_stays_usable(dev_server: ServerProcess) -> None:
+    """A HEAD answer has no body write: it must not wait for one (one send per response)."""
+    with dev_server.http() as http:
+        assert http.head("/v1/sys/health", timeout=10).status_code == 200
+        assert http.get("/v1/sys/health", timeout=10).status_code == 200

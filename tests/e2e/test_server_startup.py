@@ -77,3 +77,16 @@ def test_a_v1_style_write_to_kv_v2_suggests_kv_put(dev_server: ServerProcess) ->
     wrote = dev_server.cli("write", "secret/nyc1/etcd", "password=s3cr3t")
     assert wrote.returncode == 2
     assert "warden kv put" in wrote.stderr, wrote.stderr
+
+
+def test_workers_that_cannot_work_are_refused_in_one_line(tmp_path: Path) -> None:
+    inmem = tmp_path / "inmem.hcl"
+    inmem.write_text(CONFIG.replace('storage "sqlite" { path = "data/warden.db" }',
+                                    'storage "inmem" {}'))
+    for args in (["-dev", "-workers=2"], [f"-config={inmem}", "-workers=2"],
+                 [f"-config={inmem}", "-workers=0"]):
+        done = subprocess.run([WARDEN, "server", *args], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path, check=False)
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.startswith("Error: ") and "workers" in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

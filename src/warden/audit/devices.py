@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from warden.audit.chain import ChainState, resume_from_file
@@ -103,20 +104,24 @@ class FileDevice(_ChainedDevice):
     """Appends to a file (or stdout). Lines logged in the same event-loop tick go out in
     one write; every caller resumes only once its line has been written.
 
+    Several processes may append to one file (the workers of a server): each write holds
+    an exclusive ``flock`` on the file and continues the chain from its last line when
+    another process wrote since, so the file stays one chain.
+
     A write that fails (a full disk) is undone: the file is cut back to its size before
     the write, so it only ever holds whole lines and the chain verifies once space returns.
     """
 
     def __init__(self, options: Mapping[str, str], hasher: Hasher) -> None:
         super().__init__(options, hasher)
-        self._batch: list[bytes] = []
-        self._batch_start = ChainState()
+        self._batch: list[dict[str, object]] = []
         self._batch_done: asyncio.Future[None] | None = None
         self._path = str(options.get("file_path") or options.get("path") or "")
         if not self._path:
             raise AuditDeviceError('option "file_path" is required for a file audit device')
         self._mode = _mode(str(options.get("mode", "0600")))
         self._fd: int | None = None
+        self._end = -1  # the file's size after this process's last write
         self._open()
 
     def _open(self) -> None:
@@ -131,33 +136,60 @@ class FileDevice(_ChainedDevice):
             raise AuditDeviceError(f'option "file_path": cannot open the file: {exc.strerror}'
                                    ) from None
         self._fd = fd
-        _drop_torn_tail(fd, self._path)
+        with _locked(fd):
+            _drop_torn_tail(fd, self._path)
+            self._resume()
+
+    def _resume(self) -> None:
+        """Continue the chain from the file's last line (another process may have written)."""
+        assert self._fd is not None
         self._chain = resume_from_file(self._path, prefix=self._prefix)
+        self._end = os.lseek(self._fd, 0, os.SEEK_END)
 
     async def log(self, record: AuditRecord) -> None:
         entry = format_record(record, self._hasher, self._opts)
         if self._batch_done is None:
             loop = asyncio.get_running_loop()
-            self._batch_start = ChainState(self._chain.seq, self._chain.prev_hash)
             self._batch_done = loop.create_future()
             loop.call_soon(self._flush)
         done = self._batch_done
-        self._batch.append(self._prefix + self._chain.seal(entry) + b"\n")
+        self._batch.append(entry)
         await done
 
     def _flush(self) -> None:
-        data, done = b"".join(self._batch), self._batch_done
+        entries, done = self._batch, self._batch_done
         self._batch, self._batch_done = [], None
         assert done is not None
         try:
-            self._write_now(data)
+            self._append(entries)
         except Exception as exc:
-            # None of these lines is known to be out: continue the chain from before them.
-            self._chain = self._batch_start
             done.set_exception(AuditDeviceError(f"audit file write failed: {exc}"))
             done.exception()  # each waiter re-raises it; never "never retrieved"
             return
         done.set_result(None)
+
+    def _append(self, entries: list[dict[str, object]]) -> None:
+        """Chain the lines and write them, all under the file's lock."""
+        if self._fd is None:
+            if self._path not in ("stdout", "discard"):
+                raise AuditDeviceError("audit file is closed")
+            self._write_now(self._seal_all(entries))
+            return
+        with _locked(self._fd):
+            end = os.lseek(self._fd, 0, os.SEEK_END)
+            if end != self._end:
+                self._resume()
+            start = ChainState(self._chain.seq, self._chain.prev_hash)
+            data = self._seal_all(entries)
+            try:
+                self._write_at_end(data, end)
+            except Exception:
+                self._chain = start  # none of these lines is known to be out
+                raise
+            self._end = end + len(data)
+
+    def _seal_all(self, entries: list[dict[str, object]]) -> bytes:
+        return b"".join(self._prefix + self._chain.seal(entry) + b"\n" for entry in entries)
 
     async def _write(self, data: bytes) -> None:
         self._write_now(data)
@@ -171,7 +203,11 @@ class FileDevice(_ChainedDevice):
             return
         if self._fd is None:
             raise AuditDeviceError("audit file is closed")
-        end = os.lseek(self._fd, 0, os.SEEK_END)
+        self._write_at_end(data, os.lseek(self._fd, 0, os.SEEK_END))
+
+    def _write_at_end(self, data: bytes, end: int) -> None:
+        """Append ``data`` to a file of ``end`` bytes, or leave it at ``end`` bytes."""
+        assert self._fd is not None
         try:
             _write_all(self._fd, data)
         except OSError:
@@ -189,6 +225,15 @@ class FileDevice(_ChainedDevice):
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class SocketDevice(_ChainedDevice):

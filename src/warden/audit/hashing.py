@@ -19,17 +19,28 @@ class Hasher:
         # Keyed once; copying the keyed state skips the key schedule for every value.
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
-    def hash(self, value: str) -> str:
+    def hash(self, value: str, memo: dict[str, str] | None = None) -> str:
+        """``memo`` (one request's records share one) saves hashing a value twice: the
+        client token, its accessor and the issuing CA each appear several times."""
+        if memo is not None:
+            known = memo.get(value)
+            if known is not None:
+                return known
         mac = self._keyed.copy()
         mac.update(value.encode())
-        return PREFIX + mac.hexdigest()
+        hashed = PREFIX + mac.hexdigest()
+        if memo is not None:
+            memo[value] = hashed
+        return hashed
 
-    def hash_structure(self, value: Any, *, skip: Collection[str] = ()) -> Any:
+    def hash_structure(self, value: Any, *, skip: Collection[str] = (),
+                       memo: dict[str, str] | None = None) -> Any:
         """Every string inside ``value`` hashed; keys in ``skip`` keep their values (top level)."""
-        if isinstance(value, dict):
-            return {k: (v if k in skip else self.hash_structure(v)) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.hash_structure(v) for v in value]
         if isinstance(value, str):
-            return self.hash(value)
+            return self.hash(value, memo)
+        if isinstance(value, dict):
+            return {k: (v if k in skip else self.hash_structure(v, memo=memo))
+                    for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.hash_structure(v, memo=memo) for v in value]
         return value

@@ -66,6 +66,8 @@ class AuditRecord:
     error: str = ""
     # Non-secret facts a backend asked to be logged as they are (issued certificates).
     facts: Mapping[str, Any] | None = None
+    # HMACs already computed for this request's records (shared by them; never stored).
+    memo: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +80,17 @@ class FormatOptions:
 def format_record(record: AuditRecord, hasher: Hasher, opts: FormatOptions) -> dict[str, Any]:
     """The Vault-shaped JSON object for one record (without the chain fields)."""
 
+    memo = record.memo
+
     def secret(value: str) -> str:
-        return value if opts.log_raw or not value else hasher.hash(value)
+        return value if opts.log_raw or not value else hasher.hash(value, memo)
 
     def accessor(value: str) -> str:
         return value if not opts.hmac_accessor else secret(value)
 
     def structure(value: Any, skip: tuple[str, ...]) -> Any:
-        return value if opts.log_raw or value is None else hasher.hash_structure(value, skip=skip)
+        return (value if opts.log_raw or value is None
+                else hasher.hash_structure(value, skip=skip, memo=memo))
 
     auth = record.auth
     out: dict[str, Any] = {

@@ -6,6 +6,7 @@ server, so ``sys/audit-hash`` answers the same for every device) at ``core/audit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,11 @@ class AuditBroker:
         self._entries: dict[str, AuditDeviceEntry] = {}
         self._devices: dict[str, AuditDevice] = {}
         self._hasher: Hasher | None = None
+        self._on_change: Callable[[], None] = lambda: None
+
+    def on_change(self, announce: Callable[[], None]) -> None:
+        """Called after the device table changed (the server's other processes reload it)."""
+        self._on_change = announce
 
     @property
     def enabled(self) -> bool:
@@ -56,18 +62,36 @@ class AuditBroker:
             key = self._randbytes(32)
             await self._storage.put(KEY_KEY, key)
         self._hasher = Hasher(key)
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Match the open devices to the stored table (another process may have changed it)."""
+        stored = await self._stored_entries()
+        for path in [p for p in self._devices if stored.get(p) != self._entries.get(p)]:
+            device = self._devices.pop(path)
+            with contextlib.suppress(Exception):
+                await device.close()
+        self._entries = stored
+        for entry in stored.values():
+            if entry.path not in self._devices:
+                self._devices[entry.path] = self._open(entry)
+
+    async def _stored_entries(self) -> dict[str, AuditDeviceEntry]:
         raw = await self._storage.get(TABLE_KEY)
-        self._entries = {}
+        entries = {}
         for item in orjson.loads(raw)["devices"] if raw else []:
             entry = AuditDeviceEntry(**{**item, "options": dict(item.get("options") or {})})
-            self._entries[entry.path] = entry
-            try:
-                self._devices[entry.path] = open_device(entry.type, entry.options, self.hasher)
-            except AuditDeviceError as exc:
-                # Fail closed: the device stays in the table, so requests are refused
-                # until it can write again (or an operator disables it).
-                log.error("audit device %s cannot be opened: %s", entry.path, exc)
-                self._devices[entry.path] = _Broken(str(exc))
+            entries[entry.path] = entry
+        return entries
+
+    def _open(self, entry: AuditDeviceEntry) -> AuditDevice:
+        try:
+            return open_device(entry.type, entry.options, self.hasher)
+        except AuditDeviceError as exc:
+            # Fail closed: the device stays in the table, so requests are refused
+            # until it can write again (or an operator disables it).
+            log.error("audit device %s cannot be opened: %s", entry.path, exc)
+            return _Broken(str(exc))
 
     @property
     def hasher(self) -> Hasher:
@@ -92,6 +116,7 @@ class AuditBroker:
                                                dict(entry.options), entry.local)
         self._devices[path] = device
         await self._save()
+        self._on_change()
 
     async def disable(self, path: str) -> None:
         path = _normalize(path)
@@ -100,6 +125,7 @@ class AuditBroker:
         del self._entries[path]
         device = self._devices.pop(path, None)
         await self._save()
+        self._on_change()
         if device is not None:
             await device.close()
 

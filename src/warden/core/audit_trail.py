@@ -20,16 +20,26 @@ if TYPE_CHECKING:
 class AuditTrail:
     """Builds the audit records of one request; does nothing when no device is enabled."""
 
-    __slots__ = ("core", "entry", "req", "route")
+    __slots__ = ("_parts", "core", "entry", "memo", "req", "route")
 
     def __init__(self, core: Core, req: Request) -> None:
         self.core = core
         self.req = req
         self.route: Route | None = None
         self.entry: TokenEntry | None = None
+        self.memo: dict[str, str] = {}  # HMACs shared by this request's two records
+        self._parts: tuple[AuditAuth, AuditRequest] | None = None
 
     def _record(self, kind: str, response: AuditResponse | None, error: str,
                 facts: Mapping[str, Any] | None = None) -> AuditRecord:
+        auth, request = self._parts or self._request_parts()
+        return AuditRecord(type=kind, time=to_rfc3339(self.core.clock.time()), auth=auth,
+                           request=request, response=response, error=error, facts=facts,
+                           memo=self.memo)
+
+    def _request_parts(self) -> tuple[AuditAuth, AuditRequest]:
+        """Who asked and what: the same in both records, so built once (the route and the
+        token are known by the time the first record is written)."""
         req, entry, mount = self.req, self.entry, self.route.mount if self.route else None
         auth = AuditAuth() if entry is None else AuditAuth(
             client_token=req.client_token, accessor=entry.accessor,
@@ -46,8 +56,8 @@ class AuditTrail:
             wrap_ttl=req.wrap_ttl,
             non_hmac_keys=mount.config.audit_non_hmac_request_keys if mount else (),
         )
-        return AuditRecord(type=kind, time=to_rfc3339(self.core.clock.time()), auth=auth,
-                           request=request, response=response, error=error, facts=facts)
+        self._parts = auth, request
+        return self._parts
 
     async def log_request(self) -> None:
         if self.core.audit.enabled:

@@ -220,6 +220,11 @@ class Barrier:
         self._state: _Unsealed | None = None
         self._known_initialized = False
         self._keyring_lock = asyncio.Lock()
+        self._on_keyring_change: Callable[[], None] = lambda: None
+
+    def on_keyring_change(self, announce: Callable[[], None]) -> None:
+        """Called after a rotate or rekey is stored (other processes reload the keyring)."""
+        self._on_keyring_change = announce
 
     @property
     def sealed(self) -> bool:
@@ -298,6 +303,7 @@ class Barrier:
         if await self._physical.transaction([Check(KEYRING_PATH, state.version)],
                                             [Put(KEYRING_PATH, sealed)]):
             self._state = await self._load_state(updated.root_key)  # ours, or newer
+            self._on_keyring_change()
             return True
         self._state = await self._load_state(state.keyring.root_key)
         return False

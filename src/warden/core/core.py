@@ -27,6 +27,7 @@ from warden.core.policy_store import PolicyStore
 from warden.core.registry import Registry
 from warden.core.router import Route, Router
 from warden.core.seal import SealStatus, ShamirSeal
+from warden.core.shared import EPOCH_BYTES, Epochs, Family, SharedMemory, SharedSeal
 from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits
 from warden.core.view import StorageView
 from warden.core.wrapping import Wrapper
@@ -63,6 +64,23 @@ class CoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerSet:
+    """This process's place among the worker processes of one server (``core.shared``)."""
+
+    worker: int = 0
+    workers: int = 1
+    memory: SharedMemory | None = None  # None: a server of one process
+
+    @property
+    def primary(self) -> bool:
+        """Only one worker runs the background jobs (lease expiry, periodic upkeep)."""
+        return self.worker == 0
+
+
+WATCH_INTERVAL_S = 0.2  # how often an idle worker looks for changes (seal, mounts...)
+
+
+@dataclass(frozen=True, slots=True)
 class InitResult:
     keys: list[bytes]
     root_token: str
@@ -80,7 +98,12 @@ class Core:
         system_backend_factory: Callable[[Core, BackendConfig], LogicalBackend] | None = None,
         ha_backend: HABackend | None = None,
         ha_config: HAConfig | None = None,
+        workers: WorkerSet = WorkerSet(),
     ) -> None:
+        self.workers = workers
+        memory = workers.memory
+        self.epochs = Epochs(memory.buffer if memory else bytearray(EPOCH_BYTES),
+                             workers.worker, workers.workers)
         self.metrics = Metrics(sealed=lambda: not self._active)
         physical = InstrumentedPhysical(physical, self.metrics)
         self.physical = physical
@@ -89,7 +112,8 @@ class Core:
         self.config = config
         self.randbytes = randbytes
         self.barrier = Barrier(physical, randbytes=randbytes)
-        self.seal = ShamirSeal(physical, self.barrier, randbytes=randbytes)
+        self.seal = ShamirSeal(physical, self.barrier, randbytes=randbytes,
+                               shared=SharedSeal(memory) if memory else None)
         self.router = Router()
         sys_view = StorageView(self.barrier, "sys/")
         self.policies = PolicyStore(sys_view.sub_view("policy/"))
@@ -106,6 +130,11 @@ class Core:
                                    randbytes=randbytes, revoke_backend=self._revoke_lease)
         self.tokens.on_revoke(lambda entry: self.leases.revoke_by_token(entry.accessor))
         self.tokens.set_renew_policy(self._login_renew_limits)
+        self.tokens.on_change(functools.partial(self.epochs.bump, Family.TOKENS))
+        self.policies.on_change(functools.partial(self.epochs.bump, Family.POLICIES))
+        self.audit.on_change(functools.partial(self.epochs.bump, Family.AUDIT))
+        self.leases.on_change(functools.partial(self.epochs.bump, Family.LEASES))
+        self.barrier.on_keyring_change(functools.partial(self.epochs.bump, Family.KEYRING))
         if system_backend_factory is None:
             from warden.core.sys_backend import system_backend
 
@@ -119,6 +148,10 @@ class Core:
             is_active=lambda: self._active, policies=self.policies, tokens=self.tokens,
             system_backend=functools.partial(system_backend_factory, self),
         )
+        self.mounts.on_change(functools.partial(self.epochs.bump, Family.MOUNTS),
+                              self.epochs.bump_mount)
+        self._sync_lock = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self.cluster_id = ""
         self.cluster_name = config.cluster_name
@@ -163,17 +196,19 @@ class Core:
         async with self._lock:
             keys = await self.seal.initialize(secret_shares, secret_threshold)
             for key in keys[:secret_threshold]:
-                await self.seal.submit_key(key)
+                await self.seal.submit_key(key, publish=False)
             await self._post_unseal(announce=False)  # only to make the root token; sealed again below
             root_token, _ = await self.create_root_token()
             await self._pre_seal()
-            self.seal.seal()
+            self.seal.seal(publish=False)
         return InitResult(keys=keys, root_token=root_token)
 
     async def unseal(self, key: bytes) -> SealStatus:
+        await self.sync()  # another worker may have unsealed already
         async with self._lock:
             if not await self.barrier.initialized():
                 raise NotInitialized()
+            was_sealed = self.barrier.sealed
             status = await self.seal.submit_key(key)
             if not status.sealed and not self._active:
                 if self.ha is not None:
@@ -181,14 +216,77 @@ class Core:
                     self.ha.start()  # standby until this node wins the lock
                 else:
                     await self._post_unseal()
-            return status
+            if was_sealed and not status.sealed:
+                self.epochs.bump(Family.SEAL)  # the other workers unseal with the shared key
+        await self.sync()  # ... or it was another worker's key that completed the threshold
+        return await self.seal.status() if status.sealed else status
 
-    async def seal_vault(self, *, drain: float = 0.0) -> None:
+    async def seal_vault(self, *, drain: float = 0.0, publish: bool = True) -> None:
+        """Seal; with ``publish`` (sys/seal) every worker of the server seals too, without
+        it (this process shuts down) only this one."""
         if self.ha is not None:
             await self.ha.stop(drain=drain)  # stands down first if this node is the active one
         async with self._lock:
             await self._pre_seal()
-            self.seal.seal()
+            self.seal.seal(publish=publish)
+        if publish:
+            self.epochs.bump(Family.SEAL)
+
+    # -- the worker processes of one server ------------------------------------------------
+
+    def start(self) -> None:
+        """Watch for changes made by the server's other workers while idle (seal, unseal,
+        mounts), so background state follows even when no request arrives."""
+        if self.workers.workers > 1 and self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("applying another worker's changes failed")
+
+    async def sync(self) -> None:
+        """Apply what the server's other workers changed (see ``core.shared``). Called at
+        the start of every request; a request that finds changes waits until they are
+        applied, so every change made before it started holds for it."""
+        if not self.epochs.pending():
+            return
+        async with self._sync_lock:
+            changes = self.epochs.changed()
+            if not changes:
+                return
+            if Family.SEAL in changes.families:
+                await self._adopt_seal()
+            if not self._active:
+                return
+            if Family.KEYRING in changes.families:
+                await self.barrier.reload_keyring()
+            if Family.TOKENS in changes.families:
+                self.tokens.forget_cache()
+            if Family.POLICIES in changes.families:
+                self.policies.forget_cache()
+            if Family.MOUNTS in changes.families:
+                await self.mounts.reload()
+            if Family.AUDIT in changes.families:
+                await self.audit.reload()
+            if changes.mount_slots:
+                self.mounts.invalidate_backends(changes.mount_slots)
+            if Family.LEASES in changes.families and self.workers.primary:
+                await self.leases.load()
+
+    async def _adopt_seal(self) -> None:
+        """Unseal with the root key another worker left, or seal because one sealed."""
+        root_key = self.seal.published_root_key()
+        async with self._lock:
+            if root_key is not None and self.barrier.sealed:
+                await self.barrier.unseal(root_key)
+                await self._post_unseal()
+            elif root_key is None and self._active:
+                await self._pre_seal()
+                self.seal.seal(publish=False)
 
     # -- HA: gaining and losing the active role ----------------------------------------------
 
@@ -227,8 +325,9 @@ class Core:
         await self.leases.load()
         self._active = True
         loop = asyncio.get_running_loop()
-        self._background = [loop.create_task(self._periodic_loop()),
-                            loop.create_task(self._expiry_loop())]
+        if self.workers.primary:
+            self._background = [loop.create_task(self._periodic_loop()),
+                                loop.create_task(self._expiry_loop())]
         if announce:
             log.info("core unsealed; %d mounts active", len(self.router.routes()))
 
@@ -259,8 +358,13 @@ class Core:
             await self.audit.close()
 
     async def shutdown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         if self._active or self.ha is not None:
-            await self.seal_vault(drain=5.0)
+            await self.seal_vault(drain=5.0, publish=False)
 
     async def create_root_token(self, token_id: str = "") -> tuple[str, TokenEntry]:
         spec = TokenSpec(
@@ -333,6 +437,8 @@ class Core:
     # -- the request pipeline -----------------------------------------------------------
 
     async def handle_request(self, req: Request) -> Response | None:
+        if self.epochs.pending():
+            await self.sync()
         start = time.perf_counter()
         ctx = AuditTrail(self, req)
         outcome = "ok"

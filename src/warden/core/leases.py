@@ -60,6 +60,12 @@ class LeaseManager:
         self._randbytes = randbytes
         self._revoke_backend = revoke_backend
         self._due: list[tuple[float, str]] = []
+        self._on_change: Callable[[], None] = lambda: None
+
+    def on_change(self, announce: Callable[[], None]) -> None:
+        """Called after a lease is registered or renewed: the worker that expires leases
+        (the server's first) reloads its schedule."""
+        self._on_change = announce
 
     async def load(self) -> int:
         self._due = []
@@ -92,6 +98,7 @@ class LeaseManager:
         )
         await self._storage.batch(self._put_ops(lease))
         heapq.heappush(self._due, (lease.expire_time, lease.lease_id))
+        self._on_change()
         secret.ttl, secret.lease_id = ttl, lease.lease_id
         return lease
 
@@ -112,6 +119,7 @@ class LeaseManager:
         renewed = replace(lease, ttl=ttl, expire_time=now + ttl, last_renewal_time=now)
         await self._storage.batch(self._put_ops(renewed))
         heapq.heappush(self._due, (renewed.expire_time, renewed.lease_id))
+        self._on_change()
         return renewed
 
     async def revoke(self, lease_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -26,8 +27,9 @@ from warden.core.mounts import (
 from warden.core.policy_store import PolicyStore
 from warden.core.registry import TYPE_ALIASES, Registry
 from warden.core.router import PathMatcher, Route, Router
+from warden.core.shared import mount_slot
 from warden.core.tokens import CoreTokenStore
-from warden.core.view import StorageView
+from warden.core.view import StorageView, WatchedView
 from warden.logical.backend import BackendConfig, LogicalBackend
 from warden.logical.clock import Clock
 from warden.logical.errors import InvalidRequest, Sealed
@@ -121,6 +123,13 @@ class Mounts:
         self._system_backend = system_backend
         self.secrets = MountTable(storage, SECRETS_TABLE_KEY, "secrets")
         self.auth = MountTable(storage, AUTH_TABLE_KEY, "auth")
+        self._on_change: Callable[[], None] = lambda: None
+        self._on_backend_change: Callable[[str], None] = lambda uuid: None
+
+    def on_change(self, tables: Callable[[], None], backend: Callable[[str], None]) -> None:
+        """Announce committed changes: of a mount table (enable, disable, tune), and of what
+        a mounted backend caches (by the mount's uuid)."""
+        self._on_change, self._on_backend_change = tables, backend
 
     def table(self, name: str) -> MountTable:
         return self.auth if name == "auth" else self.secrets
@@ -161,8 +170,35 @@ class Mounts:
             **fields,
         )
 
+    async def reload(self) -> None:
+        """Match the mounted backends to the stored tables (another process changed them)."""
+        async with self._lock:
+            for table in (self.secrets, self.auth):
+                before = table.entries
+                await table.load()
+                after = table.entries
+                for path, entry in before.items():
+                    now = after.get(path)
+                    if now is None or now.uuid != entry.uuid or now.options != entry.options:
+                        route = self._router.unmount(entry.route_prefix)
+                        if route is not None:
+                            with contextlib.suppress(Exception):
+                                await route.backend.cleanup()
+                for path, entry in after.items():
+                    old = before.get(path)
+                    if old is None or old.uuid != entry.uuid or old.options != entry.options:
+                        await self._activate(table, entry)
+                    elif old != entry and (route := self._router.get(entry.route_prefix)):
+                        route.mount, route.info = entry, None
+
+    def invalidate_backends(self, slots: frozenset[int]) -> None:
+        """Another process wrote what these mounts' backends cache."""
+        for route in self._router.routes():
+            if mount_slot(route.mount.uuid) in slots:
+                route.backend.invalidate()
+
     async def _activate(self, table: MountTable, entry: MountEntry) -> None:
-        view = StorageView(self._storage, entry.storage_prefix)
+        view = WatchedView(self._storage, entry.storage_prefix)
         conf = BackendConfig(
             mount_path=entry.route_prefix,
             mount_type=entry.type,
@@ -182,6 +218,8 @@ class Mounts:
             if factory is None:
                 raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
             backend = factory(conf)
+        view.watch(getattr(backend, "cached_prefixes", ()),
+                   functools.partial(self._on_backend_change, entry.uuid))
         await backend.initialize()
         special = backend.special_paths
         self._router.mount(Route(
@@ -230,6 +268,7 @@ class Mounts:
             except Exception:
                 self._router.unmount(entry.route_prefix)
                 raise
+            self._on_change()
             return entry
 
     async def disable(self, table_name: str, path: str) -> None:
@@ -246,6 +285,7 @@ class Mounts:
             if table_name == "auth":  # Vault: the tokens its logins issued go with it
                 await self._tokens.revoke_by_path_prefix(entry.route_prefix)
             await table.save({k: v for k, v in table.entries.items() if k != path})
+            self._on_change()
             route = self._router.unmount(entry.route_prefix)
             if route is not None:
                 with contextlib.suppress(Exception):
@@ -310,6 +350,7 @@ class Mounts:
                     config_changes["token_type"], table=table_name, mount_type=entry.type)}
             updated = _tuned(entry, description, options, config_changes)
             await table.save({**table.entries, path: updated})
+            self._on_change()
             if updated.options != entry.options:
                 # Options shape the backend itself (kv's version): remount it in place.
                 route = self._router.unmount(entry.route_prefix)

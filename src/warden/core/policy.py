@@ -9,6 +9,7 @@ the policy, the rule path and what is wrong.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -211,6 +212,13 @@ class _HclParser(HclParser):  # type: ignore[misc]
         p[0] = [p[1], p[3]]
 
 
+@functools.cache
+def _parser() -> _HclParser:
+    """The parser, built once: building its LALR tables takes ~20 ms, parsing a policy well
+    under one. Parsing is synchronous, so one event loop never interleaves two parses."""
+    return _HclParser()
+
+
 def _reject_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -226,7 +234,7 @@ def _top_level_items(raw: str) -> list[tuple[Any, Any]]:
         if raw.lstrip().startswith("{"):
             document = json.loads(raw, object_pairs_hook=_reject_duplicate_json_keys)
             return _json_items(document)
-        return list(_HclParser().parse(raw))
+        return list(_parser().parse(raw))
     except _PolicyError:
         raise
     except RecursionError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 
@@ -28,10 +28,16 @@ path "sys/wrapping/lookup" { capabilities = ["update"] }
 
 
 class PolicyStore:
+    """Caches parsed policies and built ACLs. A read fills the cache only if no change
+    overtook it (``_generation``); every change is announced (``on_change``) after it is
+    stored, so the server's other processes drop their caches before their next request."""
+
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._parsed: dict[str, Policy | None] = {}
         self._acls: dict[frozenset[str], ACL] = {}
+        self._generation = 0
+        self._on_change: Callable[[], None] = lambda: None
         self._builtin = {
             ROOT: root_policy(),
             RESPONSE_WRAPPING: parse_policy(RESPONSE_WRAPPING, _WRAPPING_HCL),
@@ -41,11 +47,15 @@ class PolicyStore:
         if await self._storage.get(DEFAULT) is None:
             await self.put(DEFAULT, DEFAULT_POLICY)
 
+    def on_change(self, announce: Callable[[], None]) -> None:
+        self._on_change = announce
+
     def forget_cache(self) -> None:
-        """Drop every parsed policy and ACL (this node stood down)."""
+        """Drop every parsed policy and ACL (another process or node changed policies)."""
         self._invalidate()
 
     def _invalidate(self) -> None:
+        self._generation += 1
         self._parsed.clear()
         self._acls.clear()
 
@@ -53,12 +63,14 @@ class PolicyStore:
         name = name.lower()
         if name in self._builtin:
             return self._builtin[name]
-        if name not in self._parsed:
-            raw = await self._storage.get(name)
-            self._parsed[name] = (
-                None if raw is None else parse_policy(name, orjson.loads(raw)["policy"])
-            )
-        return self._parsed[name]
+        if name in self._parsed:
+            return self._parsed[name]
+        generation = self._generation
+        raw = await self._storage.get(name)
+        policy = None if raw is None else parse_policy(name, orjson.loads(raw)["policy"])
+        if generation == self._generation:  # no change overtook this read
+            self._parsed[name] = policy
+        return policy
 
     async def put(self, name: str, text: str) -> Policy:
         name = name.lower()
@@ -68,6 +80,7 @@ class PolicyStore:
         policy = parse_policy(name, text)
         await self._storage.put(name, orjson.dumps({"name": name, "policy": text}))
         self._invalidate()
+        self._on_change()
         return policy
 
     async def delete(self, name: str) -> None:
@@ -76,6 +89,7 @@ class PolicyStore:
             raise InvalidRequest(f'cannot delete the "{name}" policy')
         await self._storage.delete(name)
         self._invalidate()
+        self._on_change()
 
     async def list(self) -> list[str]:
         stored = await scan(self._storage)  # names may contain "/" (seed 000's spelling)
@@ -85,7 +99,9 @@ class PolicyStore:
         key = frozenset(n.lower() for n in names)
         acl = self._acls.get(key)
         if acl is None:
+            generation = self._generation
             policies = [p for p in [await self.get(n) for n in sorted(key)] if p is not None]
             acl = ACL.build(policies)
-            self._acls[key] = acl
+            if generation == self._generation:
+                self._acls[key] = acl
         return acl

@@ -5,7 +5,9 @@ readable while sealed). With one share the unseal key IS the 32-byte root key;
 otherwise each unseal key is a 33-byte Shamir share (``warden.core.shamir``).
 Unseal keys are collected one request at a time until the threshold is reached,
 as with Vault's ``sys/unseal``; progress lives in memory only, so each node of an
-HA cluster is unsealed on its own.
+HA cluster is unsealed on its own. The worker processes of one server share theirs
+(``core.shared.SharedSeal``): a key given to any of them counts for all, and the root key
+the last one recovers is left there for the others to unseal with.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import orjson
 
 from warden.core import shamir
 from warden.core.barrier import KEY_SIZE, SEAL_CONFIG_PATH, Barrier, InvalidKey
+from warden.core.shared import SealState, SharedSeal
 from warden.logical.errors import InvalidRequest, NotInitialized, WardenError
 from warden.logical.storage import Put
 from warden.storage.base import PhysicalBackend
@@ -85,6 +88,7 @@ class ShamirSeal:
         barrier: Barrier,
         *,
         randbytes: Callable[[int], bytes] = secrets.token_bytes,
+        shared: SharedSeal | None = None,
     ) -> None:
         self._physical = physical
         self._barrier = barrier
@@ -93,6 +97,7 @@ class ShamirSeal:
         self._keys: list[bytes] = []
         self._nonce = ""
         self._lock = asyncio.Lock()
+        self._shared = shared
 
     async def initialize(self, secret_shares: int, secret_threshold: int) -> list[bytes]:
         """Create the root key and the barrier's keyring; return the unseal keys (shown once).
@@ -118,49 +123,91 @@ class ShamirSeal:
     async def status(self) -> SealStatus:
         config = await self._load_config()
         initialized = config is not None and await self._barrier.initialized()
+        keys, nonce = self._progress()
         return SealStatus(
             initialized=initialized,
             sealed=self._barrier.sealed,
             t=config.secret_threshold if config else 0,
             n=config.secret_shares if config else 0,
-            progress=len(self._keys),
-            nonce=self._nonce,
+            progress=len(keys),
+            nonce=nonce,
         )
 
-    async def submit_key(self, key: bytes) -> SealStatus:
-        """Add one unseal key; at the threshold, recover the root key and unseal."""
+    async def submit_key(self, key: bytes, *, publish: bool = True) -> SealStatus:
+        """Add one unseal key; at the threshold, recover the root key and unseal (and, with
+        ``publish``, leave the root key for the server's other processes)."""
         async with self._lock:
-            await self._submit(key)
+            if self._shared is None:
+                await self._submit(key)
+            else:
+                with self._shared.locked():  # held briefly: a key check, maybe a keyring read
+                    if self._shared.read().unsealed:
+                        return await self.status()  # another process unsealed: the core adopts it
+                    self._keys, self._nonce = self._progress()
+                    try:
+                        root_key = await self._submit(key)
+                    finally:
+                        self._store_progress()
+                    if root_key is not None and publish:
+                        self._shared.write(SealState(True, root_key, "", ()))
         return await self.status()
 
     def reset_progress(self) -> None:
         """Forget the unseal keys submitted so far."""
         self._reset_progress()
+        if self._shared is not None:
+            with self._shared.locked():
+                self._store_progress()
 
-    def seal(self) -> None:
+    def seal(self, *, publish: bool = True) -> None:
+        """Forget the keys; with ``publish``, every process of the server seals too."""
         self._barrier.seal()
         self._reset_progress()
+        if self._shared is not None and publish:
+            with self._shared.locked():
+                self._shared.write(SealState(False, b"", "", ()))
 
-    async def _submit(self, key: bytes) -> None:
+    def published_root_key(self) -> bytes | None:
+        """The root key another process of this server unsealed with (None: sealed)."""
+        if self._shared is None:
+            return None
+        state = self._shared.read()
+        return state.root_key if state.unsealed else None
+
+    def _progress(self) -> tuple[list[bytes], str]:
+        if self._shared is None:
+            return self._keys, self._nonce
+        state = self._shared.read()
+        return list(state.shares), state.nonce
+
+    def _store_progress(self) -> None:
+        assert self._shared is not None
+        current = self._shared.read()
+        if current.unsealed:
+            return  # unsealed (by this process or another): no progress to keep
+        self._shared.write(SealState(False, b"", self._nonce, tuple(self._keys)))
+
+    async def _submit(self, key: bytes) -> bytes | None:
+        """The root key if this key completed the threshold (and it unsealed), else None."""
         config = await self._load_config()
         if config is None or not await self._barrier.initialized():
             raise NotInitialized()
         if not self._barrier.sealed:
-            return
+            return None
         if not isinstance(key, bytes | bytearray) or len(key) != config.key_length:
             raise InvalidRequest(f"unseal key must be {config.key_length} bytes")
         if _already_submitted(self._keys, key):
-            return
+            return None
         if not self._keys:
             self._nonce = str(uuid.UUID(bytes=self._randbytes(16), version=4))
         self._keys.append(bytes(key))
         if len(self._keys) < config.secret_threshold:
-            return
+            return None
         keys = self._keys
         self._reset_progress()  # success or not, the next attempt starts from scratch
-        await self._unseal_with(keys)
+        return await self._unseal_with(keys)
 
-    async def _unseal_with(self, keys: list[bytes]) -> None:
+    async def _unseal_with(self, keys: list[bytes]) -> bytes:
         try:
             root_key = keys[0] if len(keys) == 1 else shamir.combine(keys)
             await self._barrier.unseal(root_key)
@@ -168,6 +215,7 @@ class ShamirSeal:
             raise InvalidRequest(
                 "unseal failed: invalid key; progress was reset, submit the unseal keys again"
             ) from None
+        return root_key
 
     def _split(self, root_key: bytes, config: SealConfig) -> list[bytes]:
         if config.secret_shares == 1:

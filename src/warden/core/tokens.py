@@ -11,7 +11,13 @@ at once. Three rules make it so:
   marked token; a child is only stored under a parent that is alive and not marked (a
   check-and-set on the parent's entry); an update of an entry is a check-and-set on it that
   never writes one back that is marked or gone.
-- Deletes go children first, each committed before the cached entry is dropped.
+- The mark is also written into the stored entry (``revoking``) before the children are
+  listed, so the worker processes of one server (and nodes sharing a store) see it too: a
+  child stored under the parent is a check-and-set on the parent's entry, which the mark
+  changes; lookups and updates refuse a marked entry.
+- Deletes go children first, each committed before the cached entry is dropped; every
+  committed update or delete is announced (``on_change``) before the call returns, so the
+  other processes of a server drop their cached copy before their next request.
 - The cache of decoded entries is filled only by a read that no write has overtaken: every
   committed update or delete bumps a generation, and a read that began under an older one
   returns its record to its caller without caching it. (Before this, a lookup that read the
@@ -89,13 +95,17 @@ class _Record:
     hash: str
     parent_hash: str
     entry: TokenEntry
+    revoking: bool = False  # its revocation has begun (the stored mark; see the docstring)
 
 
 def _entry_to_json(rec: _Record) -> bytes:
     data = asdict(rec.entry)
     data["meta"] = dict(rec.entry.meta)
     data["internal_data"] = dict(rec.entry.internal_data)
-    return orjson.dumps({"hash": rec.hash, "parent_hash": rec.parent_hash, "entry": data})
+    doc: dict[str, object] = {"hash": rec.hash, "parent_hash": rec.parent_hash, "entry": data}
+    if rec.revoking:
+        doc["revoking"] = True
+    return orjson.dumps(doc)
 
 
 def _entry_from_json(raw: bytes) -> _Record:
@@ -104,7 +114,8 @@ def _entry_from_json(raw: bytes) -> _Record:
     e["policies"] = tuple(e["policies"])
     e["bound_cidrs"] = tuple(e.get("bound_cidrs") or ())
     known = {k: v for k, v in e.items() if k in TokenEntry.__dataclass_fields__}
-    return _Record(hash=data["hash"], parent_hash=data["parent_hash"], entry=TokenEntry(**known))
+    return _Record(hash=data["hash"], parent_hash=data["parent_hash"], entry=TokenEntry(**known),
+                   revoking=bool(data.get("revoking")))
 
 
 class CoreTokenStore:
@@ -137,6 +148,12 @@ class CoreTokenStore:
         self._cache_size = cache_size
         self._accessors: OrderedDict[str, str] = OrderedDict()  # accessor -> token hash
         self._generation = 0  # bumped after every committed update or delete of an entry
+        self._on_change: Callable[[], None] = lambda: None
+
+    def on_change(self, announce: Callable[[], None]) -> None:
+        """Called after every committed update or delete of an entry (before the call that
+        made it returns): the server's other processes must drop their cached copies."""
+        self._on_change = announce
 
     def forget_cache(self) -> None:
         """Drop every cached entry (this node stood down: others may change the store)."""
@@ -186,7 +203,7 @@ class CoreTokenStore:
 
         async def under_live_parent(raw: bytes | None) -> tuple[list[BatchOp], None]:
             stored = None if raw is None else _entry_from_json(raw)
-            if stored is None or self._expired(stored):
+            if stored is None or stored.revoking or self._expired(stored):
                 raise PermissionDenied("parent token is no longer valid")
             return self._create_ops(rec), None
 
@@ -345,6 +362,7 @@ class CoreTokenStore:
         self._generation += 1
         self._cache.pop("id/" + rec.hash, None)
         self._accessors.pop(rec.entry.accessor, None)
+        self._on_change()
 
     async def _update(
         self, token_hash: str, change: Callable[[_Record], _Record | None],
@@ -358,7 +376,7 @@ class CoreTokenStore:
 
         async def decide(raw: bytes | None) -> tuple[list[BatchOp], tuple[_Record, _Record] | None]:
             current = None if raw is None else _entry_from_json(raw)
-            if current is None or self._expired(current):
+            if current is None or current.revoking or self._expired(current):
                 return [], None
             updated = change(current)
             if updated is None:
@@ -373,11 +391,12 @@ class CoreTokenStore:
             if changed is not None:
                 self._generation += 1
                 self._remember(changed[1])
+                self._on_change()
             return changed
 
     async def _live(self, rec: _Record | None) -> _Record | None:
         """The record if still valid; an expired token is revoked on sight."""
-        if rec is None or self._gate.revoking(rec.hash):
+        if rec is None or rec.revoking or self._gate.revoking(rec.hash):
             return None
         if self._expired(rec):
             try:
@@ -465,6 +484,7 @@ class CoreTokenStore:
             raise InvalidRequest("token not found")
         self._gate.mark(rec.hash)
         await self._gate.drain(rec.hash)
+        await self._mark_stored(rec)
 
         def orphaned(child: _Record) -> _Record:
             return replace(child, parent_hash="",
@@ -491,6 +511,7 @@ class CoreTokenStore:
             rec = stack.pop()
             self._gate.mark(rec.hash)
             await self._gate.drain(rec.hash)  # children being stored under it are listed now
+            await self._mark_stored(rec)  # ... and those of other processes (the entry changes)
             marked.append(rec)
             for child_hash in await self._children(rec.hash):
                 child = await self._fetch(child_hash)
@@ -499,6 +520,17 @@ class CoreTokenStore:
                 else:
                     await self._storage.delete(f"parent/{rec.hash}/{child_hash}")
         return marked
+
+    async def _mark_stored(self, rec: _Record) -> None:
+        """Write the revocation mark into the stored entry (if it is still there)."""
+
+        async def marked(raw: bytes | None) -> tuple[list[BatchOp], None]:
+            current = None if raw is None else _entry_from_json(raw)
+            if current is None or current.revoking:
+                return [], None
+            return [Put("id/" + rec.hash, _entry_to_json(replace(current, revoking=True)))], None
+
+        await atomic_update(self._storage, "id/" + rec.hash, marked)
 
     async def _children(self, token_hash: str) -> list[str]:
         return [k for k in await self._storage.list(f"parent/{token_hash}/") if not k.endswith("/")]
@@ -535,7 +567,10 @@ class CoreTokenStore:
         removed = 0
         for name in await self._storage.list("id/"):
             rec = await self._fetch(name)
-            if rec is not None and await self._live(rec) is None:
+            if rec is not None and rec.revoking:  # a revocation that stopped part-way
+                await self._revoke_record_tree(rec)
+                removed += 1
+            elif rec is not None and await self._live(rec) is None:
                 removed += 1
         for accessor in await self._storage.list("accessor/"):
             target = await self._storage.get("accessor/" + accessor)

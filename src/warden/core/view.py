@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from warden.logical.errors import InvalidRequest
 from warden.logical.storage import BatchOp, Check, Delete, Put, Storage, Versioned
@@ -28,7 +28,8 @@ class StorageView:
     def _key(self, key: str) -> str:
         # Keys usually carry user input (names, paths, ids): refuse, as bad input,
         # anything that could climb out of the view.
-        if key.startswith("/") or "/../" in f"/{key}/" or "/./" in f"/{key}/":
+        if key.startswith("/") or (("/." in key or key.startswith(".")) and (
+                "/../" in f"/{key}/" or "/./" in f"/{key}/")):
             raise InvalidRequest("invalid path: it may not start with '/' or contain '.' or "
                                  "'..' segments")
         return self._prefix + key
@@ -63,3 +64,42 @@ class StorageView:
 
     def _op(self, op: BatchOp) -> BatchOp:
         return Put(self._key(op.key), op.value) if isinstance(op, Put) else Delete(self._key(op.key))
+
+
+class WatchedView(StorageView):
+    """A mount's view that announces committed writes below the prefixes its backend caches
+    (``watch``), so the server's other processes drop that backend's caches."""
+
+    __slots__ = ("_announce", "_watched")
+
+    def __init__(self, storage: Storage, prefix: str) -> None:
+        super().__init__(storage, prefix)
+        self._watched: tuple[str, ...] = ()
+        self._announce: Callable[[], None] = lambda: None
+
+    def watch(self, prefixes: Sequence[str], announce: Callable[[], None]) -> None:
+        self._watched, self._announce = tuple(prefixes), announce
+
+    def _touches(self, keys: Iterable[str]) -> bool:
+        return bool(self._watched) and any(k.startswith(self._watched) for k in keys)
+
+    async def put(self, key: str, value: bytes) -> None:
+        await super().put(key, value)
+        if self._touches((key,)):
+            self._announce()
+
+    async def delete(self, key: str) -> None:
+        await super().delete(key)
+        if self._touches((key,)):
+            self._announce()
+
+    async def batch(self, ops: Sequence[BatchOp]) -> None:
+        await super().batch(ops)
+        if self._touches(op.key for op in ops):
+            self._announce()
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        applied = await super().transaction(checks, ops)
+        if applied and self._touches(op.key for op in ops):
+            self._announce()
+        return applied

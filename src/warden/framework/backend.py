@@ -56,6 +56,8 @@ class Backend:
         cleanup: Hook | None = None,
         auth_renew: AuthRenew | None = None,
         secrets: Sequence[SecretType] = (),
+        cached_prefixes: Sequence[str] = (),
+        invalidate: Callable[[], None] | None = None,
     ) -> None:
         self.backend_type = backend_type
         self.special_paths = special_paths
@@ -65,6 +67,10 @@ class Backend:
         self._cleanup = cleanup
         self._auth_renew = auth_renew
         self._secrets: Mapping[str, SecretType] = {s.name: s for s in secrets}
+        # Storage prefixes whose contents this backend keeps in memory, and how it drops
+        # them: a write there by another process of the server calls ``invalidate`` here.
+        self.cached_prefixes = tuple(cached_prefixes)
+        self._invalidate = invalidate
         self._paths = [_compile(p) for p in paths]
         self._routes: dict[str, tuple[Path, Mapping[str, str]] | None] = {}
 
@@ -83,6 +89,10 @@ class Backend:
     async def cleanup(self) -> None:
         if self._cleanup:
             await self._cleanup()
+
+    def invalidate(self) -> None:
+        if self._invalidate:
+            self._invalidate()
 
     def route(self, path: str) -> tuple[Path, Mapping[str, str]] | None:
         """The first declared path whose pattern matches, and its (read-only) captures.

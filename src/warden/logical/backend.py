@@ -55,6 +55,12 @@ class SystemView(Protocol):
 class LogicalBackend(Protocol):
     backend_type: BackendType
     special_paths: SpecialPaths
+    # The storage prefixes (in the mount's view) whose contents the backend caches.
+    cached_prefixes: tuple[str, ...]
+
+    def invalidate(self) -> None:
+        """Drop what it caches: another process of the server wrote to ``cached_prefixes``."""
+        ...
 
     async def initialize(self) -> None: ...
 

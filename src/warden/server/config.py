@@ -63,6 +63,7 @@ class ServerConfig:
     cluster_name: str = ""
     log_level: str = "info"
     ui: bool = False  # the web dashboard at /ui/
+    workers: int = 1  # processes serving the listeners (server/supervisor.py)
 
     @property
     def ha_enabled(self) -> bool:
@@ -135,6 +136,7 @@ def parse_config(text: str, suffix: str = ".hcl",
         cluster_name=str(raw.get("cluster_name", "")),
         log_level=str(raw.get("log_level", "info")).lower(),
         ui=_bool(raw.get("ui", False)),
+        workers=_workers(raw.get("workers", 1)),
     )
     if not storage_type:
         raise ConfigError('a storage block is required, e.g. storage "sqlite" { path = '
@@ -142,6 +144,7 @@ def parse_config(text: str, suffix: str = ".hcl",
     if not listeners:
         raise ConfigError('a listener block is required, e.g. listener "tcp" { address = "0.0.0.0:8200" '
                           'tls_cert_file = "..." tls_key_file = "..." }')
+    check_workers(config)
     if config.ha_enabled and not config.api_addr:
         raise ConfigError("ha_enabled storage needs api_addr: the URL other nodes send clients "
                           'to, e.g. api_addr = "https://node-1.example:8200"')
@@ -159,8 +162,31 @@ def _address(env: Mapping[str, str], raw: Mapping[str, Any], key: str,
 _TOP_LEVEL = {
     "storage", "backend", "listener", "api_addr", "cluster_addr", "default_lease_ttl",
     "max_lease_ttl", "cluster_name", "log_level", "ui", "disable_mlock", "telemetry",
-    "pid_file", "disable_clustering",
+    "pid_file", "disable_clustering", "workers",
 }
+MAX_WORKERS = 64
+
+
+def _workers(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ConfigError(f'workers must be a number from 1 to {MAX_WORKERS} (got "{text}"): the '
+                          "processes that serve the listeners, e.g. one per core")
+    return int(text)
+
+
+def check_workers(config: ServerConfig) -> None:
+    """What several worker processes cannot share (yet): said before anything starts."""
+    if config.workers == 1:
+        return
+    if config.storage_type == "inmem":
+        raise ConfigError('workers > 1 needs a store the processes share: storage "inmem" is one '
+                          'process\'s memory; use storage "sqlite" (or etcd)')
+    if config.ha_enabled:
+        raise ConfigError("workers > 1 cannot be combined with ha_enabled yet: run one process "
+                          "per node in an HA cluster (or turn ha_enabled off)")
+
+
 _FORWARDED_KEYS = {
     "x_forwarded_for_authorized_addrs", "x_forwarded_for_hop_skips",
     "x_forwarded_for_reject_not_authorized", "x_forwarded_for_reject_not_present",

@@ -63,6 +63,7 @@ async def seal_status(core: Core) -> dict[str, Any]:
 
 
 async def handle(core: Core, method: str, path: str, data: Mapping[str, Any]) -> Result:
+    await core.sync()  # another worker of this server may have unsealed or sealed it
     if path == "sys/init":
         return await _init(core, method, data)
     if path == "sys/seal-status":

@@ -80,6 +80,8 @@ def copied_value(value: object) -> bytes:
 
 def checked_op(op: object) -> BatchOp:
     """A batch operation with its key checked and its value copied."""
+    if type(op) is Put and type(op.key) is str and type(op.value) is bytes:
+        return op  # immutable already, as the barrier makes them
     if isinstance(op, Put):
         return Put(checked_key(op.key), copied_value(op.value))
     if isinstance(op, Delete):

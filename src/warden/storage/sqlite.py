@@ -1,22 +1,20 @@
 """SQLite physical backend: the embedded, durable, single-node default.
 
-Writes use group commit. Every put/delete/batch from any coroutine is queued to
-one writer thread, which commits whatever is queued in a single transaction
-(WAL, ``synchronous=FULL``) and only then wakes each caller. A lone write
-commits at once; writes arriving while a commit is in flight go in the next
-one. So an awaited write is durable, and many concurrent writers share fsyncs.
+Writes use group commit (``sqlite_commit.py``): every put/delete/batch of any coroutine
+goes to one writer, which commits whatever has queued in a single transaction (WAL,
+``synchronous=FULL``) and only then answers each caller. So an awaited write is durable,
+and many concurrent writers share fsyncs. The writer is a thread of this process, or, in
+a server, the writer process that all of its worker processes share
+(``sqlite_writer.py``; the backend is then given its socket).
 
 Reads run on a small pool of reader threads, each with its own connection. WAL
 lets them read concurrently with the writer, and every read sees every write
 whose await has returned.
 
-Every caller's write gets the next value of one revision counter (kept in the
-``meta`` table, committed with the data) as the version of each key it puts. A
-``transaction`` checks its preconditions inside the writer's transaction, right
-before its writes, so a check-and-set is serialised with every other write, also
-those of other processes (SQLite's write lock).
-
-Cancelling an awaiting writer does not withdraw its write: it may still commit.
+A ``transaction`` checks its preconditions inside the writer's transaction, right before
+its writes, so a check-and-set is serialised with every other write, also those of other
+processes (SQLite's write lock). Cancelling an awaiting writer does not withdraw its
+write: it may still commit.
 
 When the store cannot be opened for writing because its disk is full, it is opened
 read-only instead (``read_only_reason`` says why): reads are served, every write raises
@@ -30,14 +28,15 @@ import asyncio
 import logging
 import os
 import queue
+import socket
 import sqlite3
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from warden.logical.storage import ABSENT, BatchOp, Check, Delete, Put, Versioned
 from warden.storage.base import (
@@ -50,64 +49,82 @@ from warden.storage.base import (
     copied_value,
 )
 from warden.storage.space import disk_full_reason
+from warden.storage.sqlite_commit import (
+    Committer,
+    GroupSize,
+    Outcome,
+    Write,
+    WriterStats,
+    connect,
+    create_private_file,
+    open_writer,
+    tune,
+)
+from warden.storage.sqlite_remote import RemoteWriter
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Names = list[str]  # inside the class, ``list`` names the method
 
-_SCHEMA_VERSION: Final = 2
-_CREATE_TABLE: Final = (
-    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, "
-    "version INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID"
-)
-_CREATE_META: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)"
-)
-_ADD_VERSION_COLUMN: Final = "ALTER TABLE kv ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
-_INIT_REVISION: Final = "INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 1)"
-_GET_REVISION: Final = "SELECT value FROM meta WHERE name = 'revision'"
-_SET_REVISION: Final = "UPDATE meta SET value = ? WHERE name = 'revision'"
-_UPSERT: Final = (
-    "INSERT INTO kv (key, value, version) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version"
-)
-_DELETE: Final = "DELETE FROM kv WHERE key = ?"
 _GET: Final = "SELECT value FROM kv WHERE key = ?"
 _GET_VERSIONED: Final = "SELECT value, version FROM kv WHERE key = ?"
-_VERSION_OF: Final = "SELECT version FROM kv WHERE key = ?"
 _KEYS_AFTER: Final = "SELECT key FROM kv WHERE key > ? ORDER BY key"
 _KEYS_FROM: Final = "SELECT key FROM kv WHERE key >= ? ORDER BY key"
 _COUNT_RANGE: Final = "SELECT count(*) FROM kv WHERE key >= ? AND key < ?"
 _COUNT_FROM: Final = "SELECT count(*) FROM kv WHERE key >= ?"
-_BUSY_TIMEOUT_S: Final = 30.0
+
+__all__ = ["SQLiteBackend", "WriterStats", "count_keys", "list_children", "prepare_store"]
 
 
-@dataclass(frozen=True, slots=True)
-class WriterStats:
-    """How hard group commit is working: ``writes / commits`` is the mean batch size."""
+class _Writer(Protocol):
+    @property
+    def stats(self) -> WriterStats: ...
 
-    commits: int
-    writes: int
+    async def write(self, ops: Sequence[BatchOp], checks: Sequence[Check]) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def prepare_store(path: str | os.PathLike[str]) -> str:
+    """Create the file and its schema before a writer process opens it; returns why the
+    store can only be read ("" if it can be written; raises if it cannot be opened)."""
+    path = os.fspath(path)
+    create_private_file(path)
+    try:
+        open_writer(path).close()
+    except StorageError as exc:
+        return _read_only_reason(path, exc)
+    return ""
 
 
 class SQLiteBackend:
     """A physical backend in one SQLite file; see the module docstring for the design.
 
-    Creating it creates missing parent directories (0700) and the file (0600).
-    Call ``close()`` to flush queued writes and stop the threads.
+    Creating it creates missing parent directories (0700) and the file (0600). With
+    ``writer`` (a socket to the writer process; see ``prepare_store``) writes go there;
+    otherwise to a thread of this process. Call ``close()`` to flush queued writes and
+    stop the threads.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, readers: int = 4) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readers: int = 4,
+                 writer: socket.socket | None = None, read_only_reason: str = "") -> None:
         if readers < 1:
             raise ValueError("readers must be at least 1")
         self._path = os.fspath(path)
-        _create_private_file(self._path)
-        self.read_only_reason = ""
-        self._writer: _GroupCommitWriter | None = None
-        try:
-            self._writer = _GroupCommitWriter(_open_writer(self._path))
-        except StorageError as exc:
-            self.read_only_reason = _read_only_reason(self._path, exc)
+        create_private_file(self._path)
+        self.read_only_reason = read_only_reason
+        self._writer: _Writer | None = None
+        if writer is not None:
+            try:
+                self._writer = RemoteWriter(writer)
+            except StorageError:
+                writer.close()
+                raise
+        elif not read_only_reason:
+            try:
+                self._writer = _ThreadWriter(open_writer(self._path))
+            except StorageError as exc:
+                self.read_only_reason = _read_only_reason(self._path, exc)
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_conns_lock = threading.Lock()
@@ -163,18 +180,21 @@ class SQLiteBackend:
         """Commit everything queued, then stop the writer and reader threads."""
         if self._shutdown is None:
             self._closed = True
-            self._shutdown = asyncio.ensure_future(asyncio.to_thread(self._stop_threads))
+            self._shutdown = asyncio.ensure_future(self._stop())
         await asyncio.shield(self._shutdown)
+
+    async def _stop(self) -> None:
+        # Readers first: the writer's connection closes last, which checkpoints the WAL.
+        await asyncio.to_thread(self._stop_readers)
+        if self._writer is not None:
+            await self._writer.close()
 
     async def _write(self, ops: tuple[BatchOp, ...], checks: tuple[Check, ...] = ()) -> bool:
         self._check_open()
         if self._writer is None:
             raise StorageReadOnly(f"storage is read-only: {self.read_only_reason}; free space "
                                   "and restart the server to write again")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        self._writer.submit(_Pending(ops, checks, loop, future))
-        return await future
+        return await self._writer.write(ops, checks)
 
     async def _read(self, fn: Callable[..., _T], *args: object) -> _T:
         self._check_open()
@@ -195,8 +215,9 @@ class SQLiteBackend:
             uri = f"file:{urllib.parse.quote(os.path.abspath(self._path))}?mode=ro&immutable=1"
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
-            conn = _connect(self._path)
+            conn = connect(self._path)
         conn.execute("PRAGMA query_only = ON")
+        tune(conn)
         self._local.conn = conn
         with self._reader_conns_lock:
             self._reader_conns.append(conn)
@@ -221,16 +242,12 @@ class SQLiteBackend:
     def _count_in_thread(self, prefix: str, start: str, end: str) -> int:
         return count_keys(self._local.conn, prefix, start, end)
 
-    def _stop_threads(self) -> None:
-        # Readers first: the writer's connection closes last, which checkpoints the WAL.
+    def _stop_readers(self) -> None:
         self._readers.shutdown(wait=True)
         with self._reader_conns_lock:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
-        if self._writer is not None:
-            self._writer.stop()
-            self._writer.join()
 
 
 def list_children(conn: sqlite3.Connection, prefix: str, after: str = "", limit: int = 0) -> list[str]:
@@ -298,44 +315,43 @@ def _successor(prefix: str) -> str | None:
 class _Pending:
     """One caller's write, waiting for the transaction that carries it."""
 
-    ops: tuple[BatchOp, ...]
-    checks: tuple[Check, ...]
+    write: Write
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[bool]
 
 
-_Outcome = BaseException | bool  # True: applied; False: a check failed, nothing applied
-
-
-class _GroupCommitWriter:
+class _ThreadWriter:
     """One thread and one connection; each transaction carries everything queued."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._revision = 0  # read from ``meta`` at the start of every write transaction
+        self._committer = Committer(conn)
+        self._sizes = GroupSize()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._accepting = True
         self._accepting_lock = threading.Lock()
-        self._commits = 0
-        self._writes = 0
         self._thread = threading.Thread(target=self._run, name="warden-sqlite-writer", daemon=True)
         self._thread.start()
 
     @property
     def stats(self) -> WriterStats:
-        return WriterStats(commits=self._commits, writes=self._writes)
+        return self._committer.stats
 
-    def submit(self, pending: _Pending) -> None:
+    @property
+    def committer(self) -> Committer:
+        return self._committer
+
+    async def write(self, ops: Sequence[BatchOp], checks: Sequence[Check]) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         with self._accepting_lock:
             if not self._accepting:
                 raise BackendClosed()
-            self._queue.put(pending)
+            self._queue.put(_Pending(Write(tuple(ops), tuple(checks)), loop, future))
+        return await future
 
-    def stop(self) -> None:
+    async def close(self) -> None:
         self._queue.put(None)
-
-    def join(self) -> None:
-        self._thread.join()
+        await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:
         group: list[_Pending] = []
@@ -344,82 +360,41 @@ class _GroupCommitWriter:
             while not stopping:
                 group, stopping = self._next_group()
                 if group:
-                    self._commit_group(group)
+                    _notify(group, self._committer.commit([p.write for p in group]))
                 group = []
         except BaseException as exc:  # never leave a caller waiting forever
             _log.error("sqlite writer stopped: %s", type(exc).__name__)
             _notify(group, [exc] * len(group))
         finally:
             self._refuse_and_fail_queued()
-            self._conn.close()
+            self._committer.close()
 
     def _next_group(self) -> tuple[list[_Pending], bool]:
-        """Block for one write, then take everything else already queued."""
+        """Block for one write, then take what else is queued (waiting a moment for more
+        when the last group had several writers: see ``GroupSize``)."""
         first = self._queue.get()
         if first is None:
             return [], True
         group = [first]
+        target, deadline = self._sizes.target(), self._sizes.deadline()
+        stopping = False
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return group, False
+                wait = deadline - time.monotonic()
+                if len(group) >= target or wait <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    break
             if item is None:
-                return group, True
+                stopping = True
+                break
             group.append(item)
-
-    def _commit_group(self, group: list[_Pending]) -> None:
-        outcomes = self._transact(group)
-        self._commits += 1
-        self._writes += len(group)
-        _notify(group, outcomes)
-
-    def _transact(self, group: list[_Pending]) -> list[_Outcome]:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            # Read under the write lock: another process on the same file may have written.
-            self._revision = int(self._conn.execute(_GET_REVISION).fetchone()[0])
-            outcomes = [self._apply(pending) for pending in group]
-            self._conn.execute(_SET_REVISION, (self._revision,))
-            self._commit()
-        except Exception as exc:
-            self._rollback()
-            return [exc] * len(group)
-        return outcomes
-
-    def _apply(self, pending: _Pending) -> _Outcome:
-        """Apply one caller's ops inside a savepoint, so its failure fails only that caller."""
-        conn = self._conn
-        if not all(self._holds(check) for check in pending.checks):
-            return False
-        conn.execute("SAVEPOINT request")
-        self._revision += 1
-        try:
-            for op in pending.ops:
-                if isinstance(op, Put):
-                    conn.execute(_UPSERT, (op.key, op.value, self._revision))
-                else:
-                    conn.execute(_DELETE, (op.key,))
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK TO request")
-            conn.execute("RELEASE request")
-            return exc
-        conn.execute("RELEASE request")
-        return True
-
-    def _holds(self, check: Check) -> bool:
-        row = self._conn.execute(_VERSION_OF, (check.key,)).fetchone()
-        return (0 if row is None else int(row[0])) == check.version
-
-    def _commit(self) -> None:
-        self._conn.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            try:
-                self._conn.execute("ROLLBACK")
-            except sqlite3.Error as exc:
-                _log.error("sqlite rollback failed: %s", exc)
+        self._sizes.record(len(group))
+        return group, stopping
 
     def _refuse_and_fail_queued(self) -> None:
         with self._accepting_lock:
@@ -435,9 +410,9 @@ class _GroupCommitWriter:
         _notify(leftovers, [BackendClosed()] * len(leftovers))
 
 
-def _notify(group: list[_Pending], outcomes: list[_Outcome]) -> None:
+def _notify(group: list[_Pending], outcomes: list[Outcome]) -> None:
     """Wake each caller on its own event loop, one hop per loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], _Outcome]]] = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], Outcome]]] = {}
     for pending, outcome in zip(group, outcomes, strict=True):
         by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
     for loop, settled in by_loop.items():
@@ -447,7 +422,7 @@ def _notify(group: list[_Pending], outcomes: list[_Outcome]) -> None:
             pass  # that loop is closed: nobody is left waiting on it
 
 
-def _settle(settled: list[tuple[asyncio.Future[bool], _Outcome]]) -> None:
+def _settle(settled: list[tuple[asyncio.Future[bool], Outcome]]) -> None:
     for future, outcome in settled:
         if future.done():
             continue  # the caller was cancelled
@@ -483,63 +458,3 @@ def _read_only_reason(path: str, failure: StorageError) -> str:
     return reason
 
 
-def _create_private_file(path: str) -> None:
-    """Create missing parent directories with 0700 and the database file with 0600."""
-    parent = Path(path).absolute().parent
-    missing: list[Path] = []
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-
-
-def _open_writer(path: str) -> sqlite3.Connection:
-    try:
-        conn = _connect(path)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open {path}: {exc}") from exc
-    try:
-        _configure_writer(conn, path)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _configure_writer(conn: sqlite3.Connection, path: str) -> None:
-    try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StorageError(f"{path}: the filesystem does not support WAL mode")
-        conn.execute("PRAGMA synchronous = FULL")
-        _ensure_schema(conn)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open {path}: {exc}") from exc
-
-
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > _SCHEMA_VERSION:
-            raise StorageError(f"database schema version {version} is newer than this server")
-        if version == 1:  # before versions: every existing row starts at version 1
-            conn.execute(_ADD_VERSION_COLUMN)
-        conn.execute(_CREATE_TABLE)
-        conn.execute(_CREATE_META)
-        conn.execute(_INIT_REVISION)
-        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

@@ -130,3 +130,39 @@ async def test_a_directory_that_cannot_be_made_is_refused_clearly(tmp_path: Path
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(AuditDeviceError, match=r'file_path.*cannot create the directory .*a-file'):
         FileDevice({"file_path": str(tmp_path / "a-file" / "sub" / "a.log")}, Hasher(b"k" * 32))
+
+
+async def test_several_writers_of_one_file_keep_one_chain(tmp_path: Path) -> None:
+    """Each worker process opens the file itself: their lines interleave in one chain."""
+    log = tmp_path / "audit.log"
+    writers = [FileDevice({"file_path": str(log)}, Hasher(b"k" * 32)) for _ in range(3)]
+    for n in range(60):
+        await asyncio.gather(*(w.log(record(100 * n + i)) for i, w in enumerate(writers)))
+    for writer in writers:
+        await writer.close()
+    result = verify_file(str(log))
+    assert result.ok, result.reason
+    assert result.lines == 180 and result.last_seq == 180
+
+
+async def test_several_writers_fail_closed_on_a_full_disk_without_tearing(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    log = tmp_path / "audit.log"
+    writers = [FileDevice({"file_path": str(log)}, Hasher(b"k" * 32)) for _ in range(2)]
+    await asyncio.gather(*(w.log(record(i)) for i, w in enumerate(writers)))
+    real_write = os.write
+
+    def half_then_full(fd: int, data: Any) -> int:
+        real_write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    for writer in writers:
+        with pytest.raises(AuditDeviceError):
+            await writer.log(record(7))
+    monkeypatch.undo()
+    await asyncio.gather(*(w.log(record(10 + i)) for i, w in enumerate(writers)))
+    for writer in writers:
+        await writer.close()
+    result = verify_file(str(log))
+    assert result.ok and result.lines == 4, result

@@ -7,6 +7,7 @@ import os
 from bench.procstat import (
     CLOCK_TICKS,
     cpu_times,
+    descendants,
     machine_busy_s,
     memory_kib,
     parse_machine_stat,
@@ -41,3 +42,25 @@ def test_machine_busy_excludes_idle_and_iowait() -> None:
     busy, total = parse_machine_stat(f"cpu  {t} {t} {t} {5 * t} {t} 0 0 0 0 0\ncpu0 1 2 3 4\n")
     assert (busy, total) == (3.0, 9.0)
     assert machine_busy_s() > 0
+
+
+def test_a_servers_cpu_includes_its_live_children() -> None:
+    """warden's workers and storage writer are children of the process the bench started."""
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()\n"
+                              "while time.process_time() - t < 0.5: pass\ntime.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while cpu_times(child.pid).total < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.pid in descendants(os.getpid())
+        from bench.procstat import _own_cpu_times
+
+        assert cpu_times(os.getpid()).total >= _own_cpu_times(os.getpid()).total + 0.4
+        assert memory_kib(os.getpid()) > memory_kib(child.pid)
+    finally:
+        child.kill()
+        child.wait()

@@ -75,3 +75,19 @@ def test_render_has_a_row_per_system_and_the_ratios() -> None:
     for name in ("warden", "cfssl", "limit/issue", "warden/cfssl: throughput 2.00x"):
         assert name in text
     assert "4000 of 4000 certificates stored" in text
+
+
+def test_a_row_per_worker_count_with_its_ratios() -> None:
+    raw = _raw()
+    raw["runs"]["warden-2w"] = [_run(360, [0.01] * 10, 4.4, 4000)]
+    summary = summarize(raw)
+    assert summary["ratios"]["warden-2w/warden"]["throughput"] == 1.8
+    assert summary["ratios"]["warden-2w/cfssl"]["cpu_per_cert"] == 1.1
+    assert "warden-2w/limit/issue" not in summary["ratios"]
+
+
+def test_workers_option() -> None:
+    from bench.options import parse
+
+    assert parse(["--workers", "2,1,2"]).workers == (1, 2)
+    assert parse([]).workers == (1, 2)

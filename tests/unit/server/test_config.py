@@ -61,3 +61,24 @@ def test_ui_is_off_unless_asked_for() -> None:
     assert parse_config(base).ui is False
     assert parse_config(base + "ui = true\n").ui is True
     assert parse_config(base + 'ui = "yes"\n').ui is True
+
+
+_LISTENER = 'listener "tcp" {\n  address = "127.0.0.1:0"\n  tls_disable = true\n}\n'
+
+
+def test_workers_default_to_one_and_are_read() -> None:
+    sqlite = 'storage "sqlite" { path = "w.db" }\n' + _LISTENER
+    assert parse_config(sqlite).workers == 1
+    assert parse_config(sqlite + "workers = 4\n").workers == 4
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('storage "sqlite" { path = "w.db" }\nworkers = 0\n', "workers must be a number from 1"),
+    ('storage "sqlite" { path = "w.db" }\nworkers = "many"\n', "workers must be a number"),
+    ('storage "inmem" {}\nworkers = 2\n', "needs a store the processes share"),
+    ('storage "etcd" {\n  address = "http://127.0.0.1:2379"\n  ha_enabled = "true"\n}\n'
+     'api_addr = "http://127.0.0.1:8200"\nworkers = 2\n', "cannot be combined with ha_enabled"),
+])
+def test_workers_that_cannot_work_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text + _LISTENER)

@@ -13,7 +13,8 @@ from warden.core.view import StorageView
 from warden.logical.storage import BatchOp, Storage
 from warden.storage.base import BackendClosed
 from warden.storage.memory import MemoryBackend
-from warden.storage.sqlite import SQLiteBackend
+from warden.storage.sqlite import SQLiteBackend, prepare_store
+from warden.storage.sqlite_writer import WriterProcess
 from warden.storage.testing import (
     exercise_atomic_updates,
     exercise_backend,
@@ -25,7 +26,8 @@ from warden.storage.testing import (
 BARRIER_ROOT = "logical/conformance/"
 
 
-@pytest.fixture(params=["memory", "sqlite", "barrier-over-memory", "view-over-barrier"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-writer-process", "barrier-over-memory",
+                        "view-over-barrier"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Storage, str]]:
     if request.param == "memory":
         memory = MemoryBackend()
@@ -35,6 +37,14 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         sqlite = SQLiteBackend(tmp_path / "warden.db")
         yield sqlite, ""
         await sqlite.close()
+    elif request.param == "sqlite-writer-process":
+        path = str(tmp_path / "warden.db")
+        assert prepare_store(path) == ""
+        process, (sock,) = WriterProcess.start(path, clients=1)
+        remote = SQLiteBackend(path, writer=sock)
+        yield remote, ""
+        await remote.close()
+        assert process.wait(30) == 0
     else:
         barrier = Barrier(MemoryBackend())
         root_key = bytes(range(32))

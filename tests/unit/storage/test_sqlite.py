@@ -133,8 +133,8 @@ async def test_writes_queued_during_a_commit_share_the_next_one(
     Meanwhile reads are served (they never queue behind the writer) and see only
     committed data.
     """
-    writer = backend._writer
-    real_commit = writer._commit
+    writer = backend._writer.committer  # type: ignore[union-attr]
+    real_commit = writer.finish
     entered, release = threading.Event(), threading.Event()
 
     def gated_commit() -> None:
@@ -143,7 +143,7 @@ async def test_writes_queued_during_a_commit_share_the_next_one(
             release.wait(10)
         real_commit()
 
-    monkeypatch.setattr(writer, "_commit", gated_commit)
+    monkeypatch.setattr(writer, "finish", gated_commit)
     before = backend.stats.commits
     first = asyncio.create_task(backend.put("first", b"1"))
     await asyncio.to_thread(entered.wait, 10)
@@ -253,12 +253,12 @@ async def test_a_failing_write_fails_only_its_caller(tmp_path: Path) -> None:
 async def test_a_failing_commit_raises_in_every_waiting_caller(
     backend: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = backend._writer
+    writer = backend._writer.committer  # type: ignore[union-attr]
 
     def failing_commit() -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(writer, "_commit", failing_commit)
+    monkeypatch.setattr(writer, "finish", failing_commit)
     results = await asyncio.wait_for(
         asyncio.gather(*(backend.put(f"k{i}", b"v") for i in range(50)), return_exceptions=True),
         timeout=10,
@@ -279,10 +279,10 @@ async def test_a_dying_writer_fails_callers_instead_of_hanging(
     def explode(ops: object) -> None:
         raise SystemExit("writer thread killed")
 
-    monkeypatch.setattr(backend._writer, "_apply", explode)
+    monkeypatch.setattr(backend._writer.committer, "_apply_group", explode)  # type: ignore[union-attr]
     with pytest.raises(StorageError):
         await asyncio.wait_for(backend.put("k", b"v"), timeout=10)
-    backend._writer.join()
+    backend._writer._thread.join()  # type: ignore[union-attr]
     with pytest.raises(BackendClosed):
         await asyncio.wait_for(backend.put("k2", b"v"), timeout=10)
 
@@ -371,7 +371,7 @@ def _disk_fills(monkeypatch: pytest.MonkeyPatch, reason: str | None) -> None:
     def no_room(path: str) -> sqlite3.Connection:
         raise StorageError(f"cannot open {path}: disk I/O error")
 
-    monkeypatch.setattr(sqlite_module, "_open_writer", no_room)
+    monkeypatch.setattr(sqlite_module, "open_writer", no_room)
     monkeypatch.setattr(sqlite_module, "disk_full_reason", lambda path: reason)
 
 

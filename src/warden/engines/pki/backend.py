@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -48,9 +47,14 @@ UNAUTHENTICATED = (
 ROOT_ONLY = ("root", "root/sign-self-issued")
 
 
+CACHED_PREFIXES = (store.ISSUER_PREFIX, store.KEY_PREFIX, "config/", ROLE_PREFIX, store.CRL_PREFIX)
+
+
 class PkiBackend:
-    """One mounted PKI engine. Caches its CA material, roles and config; every write through
-    this instance invalidates what it changed."""
+    """One mounted PKI engine. Caches its CA material, roles, config and CRLs; every write
+    through this instance updates or drops what it changed, a write by another process of
+    the server drops them all (``invalidate``), and a read fills a cache only if no change
+    overtook it (``_generation``)."""
 
     def __init__(self, conf: BackendConfig) -> None:
         self.conf = conf
@@ -63,9 +67,9 @@ class PkiBackend:
         self._roles: dict[str, RoleEntry] = {}
         self._urls: UrlsConfig | None = None
         self._crl_config: CrlConfig | None = None
+        self._generation = 0
         self.crls = crl.CrlCache()
         self.tidy_status = path_tidy.TidyStatus()
-        self.revocation_lock = asyncio.Lock()
         self.backend = Backend(
             paths=[
                 *path_roles.paths(self),
@@ -89,6 +93,8 @@ class PkiBackend:
             periodic=self.periodic,
             cleanup=self.cleanup,
             help=BACKEND_HELP,
+            cached_prefixes=CACHED_PREFIXES,
+            invalidate=self.invalidate,
         )
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -131,51 +137,84 @@ class PkiBackend:
 
     # -- cached state -----------------------------------------------------------------------
 
+    def invalidate(self) -> None:
+        """Drop every cache: another process of the server changed what they hold."""
+        self._generation += 1
+        self._state = None
+        self._roles.clear()
+        self._urls = None
+        self._crl_config = None
+        self.crls.clear()
+
+    @property
+    def generation(self) -> int:
+        """Changes when a cache is dropped: a read begun before may not fill one."""
+        return self._generation
+
     async def ca(self, storage: Storage) -> CaState:
-        if self._state is None:
-            self._state = await authority.load_state(storage)
-        return self._state
+        state = self._state
+        if state is None:
+            generation = self._generation
+            state = await authority.load_state(storage)
+            if generation == self._generation:
+                self._state = state
+        return state
 
     def ca_changed(self) -> None:
+        self._generation += 1
         self._state = None
 
     async def role(self, storage: Storage, name: str) -> RoleEntry | None:
         cached = self._roles.get(name)
         if cached is not None:
             return cached
+        generation = self._generation
         data = await get_json(storage, ROLE_PREFIX + name)
         if data is None:
             return None
         role, upgraded = RoleEntry.from_json(data)
         if upgraded:
             await put_json(storage, ROLE_PREFIX + name, role.to_json())
-        self._roles[name] = role
+        if generation == self._generation:
+            self._roles[name] = role
         return role
 
     async def save_role(self, storage: Storage, role: RoleEntry) -> None:
         await put_json(storage, ROLE_PREFIX + role.name, role.to_json())
+        self._generation += 1
         self._roles[role.name] = role
 
     async def delete_role(self, storage: Storage, name: str) -> None:
         await storage.delete(ROLE_PREFIX + name)
+        self._generation += 1
         self._roles.pop(name, None)
 
     async def urls(self, storage: Storage) -> UrlsConfig:
-        if self._urls is None:
-            self._urls = await store.load_config(storage, store.CONFIG_URLS, UrlsConfig)
-        return self._urls
+        urls = self._urls
+        if urls is None:
+            generation = self._generation
+            urls = await store.load_config(storage, store.CONFIG_URLS, UrlsConfig)
+            if generation == self._generation:
+                self._urls = urls
+        return urls
 
     async def save_urls(self, storage: Storage, urls: UrlsConfig) -> None:
         await store.save_config(storage, store.CONFIG_URLS, urls)
+        self._generation += 1
         self._urls = urls
 
     async def crl_config(self, storage: Storage) -> CrlConfig:
-        if self._crl_config is None:
-            self._crl_config = await store.load_config(storage, store.CONFIG_CRL, CrlConfig)
-        return self._crl_config
+        config = self._crl_config
+        if config is None:
+            generation = self._generation
+            config = await store.load_config(storage, store.CONFIG_CRL, CrlConfig)
+            if generation == self._generation:
+                self._crl_config = config
+        return config
 
     async def save_crl_config(self, storage: Storage, config: CrlConfig) -> None:
         await store.save_config(storage, store.CONFIG_CRL, config)
+        self._generation += 1
         self._crl_config = config
 
     def status(self) -> dict[str, Any]:

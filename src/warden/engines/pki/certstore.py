@@ -14,7 +14,7 @@ import orjson
 from warden.engines.pki import certindex
 from warden.engines.pki.certindex import IndexEntry
 from warden.engines.pki.store import decode_entry, storage_serial
-from warden.logical.storage import BatchOp, Delete, Put, Storage
+from warden.logical.storage import BatchOp, Delete, Put, Storage, atomic_update
 
 CERT_PREFIX = certindex.CERT_PREFIX
 REVOKED_PREFIX = "revoked/"
@@ -115,6 +115,19 @@ async def load_revoked(storage: Storage, serial: int) -> RevokedEntry | None:
 
 async def save_revoked(storage: Storage, entry: RevokedEntry) -> None:
     await storage.put(REVOKED_PREFIX + _hyphen(entry.serial_number), orjson.dumps(dataclasses.asdict(entry)))
+
+
+async def revoke_once(storage: Storage, entry: RevokedEntry) -> tuple[RevokedEntry, bool]:
+    """Store the revocation unless one exists; returns the one stored, and whether it is
+    this one."""
+    key = REVOKED_PREFIX + _hyphen(entry.serial_number)
+
+    async def create(raw: bytes | None) -> tuple[list[BatchOp], tuple[RevokedEntry, bool]]:
+        if raw is not None:
+            return [], (decode_entry(RevokedEntry, orjson.loads(raw)), False)
+        return [Put(key, orjson.dumps(dataclasses.asdict(entry)))], (entry, True)
+
+    return await atomic_update(storage, key, create)
 
 
 async def all_revoked(storage: Storage) -> list[RevokedEntry]:

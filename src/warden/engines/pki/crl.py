@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from warden.engines.pki import certstore, store, x509util
 from warden.engines.pki.store import CrlState, parse_serial
-from warden.logical.storage import Storage
+from warden.logical.storage import BatchOp, Storage, atomic_update
 
 if TYPE_CHECKING:
     from warden.engines.pki.backend import PkiBackend
@@ -50,7 +50,11 @@ async def revoked_for(b: PkiBackend, storage: Storage, issuer_id: str) -> list[t
 
 
 async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | None:
-    """Sign a fresh CRL for one issuer; None if it cannot sign CRLs (no key, or usage)."""
+    """Sign a fresh CRL for one issuer; None if it cannot sign CRLs (no key, or usage).
+
+    A check-and-set on the stored CRL: if another process of the server stored one while
+    this one was being built, it is built again from the revocations listed then, so the
+    stored CRL never lacks a revocation committed before it was built."""
     state = await b.ca(storage)
     issuer = state.issuers.get(issuer_id)
     if issuer is None or issuer.key is None or not issuer.entry.allows("crl-signing"):
@@ -58,16 +62,21 @@ async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | No
     if not issuer.info.can_sign_crl:
         return None
     config = await b.crl_config(storage)
-    revoked = [] if config.disable else await revoked_for(b, storage, issuer_id)
-    previous = await store.load_crl_state(storage, issuer_id)
-    now = b.now()
-    crl = x509util.build_crl(x509util.Signer(issuer.key, issuer.cert), revoked,
-                             number=previous.number + 1 if previous else 1,
-                             this_update=_utc(now), next_update=_utc(now + config.expiry))
-    der = x509util.crl_der(crl)
-    fresh = CrlState(number=previous.number + 1 if previous else 1, der=base64.b64encode(der).decode(),
-                     this_update=now, next_update=now + config.expiry)
-    await store.save_crl_state(storage, issuer_id, fresh)
+    key = issuer.key
+
+    async def signed(raw: bytes | None) -> tuple[list[BatchOp], tuple[bytes, CrlState]]:
+        previous = None if raw is None else store.decode_crl_state(raw)
+        revoked = [] if config.disable else await revoked_for(b, storage, issuer_id)
+        now = b.now()
+        number = previous.number + 1 if previous else 1
+        crl = x509util.build_crl(x509util.Signer(key, issuer.cert), revoked, number=number,
+                                 this_update=_utc(now), next_update=_utc(now + config.expiry))
+        der = x509util.crl_der(crl)
+        fresh = CrlState(number=number, der=base64.b64encode(der).decode(), this_update=now,
+                         next_update=now + config.expiry)
+        return [store.crl_state_op(issuer_id, fresh)], (der, fresh)
+
+    der, fresh = await atomic_update(storage, store.CRL_PREFIX + issuer_id, signed)
     b.crls.put(issuer_id, der, fresh)
     return der
 
@@ -92,10 +101,12 @@ async def current(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | No
     cached = b.crls.get(issuer_id)
     if cached is not None:
         return cached[0]
+    generation = b.generation
     stored = await store.load_crl_state(storage, issuer_id)
     if stored is not None:
         der = base64.b64decode(stored.der)
-        b.crls.put(issuer_id, der, stored)
+        if generation == b.generation:
+            b.crls.put(issuer_id, der, stored)
         return der
     return await rebuild(b, storage, issuer_id)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import encodings.idna
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _LABEL = r"([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])"
 _LEFT_WILD = rf"(\*|\*{_LABEL}|{_LABEL}\*|{_LABEL}\*{_LABEL})"
@@ -19,6 +19,9 @@ WILD_HOSTNAME = re.compile(rf"^({_LEFT_WILD}\.)?({_LABEL}\.)*{_LABEL}\.?$")
 _LOCAL_NAMES = ("localhost", "localdomain")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ODD_DOTS = re.compile("[\u3002\uff0e\uff61]")
+# An ASCII name whose labels are 1-63 characters: IDNA leaves it as it is.
+_PLAIN_ASCII = re.compile(r"(?:[^.]{1,63}\.)*[^.]{1,63}\.?", re.ASCII)
+_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,10 @@ class NamePolicy:
     allow_subdomains: bool = False
     allow_glob_domains: bool = False
     allow_wildcard_certificates: bool = True
+    # Verdicts already reached under this policy (check_name is pure; a role, and so its
+    # policy, is replaced whenever it changes). Agents renew the same names over and over.
+    _verdicts: dict[str, str | None] = field(default_factory=dict, compare=False, hash=False,
+                                             repr=False)
 
 
 def show(name: str) -> str:
@@ -56,6 +63,8 @@ def to_ascii(name: str) -> str:
     a label IDNA would silently change (zero-width characters, soft hyphens, full-width
     letters): the subject would then show a name that differs from the one in the SAN.
     """
+    if name.isascii() and len(name) <= 253 and _PLAIN_ASCII.fullmatch(name):
+        return name
     if _ODD_DOTS.search(name):
         raise ValueError("it uses a full-width or ideographic dot; write labels with '.'")
     body = name[:-1] if name.endswith(".") else name
@@ -149,6 +158,17 @@ def _parse(name: str, policy: NamePolicy) -> _Parsed | str:
 
 def check_name(name: str, policy: NamePolicy) -> str | None:
     """None if the role allows ``name`` (a DNS name, wildcard or email address), else why not."""
+    memo = policy._verdicts
+    if name in memo:
+        return memo[name]
+    verdict = _check_name(name, policy)
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[name] = verdict
+    return verdict
+
+
+def _check_name(name: str, policy: NamePolicy) -> str | None:
     if not name:
         return "it is empty"
     if has_control_chars(name):

@@ -88,19 +88,18 @@ async def revoke_certificate(b: PkiBackend, req: Request, cert: Certificate, iss
     if state.issuer_with_der(x509util.cert_der(cert)) is not None:
         raise InvalidRequest("issuers cannot be revoked here; use issuer/<ref>/revoke")
     info = x509util.describe(cert)
-    async with b.revocation_lock:
-        existing = await certstore.load_revoked(storage, info.serial)
-        if existing is not None:
-            return _revoked_response(existing.revocation_time, info, req, issuer_id)
-        now = b.now()
-        if info.not_after < now:
-            return Response(data={"revocation_time": 0, "state": "expired"},
-                            warnings=["the certificate has already expired; it was not added to the CRL"])
-        await certstore.save_revoked(storage, certstore.RevokedEntry(
-            serial_number=format_serial(info.serial), revocation_time=now, issuer_id=issuer_id,
-            not_after=int(info.not_after), certificate=x509util.cert_pem(cert)))
+    now = b.now()
+    if info.not_after < now and await certstore.load_revoked(storage, info.serial) is None:
+        return Response(data={"revocation_time": 0, "state": "expired"},
+                        warnings=["the certificate has already expired; it was not added to the CRL"])
+    # Created only if absent, in the store: of concurrent revocations (in any process of the
+    # server) one wins, and every caller answers with its revocation time.
+    first, created = await certstore.revoke_once(storage, certstore.RevokedEntry(
+        serial_number=format_serial(info.serial), revocation_time=now, issuer_id=issuer_id,
+        not_after=int(info.not_after), certificate=x509util.cert_pem(cert)))
+    if created:
         await crl.after_revocation(b, storage, issuer_id)
-    return _revoked_response(now, info, req, issuer_id)
+    return _revoked_response(first.revocation_time, info, req, issuer_id)
 
 
 def _revoked_response(when: float, info: x509util.CertInfo, req: Request, issuer_id: str) -> Response:

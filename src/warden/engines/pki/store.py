@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from warden.logical.storage import Storage
+from warden.logical.storage import Put, Storage
 
 ISSUER_PREFIX = "issuer/"
 KEY_PREFIX = "key/"
@@ -170,8 +170,13 @@ async def save_key(storage: Storage, entry: KeyEntry) -> None:
 
 async def load_crl_state(storage: Storage, issuer_id: str) -> CrlState | None:
     raw = await storage.get(CRL_PREFIX + issuer_id)
-    return None if raw is None else decode_entry(CrlState, orjson.loads(raw))
+    return None if raw is None else decode_crl_state(raw)
 
 
-async def save_crl_state(storage: Storage, issuer_id: str, state: CrlState) -> None:
-    await storage.put(CRL_PREFIX + issuer_id, _encode(state))
+def decode_crl_state(raw: bytes) -> CrlState:
+    return decode_entry(CrlState, orjson.loads(raw))
+
+
+def crl_state_op(issuer_id: str, state: CrlState) -> Put:
+    return Put(CRL_PREFIX + issuer_id, _encode(state))
+

@@ -8,6 +8,7 @@ from asn1crypto import core as asn1  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID, ObjectIdentifier
 
+from warden.engines.pki.x509util import der
 from warden.engines.pki.x509util.keys import hash_for, rsa_padding, spec_of
 from warden.engines.pki.x509util.model import (
     AiaUrls,
@@ -111,6 +112,22 @@ def issue_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer,
                       key: KeySpec | None = None) -> tuple[Certificate, CertInfo]:
     """The signed certificate and its facts (taken from ``spec``: nothing is parsed back)."""
     subject = spec.raw_subject if spec.raw_subject is not None else build_name(spec.subject)
+    cert = der.leaf_certificate(spec, public_key, signer, subject)
+    if cert is None:
+        cert = _built(spec, public_key, signer, subject)
+    if spec.raw_subject is not None or spec.raw_extensions:
+        return cert, describe(cert)
+    return cert, CertInfo(
+        serial=spec.serial, subject=subject.rfc4514_string(), issuer="",
+        common_name=spec.subject.common_name, alt_names=spec.alt_names,
+        not_before=spec.not_before.timestamp(), not_after=spec.not_after.timestamp(),
+        is_ca=spec.is_ca, path_length=spec.max_path_length if spec.is_ca else None,
+        self_issued=signer.cert is None, can_sign_crl=not spec.key_usage or "crl_sign" in spec.key_usage,
+        key_spec=key or spec_of(public_key))
+
+
+def _built(spec: CertSpec, public_key: PublicKey, signer: Signer, subject: x509.Name) -> Certificate:
+    """The certificate through cryptography's builder (what ``der`` does not cover)."""
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
                .issuer_name(subject if signer.cert is None else signer.cert.subject)
@@ -125,17 +142,8 @@ def issue_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer,
     for raw in spec.raw_extensions:
         if type(raw.value) not in taken and raw.oid not in _NEVER_COPIED:
             builder = builder.add_extension(raw.value, raw.critical)
-    cert = builder.sign(signer.key, hash_for(signer.key, spec.signature_bits),  # type: ignore[arg-type]
+    return builder.sign(signer.key, hash_for(signer.key, spec.signature_bits),  # type: ignore[arg-type]
                         rsa_padding=rsa_padding(signer.key, spec.use_pss))
-    if spec.raw_subject is not None or spec.raw_extensions:
-        return cert, describe(cert)
-    return cert, CertInfo(
-        serial=spec.serial, subject=subject.rfc4514_string(), issuer="",
-        common_name=spec.subject.common_name, alt_names=spec.alt_names,
-        not_before=spec.not_before.timestamp(), not_after=spec.not_after.timestamp(),
-        is_ca=spec.is_ca, path_length=spec.max_path_length if spec.is_ca else None,
-        self_issued=signer.cert is None, can_sign_crl=not spec.key_usage or "crl_sign" in spec.key_usage,
-        key_spec=key or spec_of(public_key))
 
 
 _NEVER_COPIED = {ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
