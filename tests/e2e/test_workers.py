@@ -112,6 +112,13 @@ def _race(conns: list[Conn], call: Callable[[Conn], int], act: Callable[[], None
         act()
         returned = time.monotonic()
         time.sleep(settle_s * 2)
+        wanted = {c.worker for c in conns}
+        deadline = returned + 30  # a loaded machine: until every worker answered one more
+        while time.monotonic() < deadline:
+            with lock:
+                if {w for started, w, _ in seen if started > returned} == wanted:
+                    break
+            time.sleep(0.01)
         stop.set()
         for f in futures:
             f.result()

@@ -27,7 +27,7 @@ from warden.core.policy_store import PolicyStore
 from warden.core.registry import Registry
 from warden.core.router import Route, Router
 from warden.core.seal import SealStatus, ShamirSeal
-from warden.core.shared import EPOCH_BYTES, Epochs, Family, SharedMemory, SharedSeal
+from warden.core.shared import EPOCH_BYTES, Changes, Epochs, Family, SharedMemory, SharedSeal
 from warden.core.tokens import CoreTokenStore, RenewLimits, TtlLimits
 from warden.core.view import StorageView
 from warden.core.wrapping import Wrapper
@@ -252,30 +252,37 @@ class Core:
         """Apply what the server's other workers changed (see ``core.shared``). Called at
         the start of every request; a request that finds changes waits until they are
         applied, so every change made before it started holds for it."""
-        if not self.epochs.pending():
-            return
+        if not self.epochs.pending() and not self._sync_lock.locked():
+            return  # (while another request applies changes, this one waits for them too)
         async with self._sync_lock:
             changes = self.epochs.changed()
             if not changes:
                 return
-            if Family.SEAL in changes.families:
-                await self._adopt_seal()
-            if not self._active:
-                return
-            if Family.KEYRING in changes.families:
-                await self.barrier.reload_keyring()
-            if Family.TOKENS in changes.families:
-                self.tokens.forget_cache()
-            if Family.POLICIES in changes.families:
-                self.policies.forget_cache()
-            if Family.MOUNTS in changes.families:
-                await self.mounts.reload()
-            if Family.AUDIT in changes.families:
-                await self.audit.reload()
-            if changes.mount_slots:
-                self.mounts.invalidate_backends(changes.mount_slots)
-            if Family.LEASES in changes.families and self.workers.primary:
-                await self.leases.load()
+            try:
+                await self._apply(changes)
+            except BaseException:
+                self.epochs.unapplied()  # the next request applies them again
+                raise
+
+    async def _apply(self, changes: Changes) -> None:
+        if Family.SEAL in changes.families:
+            await self._adopt_seal()
+        if not self._active:
+            return
+        if Family.KEYRING in changes.families:
+            await self.barrier.reload_keyring()
+        if Family.TOKENS in changes.families:
+            self.tokens.forget_cache()
+        if Family.POLICIES in changes.families:
+            self.policies.forget_cache()
+        if Family.MOUNTS in changes.families:
+            await self.mounts.reload()
+        if Family.AUDIT in changes.families:
+            await self.audit.reload()
+        if changes.mount_slots:
+            self.mounts.invalidate_backends(changes.mount_slots)
+        if Family.LEASES in changes.families and self.workers.primary:
+            await self.leases.load()
 
     async def _adopt_seal(self) -> None:
         """Unseal with the root key another worker left, or seal because one sealed."""
@@ -437,8 +444,7 @@ class Core:
     # -- the request pipeline -----------------------------------------------------------
 
     async def handle_request(self, req: Request) -> Response | None:
-        if self.epochs.pending():
-            await self.sync()
+        await self.sync()
         start = time.perf_counter()
         ctx = AuditTrail(self, req)
         outcome = "ok"

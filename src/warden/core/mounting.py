@@ -174,7 +174,10 @@ class Mounts:
         """Match the mounted backends to the stored tables (another process changed them)."""
         async with self._lock:
             for table in (self.secrets, self.auth):
-                before = table.entries
+                # What is mounted, not what the table said last: a reload cut short by an
+                # error is completed by the next one.
+                before = {r.mount.path: r.mount for r in self._router.routes()
+                          if r.mount.table == table.table}
                 await table.load()
                 after = table.entries
                 for path, entry in before.items():

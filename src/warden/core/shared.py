@@ -118,6 +118,7 @@ class Epochs:
         own = self._row * _COUNTER
         self._before, self._after = slice(0, own), slice(own + SLOTS * _COUNTER, None)
         self._seen = self._others()
+        self._previous = self._seen
 
     def _others(self) -> bytes:
         return bytes(self._raw[self._before]) + bytes(self._raw[self._after])
@@ -138,10 +139,15 @@ class Epochs:
         if now == self._seen:
             return Changes(frozenset(), frozenset())
         before, after = self._totals(self._seen), self._totals(now)
-        self._seen = now
+        self._previous, self._seen = self._seen, now
         moved = {slot for slot in range(SLOTS) if before[slot] != after[slot]}
         return Changes(frozenset(Family(s) for s in moved if s < _FIXED),
                        frozenset(s - _FIXED for s in moved if s >= _FIXED))
+
+    def unapplied(self) -> None:
+        """The changes the last ``changed`` returned could not all be applied: the next
+        ``changed`` returns them again (with whatever came since)."""
+        self._seen = self._previous
 
     def _totals(self, others: bytes) -> list[int]:
         counts = memoryview(others).cast("Q")

@@ -8,48 +8,16 @@ decided in process memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
-from support.corekit import Kit
+from support.corekit import Kit, YieldingMemory
 from warden.auth.token import factory as token_factory
 from warden.core.core import Core
 from warden.core.registry import Registry
 from warden.logical.clock import FrozenClock
 from warden.logical.errors import InvalidRequest, PermissionDenied
 from warden.logical.operation import Operation
-from warden.logical.storage import BatchOp, Check, Versioned
-from warden.storage.memory import MemoryBackend
 
 R, U = Operation.READ, Operation.UPDATE
-
-
-class YieldingMemory(MemoryBackend):
-    """Yields to other tasks before and after every call, as a networked store does while
-    a request and its answer travel."""
-
-    async def get(self, key: str) -> bytes | None:
-        await asyncio.sleep(0)
-        value = await super().get(key)
-        await asyncio.sleep(0)
-        return value
-
-    async def get_versioned(self, key: str) -> Versioned:
-        await asyncio.sleep(0)
-        value = await super().get_versioned(key)
-        await asyncio.sleep(0)
-        return value
-
-    async def put(self, key: str, value: bytes) -> None:
-        await asyncio.sleep(0)
-        await super().put(key, value)
-
-    async def batch(self, ops: Sequence[BatchOp]) -> None:
-        await asyncio.sleep(0)
-        await super().batch(ops)
-
-    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
-        await asyncio.sleep(0)
-        return await super().transaction(checks, ops)
 
 
 async def two_cores() -> tuple[Kit, Kit]:
