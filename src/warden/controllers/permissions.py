@@ -5,7 +5,7 @@ refused by Kubernetes. Any kind can check its own ``rbac(settings)`` rules this 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from lightkube import AsyncClient
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
@@ -31,8 +31,13 @@ def attributes(rules: Sequence[PolicyRule]) -> Iterator[ResourceAttributes]:
 
 
 async def check_rules(kube: AsyncClient, rules: Sequence[PolicyRule]) -> None:
+    await check_attributes(kube, attributes(rules))
+
+
+async def check_attributes(kube: AsyncClient, wanted: Iterable[ResourceAttributes]) -> None:
+    """Raise MissingPermission naming every attribute set the apiserver does not allow."""
     missing = []
-    for attrs in attributes(rules):
+    for attrs in wanted:
         review = await kube.create(SelfSubjectAccessReview(spec=SelfSubjectAccessReviewSpec(
             resourceAttributes=attrs)))
         if review.status is None or not review.status.allowed:

@@ -5,16 +5,14 @@ a message naming it, instead of certificates signed in warden and refused by Kub
 from __future__ import annotations
 
 from lightkube import AsyncClient
-from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
-from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
+from lightkube.models.authorization_v1 import ResourceAttributes
 
 from warden.controllers.csr.settings import NODE_ADDRESSES, NODE_CLIENT, CsrSettings
+from warden.controllers.permissions import MissingPermission, check_attributes
 
 GROUP = "certificates.k8s.io"
 
-
-class MissingPermission(Exception):
-    """The controller's Kubernetes identity lacks an RBAC rule it needs."""
+__all__ = ["GROUP", "MissingPermission", "check_permissions", "needed"]
 
 
 def needed(settings: CsrSettings) -> list[ResourceAttributes]:
@@ -39,20 +37,4 @@ def needed(settings: CsrSettings) -> list[ResourceAttributes]:
 
 
 async def check_permissions(kube: AsyncClient, settings: CsrSettings) -> None:
-    missing = []
-    for attrs in needed(settings):
-        review = await kube.create(SelfSubjectAccessReview(spec=SelfSubjectAccessReviewSpec(
-            resourceAttributes=attrs)))
-        if review.status is None or not review.status.allowed:
-            missing.append(_show(attrs))
-    if missing:
-        what = "; ".join(dict.fromkeys(missing))
-        raise MissingPermission(f"the controller's Kubernetes identity may not {what} "
-                                "(apply 'warden k8s controller -config FILE -print-rbac')")
-
-
-def _show(attrs: ResourceAttributes) -> str:
-    resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
-    group = f".{attrs.group}" if attrs.group else ""
-    named = f" {attrs.name}" if attrs.name else ""
-    return f"{attrs.verb} {resource}{group}{named}"
+    await check_attributes(kube, needed(settings))
