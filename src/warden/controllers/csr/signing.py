@@ -14,17 +14,14 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from warden.api import AsyncClient, Forbidden, JsonDict
+from warden.api import AsyncClient, JsonDict
 from warden.controllers.chains import leaf_and_intermediates
 from warden.controllers.csr import rules
 from warden.controllers.csr.request import CsrFacts
 from warden.controllers.csr.settings import VERBATIM, SignerSettings
+from warden.controllers.roles import RoleProblem, read_role
 
 MIN_EXPIRATION = 600  # certificates.k8s.io/v1: spec.expirationSeconds >= 600
-
-
-class RoleProblem(Exception):
-    """The role cannot serve this signer; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +33,8 @@ class RoleGrant:
 
     @classmethod
     async def load(cls, api: AsyncClient, signer: SignerSettings) -> RoleGrant:
-        try:
-            body = await api.read(signer.role_path)
-        except Forbidden:
-            raise RoleProblem(f"signer {signer.signer_name}: cannot read role {signer.role_path} (permission "
-                              f"denied): the controller's policy needs read on it and update on "
-                              f"{signer.sign_path}") from None
-        data: JsonDict = (body or {}).get("data") or {}
-        if not data:
-            raise RoleProblem(f"signer {signer.signer_name}: role {signer.role_path} does not exist "
-                              "(create it, e.g. with 'warden k8s bootstrap CLUSTER -kubelet-signer')")
+        data = await read_role(api, who=f"signer {signer.signer_name}", role_path=signer.role_path,
+                               sign_path=signer.sign_path, bootstrap_flag="-kubelet-signer")
         grant = cls(_role_ekus(data), int(data.get("max_ttl") or 0))
         grant.check(signer)
         return grant

@@ -19,20 +19,17 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from warden.api import AsyncClient, Forbidden, JsonDict
+from warden.api import AsyncClient, JsonDict
 from warden.controllers.chains import leaf_and_intermediates
 from warden.controllers.podcert.identity import Identity, Refusal, failed
 from warden.controllers.podcert.request import KeyInfo, PcrFacts
 from warden.controllers.podcert.settings import PodSignerSettings
+from warden.controllers.roles import RoleProblem, read_role
 
 MIN_LIFETIME = 3600
 REFRESH_WINDOW = 600
 REFRESH_AT = (0.633, 0.7)  # of the lifetime, jittered around 2/3
 KEY_BITS_FLOOR = {"rsa": 2048, "ec": 224}
-
-
-class RoleProblem(Exception):
-    """The role cannot serve this signer; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +43,9 @@ class PodRole:
 
     @classmethod
     async def load(cls, api: AsyncClient, signer: PodSignerSettings) -> PodRole:
-        try:
-            body = await api.read(signer.role_path)
-        except Forbidden:
-            raise RoleProblem(f"pod certificate signer {signer.signer_name}: cannot read role "
-                              f"{signer.role_path} (permission denied): the controller's policy needs read "
-                              f"on it and update on {signer.sign_path}") from None
-        data: JsonDict = (body or {}).get("data") or {}
-        if not data:
-            raise RoleProblem(f"pod certificate signer {signer.signer_name}: role {signer.role_path} "
-                              "does not exist (create it, e.g. with 'warden k8s bootstrap CLUSTER "
-                              "-pod-certificates')")
+        data = await read_role(api, who=f"pod certificate signer {signer.signer_name}",
+                               role_path=signer.role_path, sign_path=signer.sign_path,
+                               bootstrap_flag="-pod-certificates")
         role = cls(str(data.get("key_type") or "rsa"), int(data.get("key_bits") or 0),
                    int(data.get("max_ttl") or 0), int(data.get("not_before_duration") or 0))
         role.check(signer, data)
