@@ -173,7 +173,8 @@ def test_a_tidy_in_one_worker_is_seen_refused_and_cancelled_from_the_other(
     assert status == 200 and body["data"]["state"] == "Running"
     status, body = second.request("POST", f"/v1/{MOUNT}/tidy", {"tidy_cert_store": True})
     assert status == 200 and body["warnings"] == ["Tidy operation already in progress."]
-    status, body = second.request("POST", f"/v1/{MOUNT}/issue/short", {"common_name": "during.test", "ttl": "1h"})
+    status, body = second.request("POST", f"/v1/{MOUNT}/issue/short",
+                                  {"common_name": "during.test", "ttl": "1h"})
     assert status == 200, body
     status, body = second.request("POST", f"/v1/{MOUNT}/tidy-cancel")
     assert status == 200 and body["data"]["state"] == "Cancelling"
