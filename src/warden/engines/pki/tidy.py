@@ -5,10 +5,11 @@ process's event loop; the request that started it returns at once. The status li
 mount's storage (``tidy/status``), not in process memory, so with several worker processes
 ``tidy-status`` and ``tidy-cancel`` answer in whichever worker a request lands, and a second
 tidy is refused in every worker while one runs. The job walks the store a page at a time
-(never the whole store in memory) and deletes a page per batch; between pages, or between
-certificates when ``pause_duration`` is set, it writes its progress, learns whether it was
-cancelled, and lets other requests run. A job whose process died stops renewing its
-``alive_until``; once that passes, its status reads as Error and a new tidy may start.
+(never the whole store in memory), at most ``STEP`` certificates per batch. Between steps,
+or between certificates when ``pause_duration`` is set, it reads the status to learn of a
+cancel, writes its progress (at most once a second, or at every pause) and lets other
+requests run. A job whose process died stops renewing its ``alive_until``; once that
+passes, its status reads as Error and a new tidy may start.
 """
 
 from __future__ import annotations
@@ -38,11 +39,18 @@ STATUS_KEY = "tidy/status"
 INACTIVE, RUNNING, FINISHED, ERROR = "Inactive", "Running", "Finished", "Error"
 CANCELLING, CANCELLED = "Cancelling", "Cancelled"
 ACTIVE = (RUNNING, CANCELLING)
-# How long past its last progress report a running job still counts as alive. A page takes
+# How long past its last progress report a running job still counts as alive. A step takes
 # well under a second; the margin covers a loaded machine (and a pause adds its length).
 ALIVE_GRACE_S = 60.0
 DEFAULT_PAGE = 1000
 MIN_PAGE = 5
+# Certificates per step: read, removed in one batch, then a checkpoint. page_size may only
+# lower it: a step runs on the event loop between requests, so it must stay short.
+STEP = 100
+# Progress (counts, message, alive_until) is written at most this often; every checkpoint
+# still reads the status, to see a cancel from any worker. Writes are commits: fewer is kinder
+# to the issuance going on meanwhile.
+PROGRESS_EVERY_S = 1.0
 STOPPED = "tidy stopped before it finished: the server process running it was sealed, stopped or died"
 
 
@@ -193,7 +201,8 @@ class _Run:
     def __init__(self, b: PkiBackend, storage: Storage, status: TidyStatus) -> None:
         self.b, self.storage, self.status = b, storage, status
         self.params = status.params
-        self.page = self.params.page_size
+        self.page = min(self.params.page_size, STEP)
+        self.written = status.time_started
 
     async def _write(self, change: Callable[[TidyStatus], TidyStatus]) -> TidyStatus:
         """Apply ``change`` to the stored status if it is still this run's."""
@@ -214,8 +223,13 @@ class _Run:
             await self.b.system.clock.sleep(self.params.pause_duration)
         else:
             await asyncio.sleep(0)
-        alive = self.b.now() + self.params.pause_duration + ALIVE_GRACE_S
-        stored = await self._write(lambda s: dataclasses.replace(s, message=message, alive_until=alive))
+        now = self.b.now()
+        if pause or now - self.written >= PROGRESS_EVERY_S:
+            alive = now + self.params.pause_duration + ALIVE_GRACE_S
+            stored = await self._write(lambda s: dataclasses.replace(s, message=message, alive_until=alive))
+            self.written = now
+        else:
+            stored = await read_status(self.storage)
         if stored.run_id != self.status.run_id or stored.state == CANCELLING:
             raise Cancelled()
 
