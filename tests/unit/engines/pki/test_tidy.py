@@ -209,3 +209,13 @@ async def test_small_pages_remove_everything_that_expired() -> None:
     assert set(await kit.list("certs")) == _serials(w, "root", "D", "E")
     revoked = await kit.call(Operation.LIST, "certs/revoked")
     assert revoked is not None and set(revoked.data["keys"]) == _serials(w, "E")  # type: ignore[index]
+
+
+async def test_a_run_stopped_by_seal_or_unmount_says_so_at_once() -> None:
+    kit, _, _ = await _paused_world("1h")
+    await asyncio.sleep(0)  # the job starts its first pause
+    await kit.pki.cleanup()  # what sealing, unmounting or shutting down does
+    assert kit.pki.tidy_job is None
+    status = await kit.get("tidy-status")
+    assert status["state"] == "Error" and "sealed, stopped or died" in status["error"]
+    assert (await _tidy(kit, tidy_cert_store=True))["state"] == "Finished"  # the slot is free
