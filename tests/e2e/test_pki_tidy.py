@@ -69,12 +69,12 @@ def _listed(client: hvac.Client) -> set[str]:
 
 def test_tidy_runs_in_the_background_while_issuance_continues(client: hvac.Client) -> None:
     expired = _expired(client, 12)
-    resp = _tidy(client, pause_duration="250ms")  # 12 certificates: about 3 s
+    resp = _tidy(client, pause_duration="500ms")  # 12 certificates: about 6 s
     assert resp.status_code == 202
     assert resp.json()["warnings"] == [STARTED] and resp.json()["data"] is None
     running = _status(client)
     assert running["state"] == "Running" and running["tidy_cert_store"] is True
-    assert running["pause_duration"] == "250ms" and running["safety_buffer"] == 1
+    assert running["pause_duration"] == "500ms" and running["safety_buffer"] == 1
     assert running["time_started"] and running["time_finished"] is None
 
     fresh = _issue(client, 4)  # served while the tidy runs
