@@ -241,8 +241,9 @@ def run_scale(workload: Workload, opts: Options, scratch: Path) -> dict[str, Any
         time.sleep(opts.settle_s)
         template = template_of(server)
         raw["empty"] = {"issue": issue_runs(server, workload, items, opts, scratch, "empty"),
-                        "revoke": revoke_latency(server), "store_bytes": store_bytes(workdir)}
+                        "revoke": revoke_latency(server)}
         server.stop()
+        raw["empty"]["store_bytes"] = store_bytes(workdir)  # stopped, as after the fill
         log(f"scale: filling {opts.scale_certs:,} certificates")
         raw["fill"] = asyncio.run(fill(workdir / "warden.db", server.unseal_key, opts.scale_certs,
                                        time.time(), template))
