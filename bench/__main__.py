@@ -12,6 +12,7 @@ from typing import Any
 from bench import machine, report
 from bench.options import Options, parse
 from bench.runner import log, run_workload
+from bench.scale import run_scale, summarize_scale
 from bench.summary import summarize
 
 
@@ -33,18 +34,21 @@ def main(argv: list[str]) -> int:
         profiler = Profiler(opts.out / f"{stamp}-profiles", opts.duration_s)
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as scratch:
         for workload in opts.workloads:
-            raw = run_workload(workload, opts, Path(scratch), profiler.run if profiler else None)
-            result["workloads"].append({**summarize(raw), "rounds": raw["runs"]})
+            if workload.mode == "scale":
+                raw = run_scale(workload, opts, Path(scratch))
+                result["workloads"].append({**summarize_scale(raw), "raw": raw})
+            else:
+                raw = run_workload(workload, opts, Path(scratch), profiler.run if profiler else None)
+                result["workloads"].append({**summarize(raw), "rounds": raw["runs"]})
             path = report.write_json(result, opts.out, stamp)  # after each workload: nothing is lost
     summary = {"meta": result["meta"], "workloads": result["workloads"]}
     print(report.render(summary))
     print(f"\nresults: {path}")
-    if opts.plot:
+    if opts.plot and any(w["mode"] != "scale" for w in summary["workloads"]):
         from bench.plot import plot
 
         print(f"plot: {plot(summary, opts.out / f'{stamp}.png')}")
-    failed = [w["workload"] for w in result["workloads"]
-              if any(s["verified"]["failures"] for s in w["systems"].values())]
+    failed = [w["workload"] for w in result["workloads"] if report.wrong_answers(w)]
     if failed:
         log(f"wrong answers in: {', '.join(failed)}")
         return 1

@@ -28,12 +28,14 @@ class Options:
     storages: tuple[str, ...] = ("sqlite", "etcd")
     etcd_members: int = 1
     workers: tuple[int, ...] = (1, 2)  # warden's worker processes, a row each (SQLite)
+    scale_certs: int = 1_000_000  # the scale workload's full store
+    scale_rate: float = 50.0  # requests/s of the scale workload's fixed-rate (p99) runs
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=(
         "warden against cfssl serve, side by side, with the in-process crypto limit. "
-        f"Workloads: {', '.join(WORKLOADS)}."))
+        f"Workloads: {', '.join(WORKLOADS)} (scale only when named)."))
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 round of 3 s after 1 s of warm-up, 100 storm agents")
     p.add_argument("--rounds", type=int, help="rounds per workload, alternating warden and cfssl (3)")
@@ -52,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", default="1,2",
                    help="warden's worker processes, each count a row of the table (1,2); "
                         "with etcd, only 1")
+    p.add_argument("--scale-certs", type=int, default=1_000_000,
+                   help="certificates in the scale workload's full store (1000000)")
+    p.add_argument("--scale-rate", type=float, default=50.0,
+                   help="requests/s of the scale workload's fixed-rate runs, for p99 (50)")
     p.add_argument("--plot", action="store_true", help="also draw a PNG (needs matplotlib: .[bench])")
     p.add_argument("--profile", action="store_true",
                    help="after the rounds, one extra warden run under py-spy (needs .[bench])")
@@ -82,10 +88,13 @@ def parse(argv: list[str]) -> Options:
         connections=args.connections, agents=args.agents or (100 if quick else 1000),
         rate=args.rate, sample=args.sample, settle_s=1.0 if quick else 5.0,
         out=args.out, plot=args.plot, profile=args.profile, storages=storages,
-        etcd_members=args.etcd_members, workers=workers,
+        etcd_members=args.etcd_members, workers=workers, scale_certs=args.scale_certs,
+        scale_rate=args.scale_rate,
     )
     if opts.etcd_members < 1:
         parser().error("--etcd-members must be at least 1")
+    if opts.scale_certs < 1 or opts.scale_rate <= 0:
+        parser().error("--scale-certs and --scale-rate must be positive")
     if opts.rounds < 1 or opts.duration_s <= 0 or opts.connections < 1 or opts.agents < 1 or opts.rate <= 0:
         parser().error("rounds, duration, connections, agents and rate must be positive")
     return opts

@@ -15,7 +15,7 @@ def plot(report: Mapping[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    workloads = list(report["workloads"])
+    workloads = [w for w in report["workloads"] if w["mode"] != "scale"]  # scale: a table only
     fig, axes = plt.subplots(2, len(workloads), figsize=(3.6 * len(workloads), 7), squeeze=False)
     for col, w in enumerate(workloads):
         names = list(w["systems"])

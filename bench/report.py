@@ -70,13 +70,59 @@ def _checks_by_system(checks: Mapping[str, Any]) -> Mapping[str, Mapping[str, An
     return {"warden": checks} if "all_stored" in checks else checks
 
 
+def _cell(value: float | None, width: int) -> str:
+    if value is None:
+        return f"{'-':>{width}}"
+    return f"{value:>{width},.0f}" if abs(value) >= 1000 else f"{value:>{width}.3g}"
+
+
+def scale_table(s: Mapping[str, Any]) -> str:
+    lines = [f"== {s['workload']}: {s['title']}",
+             f"   [{s['key']}; {s['certificates']:,} certificates, 10% revoked, half expired; "
+             f"fixed rate {s['rate']:g}/s for p99]",
+             f"{'metric':<22} {'empty':>10} {'full':>10} {'full/empty':>10}  goal"]
+    for row in s["rows"]:
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+        lines.append(f"{row['metric']:<22} {_cell(row['empty'], 10)} {_cell(row['full'], 10)} "
+                     f"{ratio:>10}  {row['goal']}")
+    fill_, crl, tidy, lst = s["fill"], s["crl"], s["tidy"], s["list"]
+    lines.append(f"  fill: {fill_['certificates']:,} certificates ({fill_['revoked']:,} revoked, "
+                 f"{fill_['expired']:,} expired) in {fill_['fill_s']:.0f} s; "
+                 f"store {fill_['store_bytes'] / 2**20:,.0f} MiB")
+    lines.append(f"  CRL: {crl.get('entries', '?')} entries (expected {crl['expected_entries']}), "
+                 f"{crl.get('bytes', 0) / 1024:,.0f} KiB, fetched in {crl.get('fetch_s', 0):.3f} s")
+    lines.append(f"  LIST certs: {lst['listed']:,} listed in {lst['pages']} pages of {lst['page']}")
+    lines.append(f"  tidy: {tidy['state']} in {tidy['tidy_s']:.0f} s, {tidy['cert_store_deleted_count']:,} "
+                 f"certificates and {tidy['revoked_cert_deleted_count']:,} revocations removed")
+    through = "yes" if tidy["running_through_window"] else "NO"
+    lines.append(f"  tidy ran through the whole issue window: {through}")
+    ratio = "-" if tidy["p99_ratio"] is None else f"{tidy['p99_ratio']:.2f}x"
+    lines.append(f"  issue p99 during tidy: {tidy['p99_ms']:.2f} ms, without {tidy['p99_without_ms']:.2f} ms "
+                 f"({ratio}; goal <= 2x)")
+    lines.append(f"  errors: empty {s['errors']['empty']}, full {s['errors']['full']}")
+    for name, v in s["verified"].items():
+        if v["failures"]:
+            lines.append(f"  {name} WRONG ANSWERS: {v['failures'][0]}")
+    return "\n".join(lines)
+
+
+def wrong_answers(w: Mapping[str, Any]) -> bool:
+    if w["mode"] == "scale":
+        return any(v["failures"] for v in w["verified"].values())
+    return any(s["verified"]["failures"] for s in w["systems"].values())
+
+
+def table(w: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    return scale_table(w) if w["mode"] == "scale" else workload_table(w, meta)
+
+
 def render(report: Mapping[str, Any]) -> str:
     meta = report["meta"]
     machine = meta["machine"]
     head = (f"warden {machine.get('revision', '?')} vs cfssl {machine.get('cfssl', '?')} on "
             f"{machine['cpu']} ({machine['cores']} cores); {meta['started']}\n"
             "bg cores: CPU used by other processes during the measured windows (noise)")
-    return "\n\n".join([head, *(workload_table(w, meta) for w in report["workloads"])])
+    return "\n\n".join([head, *(table(w, meta) for w in report["workloads"])])
 
 
 def write_json(report: Mapping[str, Any], out_dir: Path, stamp: str) -> Path:

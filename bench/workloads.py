@@ -16,6 +16,7 @@ class Workload:
     mode: str  # "closed" (throughput), "open" (a fixed rate; latency) or "storm"
     limit_kinds: tuple[str, ...]  # in-process ceilings to measure beside it (bench.limit.KINDS)
     rate: float = 0.0
+    in_all: bool = True  # part of "all" (scale, which fills a large store, runs only when named)
 
 
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (
@@ -28,13 +29,18 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "closed", ("issue", "issue-pooled")),
     Workload("storm", "renewal storm: every agent's 5-minute P-256 certificate renewed at once", P256,
              "issue", "storm", ("issue",)),
+    Workload("scale", "flat cost as the store grows: empty store against a full one (bench/scale.py)",
+             P256, "issue", "scale", (), in_all=False),
 )}
 
 
 def select(names: str) -> list[Workload]:
-    """``a,b`` -> those workloads, in the order given; "all" or "" -> every one."""
-    wanted = [n.strip() for n in names.split(",") if n.strip()] if names and names != "all" else list(
-        WORKLOADS)
+    """``a,b`` -> those workloads, in the order given; "all" or "" -> every one but those run
+    only when named (scale); "all" may be combined with names ("all,scale")."""
+    wanted: list[str] = []
+    for name in [n.strip() for n in (names or "all").split(",") if n.strip()] or ["all"]:
+        more = [w.name for w in WORKLOADS.values() if w.in_all] if name == "all" else [name]
+        wanted += [n for n in more if n not in wanted]
     unknown = [n for n in wanted if n not in WORKLOADS]
     if unknown:
         raise ValueError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")

@@ -38,15 +38,31 @@ def parse_duration(value: object, *, signed: bool = False) -> int:
     return seconds
 
 
+def parse_seconds(value: object) -> float:
+    """Like ``parse_duration`` (never negative), but keeps fractions of a second ("250ms")."""
+    if isinstance(value, str) and not re.fullmatch(r"[+-]?\d+", value.strip()):
+        seconds = _parse_units(value.strip())
+        if seconds < 0:
+            raise ValueError("duration must not be negative")
+        if seconds > MAX_SECONDS:
+            raise ValueError("duration is too large (the limit is about 292 years)")
+        return seconds
+    return float(parse_duration(value))
+
+
 def _parse_text(text: str) -> int:
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    return int(_parse_units(text))
+
+
+def _parse_units(text: str) -> float:
     if text == "":
-        return 0
+        return 0.0
     sign = 1
     if text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
-    if re.fullmatch(r"\d+", text):
-        return sign * int(text)
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != pos:
@@ -55,7 +71,7 @@ def _parse_text(text: str) -> int:
         pos = match.end()
     if pos != len(text) or pos == 0:
         raise ValueError('expected a duration such as "72h", "30m", "1h30m" or seconds')
-    return sign * int(total)
+    return sign * total
 
 
 def format_duration(seconds: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import functools
 import time
@@ -17,6 +18,10 @@ class Clock(Protocol):
         """The current time, timezone-aware UTC."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a FrozenClock moves itself forward instead)."""
+        ...
+
 
 class SystemClock:
     def time(self) -> float:
@@ -24,6 +29,9 @@ class SystemClock:
 
     def now(self) -> _dt.datetime:
         return _dt.datetime.now(_dt.UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class FrozenClock:
@@ -40,6 +48,10 @@ class FrozenClock:
 
     def advance(self, seconds: float) -> None:
         self._t += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self._t += max(0.0, seconds)
+        await asyncio.sleep(0)
 
 
 def to_rfc3339(ts: float) -> str:

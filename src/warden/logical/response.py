@@ -83,6 +83,9 @@ class Response:
     # A backend may ask for its response to be wrapped with this TTL even when
     # the client sent no X-Vault-Wrap-TTL (sys/wrapping/wrap does).
     wrap_ttl: int = 0
+    # The HTTP status of a JSON response when it is not 200 (Vault's RespondWithStatusCode:
+    # 202 for an operation started in the background, like pki/tidy).
+    status: int = 0
 
     @classmethod
     def listing(

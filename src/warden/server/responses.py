@@ -82,7 +82,7 @@ def render(
             and resp.secret is None and not resp.warnings and op not in (
                 Operation.READ, Operation.LIST)):
         return 204, JSON, b"", dict(resp.headers)
-    return 200, JSON, orjson.dumps(envelope(request_id, resp)), dict(resp.headers)
+    return resp.status or 200, JSON, orjson.dumps(envelope(request_id, resp)), dict(resp.headers)
 
 
 def error_body(messages: list[str]) -> bytes:

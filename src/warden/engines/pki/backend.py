@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -25,6 +26,7 @@ from warden.engines.pki import (
     path_tidy,
     path_trust,
     store,
+    tidy,
 )
 from warden.engines.pki.authority import CaState
 from warden.engines.pki.keypool import KeyPool
@@ -69,7 +71,7 @@ class PkiBackend:
         self._crl_config: CrlConfig | None = None
         self._generation = 0
         self.crls = crl.CrlCache()
-        self.tidy_status = path_tidy.TidyStatus()
+        self.tidy_job: asyncio.Task[None] | None = None  # a tidy this process runs (tidy.py)
         self.backend = Backend(
             paths=[
                 *path_roles.paths(self),
@@ -110,6 +112,7 @@ class PkiBackend:
         await path_tidy.auto_tidy_if_due(self, self.conf.storage)
 
     async def cleanup(self) -> None:
+        await tidy.stop_local(self)
         if self._owns_pool:
             self.keypool.close()
 
