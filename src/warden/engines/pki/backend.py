@@ -40,8 +40,9 @@ SECRET_TYPE = "pki"
 KEYPOOL_SERVICE = "pki.keypool"
 
 UNAUTHENTICATED = (
-    "cert/*", "ca/pem", "ca_chain", "ca", "crl", "crl/pem",
+    "cert/*", "ca/pem", "ca_chain", "ca", "crl", "crl/pem", "crl/delta", "crl/delta/pem",
     "issuer/+/crl/der", "issuer/+/crl/pem", "issuer/+/crl", "issuer/+/pem", "issuer/+/der",
+    "issuer/+/crl/delta", "issuer/+/crl/delta/der", "issuer/+/crl/delta/pem",
     "issuer/+/json", "issuers/", "issuers", "ocsp", "ocsp/*", *path_trust.UNAUTHENTICATED,
 )
 ROOT_ONLY = ("root", "root/sign-self-issued")
