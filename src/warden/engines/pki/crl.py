@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 COMPLETE, DELTA = "", "/delta"
 DER_PREFIX = "crl-der/"
-INLINE_BYTES = 128 * 1024
-PART_BYTES = 512 * 1024
+INLINE_BYTES = 64 * 1024
+PART_BYTES = 256 * 1024  # below every store's value limit (etcd's request limit is 1.5 MiB)
 
 
 class CrlCache:
