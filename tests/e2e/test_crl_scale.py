@@ -198,7 +198,14 @@ def test_openssl_checks_the_large_crl(world: dict[str, Any], tmp_path: Path) -> 
     bad = run(["openssl", "verify", "-crl_check", "-CAfile", "root.pem", "-CRLfile", "crl.pem",
                "revoked.pem"], cwd=tmp_path, check=False)
     assert bad.returncode != 0 and b"certificate revoked" in bad.stdout + bad.stderr
+    _lint(tmp_path / "crl.pem")
     conn.close()
+
+
+def _lint(path: Path) -> None:
+    out = run(["lint_crl", "lint", "-t", "CRL", "-p", "PKIX", "-s", "NOTICE", str(path)], cwd=path.parent,
+              check=False)
+    assert out.stdout.decode().strip() == "", out.stdout.decode()
 
 
 def test_delta_crls_over_the_large_crl(world: dict[str, Any], tmp_path: Path) -> None:
@@ -223,6 +230,7 @@ def test_delta_crls_over_the_large_crl(world: dict[str, Any], tmp_path: Path) ->
     out = run(["openssl", "crl", "-in", "delta.pem", "-CAfile", "root.pem", "-text", "-noout"], cwd=tmp_path)
     text = (out.stdout + out.stderr).decode()
     assert "verify OK" in text and "Delta CRL Indicator" in text
+    _lint(tmp_path / "delta.pem")
     _ok(first.request("POST", f"/v1/{MOUNT}/config/crl", {"auto_rebuild": False, "enable_delta": False}))
     for conn in conns:
         conn.close()
