@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from warden.engines.pki import crlindex, store, x509util
-from warden.engines.pki.crlindex import Entries, Position
+from warden.engines.pki.crlindex import Entries, Landed, Position
 from warden.engines.pki.store import CrlConfig, CrlState
 from warden.engines.pki.x509util import crl_encode
 from warden.logical.storage import UPDATE_ATTEMPTS, BatchOp, Check, Contended, Delete, Put, Storage
@@ -138,9 +138,15 @@ async def _backoff(attempt: int) -> None:
         await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
-async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | None:
+def _lists(state: CrlState | None, landed: Landed | None, epoch: int | None) -> bool:
+    return landed is not None and state is not None and state.epoch == epoch and landed.within(_ends(state))
+
+
+async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str, *,
+                  unless_listing: Landed | None = None) -> bytes | None:
     """Sign a fresh complete CRL for one issuer (and an empty delta CRL on top of it when
-    delta CRLs are on); None if it cannot sign CRLs (no key, or usage).
+    delta CRLs are on); None if it cannot sign CRLs (no key, or usage), or if the stored
+    one lists the entry ``unless_listing`` already (a concurrent rebuild included it).
 
     A check-and-set on the stored CRLs: if another process of the server stored one while
     this one was being built, it is built again from the entries there then, so the stored
@@ -156,6 +162,8 @@ async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | No
         epoch = await crlindex.ensure(storage)
         current, current_delta = await storage.get_versioned(key), await storage.get_versioned(delta_key)
         previous, previous_delta = _decode(current.value), _decode(current_delta.value)
+        if _lists(previous, unless_listing, epoch):
+            return None
         entries = Entries(b"", {}) if config.disable else await crlindex.read(storage, sources)
         now = b.now()
         number = max(previous.number if previous else 0, previous_delta.number if previous_delta else 0) + 1
@@ -193,9 +201,11 @@ def _delta(signer: x509util.Signer, issuer_id: str, base: CrlState, entries: Ent
     return der, state, ops
 
 
-async def rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str) -> bytes | None:
+async def rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str, *,
+                        unless_listing: Landed | None = None) -> bytes | None:
     """Sign a fresh delta CRL: what was revoked since the issuer's complete CRL. Builds the
-    complete CRL instead when there is none, or its entries were rewritten since (tidy)."""
+    complete CRL instead when there is none, or its entries were rewritten since (tidy).
+    None as for ``rebuild``."""
     state = await b.ca(storage)
     signer = _signer(state, issuer_id)
     if signer is None:
@@ -206,7 +216,10 @@ async def rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str) -> byte
     for attempt in range(UPDATE_ATTEMPTS):
         current, current_delta = await storage.get_versioned(key), await storage.get_versioned(delta_key)
         base, previous = _decode(current.value), _decode(current_delta.value)
-        if base is None or base.epoch != await crlindex.epoch(storage):
+        epoch = await crlindex.epoch(storage)
+        if _lists(previous, unless_listing, epoch) or _lists(base, unless_listing, epoch):
+            return None
+        if base is None or base.epoch != epoch:
             await rebuild(b, storage, issuer_id)
             cached = b.crls.get(delta_key)
             return None if cached is None else cached[0]
@@ -248,18 +261,20 @@ async def _reindex_if_stale(storage: Storage) -> None:
         await crlindex.reindex(storage)
 
 
-async def after_revocation(b: PkiBackend, storage: Storage, issuer_id: str) -> None:
+async def after_revocation(b: PkiBackend, storage: Storage, issuer_id: str,
+                           landed: Landed | None = None) -> None:
     """Vault's rule: a revocation rebuilds the CRL at once unless auto_rebuild is on; with
-    delta CRLs on, it rebuilds the (small) delta CRL at once instead."""
+    delta CRLs on, it rebuilds the (small) delta CRL at once instead. ``landed``: where the
+    revocation's entry went, so a CRL stored meanwhile that lists it is not built again."""
     config = await b.crl_config(storage)
     state = await b.ca(storage)
     target = issuer_id if issuer_id in state.issuers else state.default_issuer
     if not target:
         return
     if not config.auto_rebuild:
-        await rebuild(b, storage, target)
+        await rebuild(b, storage, target, unless_listing=landed)
     elif config.enable_delta:
-        await rebuild_delta(b, storage, target)
+        await rebuild_delta(b, storage, target, unless_listing=landed)
 
 
 async def current(b: PkiBackend, storage: Storage, issuer_id: str, *, delta: bool = False) -> bytes | None:

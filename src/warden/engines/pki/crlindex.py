@@ -44,6 +44,19 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class Landed:
+    """Where a revocation's entry was appended: its issuer's chunks, and the end of it."""
+
+    issuer_id: str
+    end: Position
+
+    def within(self, ends: Mapping[str, Position]) -> bool:
+        """Whether a CRL that read up to ``ends`` (in the same epoch) lists this entry."""
+        read = ends.get(self.issuer_id)
+        return read is not None and (read.chunk, read.size) >= (self.end.chunk, self.end.size)
+
+
+@dataclass(frozen=True, slots=True)
 class Entries:
     """Entries read for a CRL, and where each source issuer's entries ended."""
 
@@ -64,19 +77,22 @@ async def _chunk_numbers(storage: Storage, issuer_id: str) -> list[int]:
     return [int(n) for n in await storage.list(f"{ENTRIES_PREFIX}{issuer_id}/") if not n.endswith("/")]
 
 
-async def appending(storage: Storage, issuer_id: str, entry: bytes) -> tuple[Check, Put]:
+async def appending(storage: Storage, issuer_id: str, entry: bytes) -> tuple[Check, Put, Landed]:
     """The check and the write that append ``entry`` to ``issuer_id``'s last chunk (or start
-    a new one); commit them in one transaction with whatever else the revocation writes."""
+    a new one), and where it lands; commit them in one transaction with whatever else the
+    revocation writes."""
     numbers = await _chunk_numbers(storage, issuer_id)
     number = 0
     if numbers:
         key = _chunk_key(issuer_id, numbers[-1])
         last = await storage.get_versioned(key)
         if last.value is not None and len(last.value) + len(entry) <= CHUNK_BYTES:
-            return Check(key, last.version), Put(key, last.value + entry)
+            value = last.value + entry
+            landed = Landed(issuer_id, Position(numbers[-1], len(value)))
+            return Check(key, last.version), Put(key, value), landed
         number = numbers[-1] + 1
     key = _chunk_key(issuer_id, number)
-    return Check(key, 0), Put(key, entry)
+    return Check(key, 0), Put(key, entry), Landed(issuer_id, Position(number, len(entry)))
 
 
 async def issuers(storage: Storage) -> list[str]:

@@ -132,7 +132,7 @@ async def test_concurrent_revocations_each_land_exactly_once() -> None:
     serials = list(range(1000, 1120))
     attempts = [certstore.revoke_once(storage, _revocation(s, f"issuer-{s % 3}")) for s in serials * 2]
     results = await asyncio.gather(*attempts)
-    created = [entry.serial_number for entry, first in results if first]
+    created = [entry.serial_number for entry, first, _ in results if first]
     assert sorted(created) == sorted(format_serial(s) for s in serials)  # one winner per serial
     listed = _listed((await crlindex.read(storage, ["issuer-0", "issuer-1", "issuer-2"])).der)
     assert sorted(listed) == serials
@@ -196,3 +196,21 @@ async def test_a_large_crl_is_stored_in_parts_and_served_whole(monkeypatch: pyte
     again = [k for k in await scan(kit.storage) if k.startswith(crl.DER_PREFIX)]
     assert len(again) == len(parts) and not set(again) & set(parts)
     assert (await _leaf_serials(kit))[1] == serials
+
+
+async def test_a_revocation_whose_entry_a_stored_crl_lists_does_not_rebuild_it() -> None:
+    kit = PkiKit()
+    root = await kit.root("ec", common_name="Coalescing Root")
+    issuer = root["issuer_id"]
+    first = await certstore.revoke_once(kit.storage, _revocation(11, issuer))
+    second = await certstore.revoke_once(kit.storage, _revocation(12, issuer))
+    assert first.landed is not None and second.landed is not None
+    # the second revocation's rebuild ran first: it lists both
+    assert await crl.rebuild(kit.pki, kit.storage, issuer, unless_listing=second.landed) is not None
+    number = (await _leaf_serials(kit))[0].extensions.get_extension_for_class(x509.CRLNumber).value
+    assert await crl.rebuild(kit.pki, kit.storage, issuer, unless_listing=first.landed) is None
+    served, listed = await _leaf_serials(kit)
+    assert listed == [11, 12] and served.extensions.get_extension_for_class(x509.CRLNumber).value == number
+    third = await certstore.revoke_once(kit.storage, _revocation(13, issuer))
+    assert await crl.rebuild(kit.pki, kit.storage, issuer, unless_listing=third.landed) is not None
+    assert (await _leaf_serials(kit))[1] == [11, 12, 13]
