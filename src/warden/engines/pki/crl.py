@@ -37,10 +37,16 @@ PART_BYTES = 256 * 1024  # below every store's value limit (etcd's request limit
 
 
 class CrlCache:
-    """(issuer id + kind) -> (DER, state) of the CRL this process last built or read."""
+    """(issuer id + kind) -> (DER, state) of the CRL this process last built or read, and
+    the lock its builds in this process take turns on: revocations arriving while a CRL is
+    being built wait for it, and most find their entry on it instead of building again."""
 
     def __init__(self) -> None:
         self._by_issuer: dict[str, tuple[bytes, CrlState]] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+
+    def building(self, key: str) -> asyncio.Lock:
+        return self._building.setdefault(key, asyncio.Lock())
 
     def get(self, key: str) -> tuple[bytes, CrlState] | None:
         return self._by_issuer.get(key)
@@ -151,6 +157,12 @@ async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str, *,
     A check-and-set on the stored CRLs: if another process of the server stored one while
     this one was being built, it is built again from the entries there then, so the stored
     CRL never lacks a revocation committed before it was built."""
+    async with b.crls.building(_state_key(issuer_id, COMPLETE)):
+        return await _rebuild(b, storage, issuer_id, unless_listing)
+
+
+async def _rebuild(b: PkiBackend, storage: Storage, issuer_id: str,
+                   unless_listing: Landed | None) -> bytes | None:
     state = await b.ca(storage)
     signer = _signer(state, issuer_id)
     if signer is None:
@@ -206,6 +218,12 @@ async def rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str, *,
     """Sign a fresh delta CRL: what was revoked since the issuer's complete CRL. Builds the
     complete CRL instead when there is none, or its entries were rewritten since (tidy).
     None as for ``rebuild``."""
+    async with b.crls.building(_state_key(issuer_id, DELTA)):
+        return await _rebuild_delta(b, storage, issuer_id, unless_listing)
+
+
+async def _rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str,
+                         unless_listing: Landed | None) -> bytes | None:
     state = await b.ca(storage)
     signer = _signer(state, issuer_id)
     if signer is None:
