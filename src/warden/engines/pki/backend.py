@@ -32,6 +32,7 @@ from warden.engines.pki.roles import ROLE_PREFIX, RoleEntry
 from warden.engines.pki.store import CrlConfig, UrlsConfig
 from warden.framework import Backend, SecretType
 from warden.logical.backend import BackendConfig, SpecialPaths
+from warden.logical.errors import WardenError
 from warden.logical.request import Request
 from warden.logical.storage import Storage, get_json, put_json
 
@@ -105,6 +106,13 @@ class PkiBackend:
         moved = await certstore.upgrade_index(self.conf.storage)
         if moved:
             log.info("%s: moved %d certificates to the time-ordered index", self.conf.mount_path, moved)
+        try:
+            if await crl.reindex_if_stale(self.conf.storage):
+                log.info("%s: rebuilt the CRL entries from the revocation records", self.conf.mount_path)
+        except (WardenError, RuntimeError) as exc:  # the mount still serves; crl/rotate checks again
+            log.warning("%s: could not check the CRL entries against the revocations (%s); CRLs may "
+                        "lack revocations written outside this server until crl/rotate succeeds",
+                        self.conf.mount_path, exc)
 
     async def periodic(self) -> None:
         await crl.rebuild_if_due(self, self.conf.storage)

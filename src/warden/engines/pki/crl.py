@@ -258,7 +258,7 @@ async def _rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str,
 async def rebuild_all(b: PkiBackend, storage: Storage) -> list[str]:
     """Rebuild every issuer's CRL; the ids of those rebuilt. First the entries are rebuilt
     from the revocation records if the two disagree (tidy removed revocations)."""
-    await _reindex_if_stale(storage)
+    await reindex_if_stale(storage)
     state = await b.ca(storage)
     return [i for i in state.issuers if await rebuild(b, storage, i) is not None]
 
@@ -268,15 +268,23 @@ async def rebuild_all_deltas(b: PkiBackend, storage: Storage) -> list[str]:
     return [i for i in state.issuers if await rebuild_delta(b, storage, i) is not None]
 
 
-async def _reindex_if_stale(storage: Storage) -> None:
+async def reindex_if_stale(storage: Storage) -> bool:
+    """Rebuild the CRL entries from the revocation records if they disagree in number
+    (revocations removed by tidy, records written in bulk by another program, or a store
+    from before the entries); whether it did."""
+    records = await storage.count(crlindex.REVOKED_PREFIX)
     if await crlindex.epoch(storage) is None:
+        if not records:
+            return False  # nothing to list; the first CRL build marks the entries as built
         await crlindex.reindex(storage)
-        return
+        return True
     listed = 0
     for issuer_id in await crlindex.issuers(storage):
         listed += crlindex.count((await crlindex.read(storage, [issuer_id])).der)
-    if listed != await storage.count(crlindex.REVOKED_PREFIX):
-        await crlindex.reindex(storage)
+    if listed == records:
+        return False
+    await crlindex.reindex(storage)
+    return True
 
 
 async def after_revocation(b: PkiBackend, storage: Storage, issuer_id: str,

@@ -4,11 +4,13 @@ rebuilt from the records by reindex, and large CRLs stored in parts (crlindex.py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -214,3 +216,21 @@ async def test_a_revocation_whose_entry_a_stored_crl_lists_does_not_rebuild_it()
     third = await certstore.revoke_once(kit.storage, _revocation(13, issuer))
     assert await crl.rebuild(kit.pki, kit.storage, issuer, unless_listing=third.landed) is not None
     assert (await _leaf_serials(kit))[1] == [11, 12, 13]
+
+
+async def test_revocations_written_around_the_entries_are_listed_after_a_restart() -> None:
+    """A bulk load writes revocation records only (e.g. a benchmark's fill of a stopped
+    server's store): the mount's start notices and rebuilds the entries."""
+    kit = PkiKit()
+    root = await kit.root("ec", common_name="Bulk Root")
+    await kit.get("crl/rotate")
+    serials = [5 * 2**90 + i for i in range(30)]
+    for serial in serials:
+        entry = _revocation(serial, root["issuer_id"])
+        await kit.storage.put(certstore.REVOKED_PREFIX + format_serial(serial).replace(":", "-"),
+                              orjson.dumps(dataclasses.asdict(entry)))
+    await kit.pki.initialize()  # as at the next start
+    third = await certstore.revoke_once(kit.storage, _revocation(7, root["issuer_id"]))
+    await crl.after_revocation(kit.pki, kit.storage, root["issuer_id"], third.landed)
+    assert (await _leaf_serials(kit))[1] == sorted([7, *serials])
+    assert not await crl.reindex_if_stale(kit.storage)  # agreeing now: nothing to do
