@@ -37,7 +37,7 @@ from bench.warden_server import MOUNT, WardenServer, _ok
 from bench.workloads import Workload
 from warden.composition import build_core
 from warden.core.view import StorageView
-from warden.engines.pki import certstore
+from warden.engines.pki import certstore, crlindex
 from warden.engines.pki.certstore import CertRecord, RevokedEntry
 from warden.engines.pki.store import format_serial
 from warden.logical.storage import BatchOp, Put, Storage
@@ -120,8 +120,9 @@ async def fill(db: Path, unseal_key: str, count: int, now: float, template: Temp
         await core.unseal(bytes.fromhex(unseal_key))
         entry = core.mounts.secrets.entries[template.mount]
         began = time.perf_counter()
-        totals = await fill_storage(StorageView(core.barrier, entry.storage_prefix), count, now, template,
-                                    progress=True)
+        view = StorageView(core.barrier, entry.storage_prefix)
+        totals = await fill_storage(view, count, now, template, progress=True)
+        await crlindex.reindex(view)  # the CRL entries real revocations would have appended
         return {**totals, "fill_s": round(time.perf_counter() - began, 1)}
     finally:
         await core.shutdown()

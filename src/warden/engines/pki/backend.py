@@ -34,6 +34,7 @@ from warden.engines.pki.roles import ROLE_PREFIX, RoleEntry
 from warden.engines.pki.store import CrlConfig, UrlsConfig
 from warden.framework import Backend, SecretType
 from warden.logical.backend import BackendConfig, SpecialPaths
+from warden.logical.errors import WardenError
 from warden.logical.request import Request
 from warden.logical.storage import Storage, get_json, put_json
 
@@ -42,8 +43,9 @@ SECRET_TYPE = "pki"
 KEYPOOL_SERVICE = "pki.keypool"
 
 UNAUTHENTICATED = (
-    "cert/*", "ca/pem", "ca_chain", "ca", "crl", "crl/pem",
+    "cert/*", "ca/pem", "ca_chain", "ca", "crl", "crl/pem", "crl/delta", "crl/delta/pem",
     "issuer/+/crl/der", "issuer/+/crl/pem", "issuer/+/crl", "issuer/+/pem", "issuer/+/der",
+    "issuer/+/crl/delta", "issuer/+/crl/delta/der", "issuer/+/crl/delta/pem",
     "issuer/+/json", "issuers/", "issuers", "ocsp", "ocsp/*", *path_trust.UNAUTHENTICATED,
 )
 ROOT_ONLY = ("root", "root/sign-self-issued")
@@ -106,6 +108,13 @@ class PkiBackend:
         moved = await certstore.upgrade_index(self.conf.storage)
         if moved:
             log.info("%s: moved %d certificates to the time-ordered index", self.conf.mount_path, moved)
+        try:
+            if await crl.reindex_if_stale(self.conf.storage):
+                log.info("%s: rebuilt the CRL entries from the revocation records", self.conf.mount_path)
+        except (WardenError, RuntimeError) as exc:  # the mount still serves; crl/rotate checks again
+            log.warning("%s: could not check the CRL entries against the revocations (%s); CRLs may "
+                        "lack revocations written outside this server until crl/rotate succeeds",
+                        self.conf.mount_path, exc)
 
     async def periodic(self) -> None:
         await crl.rebuild_if_due(self, self.conf.storage)

@@ -5,16 +5,28 @@ One issuance is one atomic batch: the record under ``certs/`` plus its index ent
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
-from warden.engines.pki import certindex
+from warden.engines.pki import certindex, crlindex
 from warden.engines.pki.certindex import IndexEntry
+from warden.engines.pki.crlindex import Landed
 from warden.engines.pki.store import decode_entry, storage_serial
-from warden.logical.storage import BatchOp, Delete, Put, Storage, atomic_update
+from warden.logical.storage import (
+    UPDATE_ATTEMPTS,
+    BatchOp,
+    Check,
+    Contended,
+    Delete,
+    Put,
+    Storage,
+)
 
 CERT_PREFIX = certindex.CERT_PREFIX
 REVOKED_PREFIX = "revoked/"
@@ -113,21 +125,28 @@ async def load_revoked(storage: Storage, serial: int) -> RevokedEntry | None:
     return None if raw is None else decode_entry(RevokedEntry, orjson.loads(raw))
 
 
-async def save_revoked(storage: Storage, entry: RevokedEntry) -> None:
-    await storage.put(REVOKED_PREFIX + _hyphen(entry.serial_number), orjson.dumps(dataclasses.asdict(entry)))
+class Revocation(NamedTuple):
+    entry: RevokedEntry  # the revocation stored (this one, or the one that was there)
+    created: bool  # whether it is this one
+    landed: Landed | None  # where its CRL entry went (None: not this call's)
 
 
-async def revoke_once(storage: Storage, entry: RevokedEntry) -> tuple[RevokedEntry, bool]:
-    """Store the revocation unless one exists; returns the one stored, and whether it is
-    this one."""
+async def revoke_once(storage: Storage, entry: RevokedEntry) -> Revocation:
+    """Store the revocation unless one exists, and append it to its issuer's CRL entries in
+    the same transaction."""
     key = REVOKED_PREFIX + _hyphen(entry.serial_number)
-
-    async def create(raw: bytes | None) -> tuple[list[BatchOp], tuple[RevokedEntry, bool]]:
-        if raw is not None:
-            return [], (decode_entry(RevokedEntry, orjson.loads(raw)), False)
-        return [Put(key, orjson.dumps(dataclasses.asdict(entry)))], (entry, True)
-
-    return await atomic_update(storage, key, create)
+    for attempt in range(UPDATE_ATTEMPTS):
+        existing = await storage.get(key)
+        if existing is not None:
+            return Revocation(decode_entry(RevokedEntry, orjson.loads(existing)), False, None)
+        chunk_check, chunk_put, landed = await crlindex.appending(
+            storage, entry.issuer_id, crlindex.entry_der(entry.serial_number, entry.revocation_time))
+        if await storage.transaction([Check(key, 0), chunk_check],
+                                     [Put(key, orjson.dumps(dataclasses.asdict(entry))), chunk_put]):
+            return Revocation(entry, True, landed)
+        if attempt >= 2:  # revocations racing for the same chunk: spread them out
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
+    raise Contended()
 
 
 async def all_revoked(storage: Storage) -> list[RevokedEntry]:

@@ -21,7 +21,7 @@ CSV = FieldType.COMMA_STRING_SLICE
 URL_FIELDS: dict[str, Field] = {
     "issuing_certificates": Field(CSV, "URLs of the issuing CA certificate (AIA caIssuers)."),
     "crl_distribution_points": Field(CSV, "URLs of the CRL (CRL distribution points)."),
-    "delta_crl_distribution_points": Field(CSV, "Accepted for compatibility (no delta CRLs)."),
+    "delta_crl_distribution_points": Field(CSV, "Stored for compatibility; not yet written into CRLs."),
     "ocsp_servers": Field(CSV, "URLs of the OCSP responder (AIA OCSP)."),
     "enable_templating": Field(FieldType.BOOL, "AIA URL templating (not supported)."),
 }

@@ -189,7 +189,7 @@ async def _delete(b: PkiBackend, req: Request, ref: str) -> Response:
     issuer = state.find_issuer(ref)
     if issuer is None:
         return Response()
-    ops = [Delete(store.ISSUER_PREFIX + issuer.id), Delete(store.CRL_PREFIX + issuer.id)]
+    ops = [Delete(store.ISSUER_PREFIX + issuer.id), *await crl.removal_ops(storage_of(req), issuer.id)]
     warnings = []
     if issuer.id == state.default_issuer:
         ops.append(Delete(store.CONFIG_ISSUERS))
@@ -211,7 +211,7 @@ async def _revoke(b: PkiBackend, req: Request, ref: str) -> Response:
         parent = next((p for p in state.issuers.values()
                        if p.id != issuer.id and x509util.issued_by(issuer.cert, p.cert)), None)
         if parent is not None:
-            await certstore.save_revoked(storage, RevokedEntry(
+            await certstore.revoke_once(storage, RevokedEntry(
                 serial_number=store.format_serial(issuer.info.serial), revocation_time=now,
                 issuer_id=parent.id, not_after=int(issuer.info.not_after), certificate=issuer.pem))
         b.ca_changed()

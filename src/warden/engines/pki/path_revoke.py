@@ -94,11 +94,12 @@ async def revoke_certificate(b: PkiBackend, req: Request, cert: Certificate, iss
                         warnings=["the certificate has already expired; it was not added to the CRL"])
     # Created only if absent, in the store: of concurrent revocations (in any process of the
     # server) one wins, and every caller answers with its revocation time.
-    first, created = await certstore.revoke_once(storage, certstore.RevokedEntry(
+    first, _, landed = await certstore.revoke_once(storage, certstore.RevokedEntry(
         serial_number=format_serial(info.serial), revocation_time=now, issuer_id=issuer_id,
         not_after=int(info.not_after), certificate=x509util.cert_pem(cert)))
-    if created:
-        await crl.after_revocation(b, storage, issuer_id)
+    # Also when another caller's revocation won: its CRL may still be being built, and this
+    # call must not return before the CRL lists the certificate.
+    await crl.after_revocation(b, storage, first.issuer_id, landed)
     return _revoked_response(first.revocation_time, info, req, issuer_id)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from warden.engines.pki import ca, issuing, store, usages, x509util
+from warden.engines.pki import ca, crl, issuing, store, usages, x509util
 from warden.engines.pki.authority import LoadedIssuer
 from warden.engines.pki.fields import (
     CA_FIELDS,
@@ -251,7 +251,7 @@ async def _sign_self_issued(b: PkiBackend, req: Request, data: FieldData) -> Res
 
 async def _delete_all(b: PkiBackend, req: Request) -> Response:
     storage = storage_of(req)
-    for prefix in (store.ISSUER_PREFIX, store.KEY_PREFIX, store.CRL_PREFIX):
+    for prefix in (store.ISSUER_PREFIX, store.KEY_PREFIX, store.CRL_PREFIX, crl.DER_PREFIX):
         await clear(storage, prefix)
     await storage.batch([Delete(store.CONFIG_ISSUERS), Delete(store.CONFIG_KEYS)])
     b.ca_changed()

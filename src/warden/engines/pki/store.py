@@ -5,7 +5,8 @@
     role/<name>        RoleEntry (see roles.py)
     config/issuers     the default issuer        config/keys     the default key
     config/urls        AIA URLs for new certs    config/crl      CRL and OCSP settings
-    crls/<issuer id>   the issuer's current CRL and its number
+    crls/<issuer id>   the issuer's current CRL and its number (.../delta: its delta CRL)
+    crl-der/, crl-entries/   large CRLs in parts, and entries ready to sign (crl.py, crlindex.py)
     certs/<serial>     issued certificates      revoked/<serial>   revocations
     index/by-expiry/, index/by-role/, index/by-name/, index/by-issue/   time-ordered (certindex.py)
 
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from warden.logical.storage import Put, Storage
+from warden.logical.storage import Storage
 
 ISSUER_PREFIX = "issuer/"
 KEY_PREFIX = "key/"
@@ -127,10 +128,18 @@ class CrlConfig:
 
 @dataclass(frozen=True, slots=True)
 class CrlState:
+    """A signed CRL (complete, or delta when ``delta_of`` names its base's number). Its DER
+    is inline (base64) when small, else in ``parts`` values of its own (see crl.py);
+    ``ends`` is where it stopped in each issuer's entries: (issuer id, chunk, bytes)."""
+
     number: int
     der: str  # base64
     this_update: float
     next_update: float
+    parts: int = 0
+    ends: tuple[tuple[str, int, int], ...] = ()
+    epoch: int = 0
+    delta_of: int = 0
 
 
 async def load_config(storage: Storage, key: str, cls: type[T]) -> T:
@@ -168,15 +177,10 @@ async def save_key(storage: Storage, entry: KeyEntry) -> None:
     await storage.put(KEY_PREFIX + entry.id, _encode(entry))
 
 
-async def load_crl_state(storage: Storage, issuer_id: str) -> CrlState | None:
-    raw = await storage.get(CRL_PREFIX + issuer_id)
-    return None if raw is None else decode_crl_state(raw)
-
-
 def decode_crl_state(raw: bytes) -> CrlState:
     return decode_entry(CrlState, orjson.loads(raw))
 
 
-def crl_state_op(issuer_id: str, state: CrlState) -> Put:
-    return Put(CRL_PREFIX + issuer_id, _encode(state))
+def encode_crl_state(state: CrlState) -> bytes:
+    return _encode(state)
 

@@ -80,7 +80,7 @@ async def test_crl_numbers_grow_and_config_controls_expiry_disable_and_auto_rebu
     disabled = await _crl(kit)
     assert len(list(disabled)) == 0
     assert disabled.next_update_utc.timestamp() - disabled.last_update_utc.timestamp() == 24 * HOUR
-    assert "not supported" in await kit.refused("config/crl", enable_delta=True)
+    assert "needs auto_rebuild" in await kit.refused("config/crl", enable_delta=True)
     assert "shorter than expiry" in await kit.refused("config/crl", auto_rebuild=True,
                                                       auto_rebuild_grace_period="48h")
     await kit.data("config/crl", disable=False, auto_rebuild=True, auto_rebuild_grace_period="2h")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from warden.engines.pki.x509util.model import AiaUrls, AltNames, CertSpec, PublicKey, Signer
 
-_SEQUENCE, _SET, _OCTETS, _BITS, _INTEGER, _OID = 0x30, 0x31, 0x04, 0x03, 0x02, 0x06
+SEQUENCE, _SET, _OCTETS, BIT_STRING, _INTEGER, _OID = 0x30, 0x31, 0x04, 0x03, 0x02, 0x06
 _CRITICAL: Final = b"\x01\x01\xff"
 _VERSION_3: Final = b"\xa0\x03\x02\x01\x02"
 _GENERAL_DNS, _GENERAL_EMAIL, _GENERAL_URI, _GENERAL_IP = 0x82, 0x81, 0x86, 0x87
@@ -64,7 +64,7 @@ def integer(value: int) -> bytes:
     return tlv(_INTEGER, value.to_bytes((value.bit_length() + 8) // 8, "big"))
 
 
-def _time(when: dt.datetime) -> bytes:
+def time_der(when: dt.datetime) -> bytes:
     """UTCTime before 2050, GeneralizedTime from then on (RFC 5280 4.1.2.5), whole seconds."""
     t = when.astimezone(dt.UTC) if when.tzinfo else when
     clock = f"{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}Z".encode()
@@ -91,8 +91,8 @@ _NULL: Final = b"\x05\x00"
 _ED25519: Final = oid("1.3.101.112")
 
 
-def _extension(ext_oid: bytes, value: bytes, critical: bool = False) -> bytes:
-    return tlv(_SEQUENCE, ext_oid + (_CRITICAL if critical else b"") + tlv(_OCTETS, value))
+def extension(ext_oid: bytes, value: bytes, critical: bool = False) -> bytes:
+    return tlv(SEQUENCE, ext_oid + (_CRITICAL if critical else b"") + tlv(_OCTETS, value))
 
 
 def _key_usage(bits: frozenset[str]) -> bytes:
@@ -101,9 +101,9 @@ def _key_usage(bits: frozenset[str]) -> bytes:
         if name in bits:
             flags |= 0x80 >> index
     if not flags:
-        return tlv(_BITS, b"\x00")
+        return tlv(BIT_STRING, b"\x00")
     unused = (flags & -flags).bit_length() - 1  # trailing zero bits are dropped (DER)
-    return tlv(_BITS, bytes((unused, flags)))
+    return tlv(BIT_STRING, bytes((unused, flags)))
 
 
 def _general_names(names: AltNames) -> bytes | None:
@@ -122,15 +122,15 @@ def _general_names(names: AltNames) -> bytes | None:
 
 
 def _aia(urls: AiaUrls) -> bytes:
-    access = [tlv(_SEQUENCE, _AIA_OCSP + tlv(_GENERAL_URI, u.encode())) for u in urls.ocsp_servers]
-    access += [tlv(_SEQUENCE, _AIA_CA_ISSUERS + tlv(_GENERAL_URI, u.encode()))
+    access = [tlv(SEQUENCE, _AIA_OCSP + tlv(_GENERAL_URI, u.encode())) for u in urls.ocsp_servers]
+    access += [tlv(SEQUENCE, _AIA_CA_ISSUERS + tlv(_GENERAL_URI, u.encode()))
                for u in urls.issuing_certificates]
-    return tlv(_SEQUENCE, b"".join(access))
+    return tlv(SEQUENCE, b"".join(access))
 
 
 def _crl_points(urls: tuple[str, ...]) -> bytes:
-    points = [tlv(_SEQUENCE, tlv(0xA0, tlv(0xA0, tlv(_GENERAL_URI, u.encode())))) for u in urls]
-    return tlv(_SEQUENCE, b"".join(points))
+    points = [tlv(SEQUENCE, tlv(0xA0, tlv(0xA0, tlv(_GENERAL_URI, u.encode())))) for u in urls]
+    return tlv(SEQUENCE, b"".join(points))
 
 
 def _spki_key_id(spki: bytes) -> bytes:
@@ -154,7 +154,10 @@ def _read_length(der: bytes, pos: int) -> int:
     return int.from_bytes(der[pos + 1:pos + 1 + size], "big")
 
 
-def _signature(signer: Signer, signature_bits: int) -> tuple[bytes, hashes.HashAlgorithm | None] | None:
+Algorithm = tuple[bytes, hashes.HashAlgorithm | None]
+
+
+def signature_algorithm(signer: Signer, signature_bits: int) -> Algorithm | None:
     """The signatureAlgorithm's DER and the hash to sign with (None for Ed25519)."""
     key = signer.key
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -162,18 +165,18 @@ def _signature(signer: Signer, signature_bits: int) -> tuple[bytes, hashes.HashA
         name = "sha512" if size > 384 else "sha384" if size > 256 else "sha256"
         algorithm: hashes.HashAlgorithm = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
                                           "sha512": hashes.SHA512()}[name]
-        return tlv(_SEQUENCE, _ECDSA_WITH[name]), algorithm
+        return tlv(SEQUENCE, _ECDSA_WITH[name]), algorithm
     if isinstance(key, rsa.RSAPrivateKey):
         name = {384: "sha384", 512: "sha512"}.get(signature_bits, "sha256")
         algorithm = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
                      "sha512": hashes.SHA512()}[name]
-        return tlv(_SEQUENCE, _RSA_WITH[name] + _NULL), algorithm
+        return tlv(SEQUENCE, _RSA_WITH[name] + _NULL), algorithm
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        return tlv(_SEQUENCE, _ED25519), None
+        return tlv(SEQUENCE, _ED25519), None
     return None
 
 
-def _sign(signer: Signer, tbs: bytes, algorithm: hashes.HashAlgorithm | None) -> bytes:
+def sign(signer: Signer, tbs: bytes, algorithm: hashes.HashAlgorithm | None) -> bytes:
     key = signer.key
     if isinstance(key, ec.EllipticCurvePrivateKey):
         assert algorithm is not None
@@ -202,31 +205,32 @@ def tbs_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer, subje
         signer.cert.public_key()).digest
     exts = []
     if spec.basic_constraints_for_non_ca:
-        exts.append(_extension(_EXT_BASIC_CONSTRAINTS, tlv(_SEQUENCE, b""), critical=True))
+        exts.append(extension(_EXT_BASIC_CONSTRAINTS, tlv(SEQUENCE, b""), critical=True))
     if spec.key_usage:
-        exts.append(_extension(_EXT_KEY_USAGE, _key_usage(spec.key_usage), critical=True))
+        exts.append(extension(_EXT_KEY_USAGE, _key_usage(spec.key_usage), critical=True))
     if spec.ext_key_usage:
-        exts.append(_extension(_EXT_EXT_KEY_USAGE,
-                               tlv(_SEQUENCE, b"".join(oid(o) for o in spec.ext_key_usage))))
-    exts.append(_extension(_EXT_SKI, tlv(_OCTETS, key_id)))
-    exts.append(_extension(_EXT_AKI, tlv(_SEQUENCE, tlv(0x80, issuer_key_id))))
+        exts.append(extension(_EXT_EXT_KEY_USAGE,
+                               tlv(SEQUENCE, b"".join(oid(o) for o in spec.ext_key_usage))))
+    exts.append(extension(_EXT_SKI, tlv(_OCTETS, key_id)))
+    exts.append(extension(_EXT_AKI, tlv(SEQUENCE, tlv(0x80, issuer_key_id))))
     if spec.alt_names:
         names = _general_names(spec.alt_names)
         if names is None:
             return None
-        exts.append(_extension(_EXT_SAN, tlv(_SEQUENCE, names), critical=len(subject) == 0))
+        exts.append(extension(_EXT_SAN, tlv(SEQUENCE, names), critical=len(subject) == 0))
     urls = spec.urls
     if urls.ocsp_servers or urls.issuing_certificates:
-        exts.append(_extension(_EXT_AIA, _aia(urls)))
+        exts.append(extension(_EXT_AIA, _aia(urls)))
     if urls.crl_distribution_points:
-        exts.append(_extension(_EXT_CRL_DP, _crl_points(urls.crl_distribution_points)))
+        exts.append(extension(_EXT_CRL_DP, _crl_points(urls.crl_distribution_points)))
     if not all(u.isascii() for u in (*urls.ocsp_servers, *urls.issuing_certificates,
                                      *urls.crl_distribution_points)):
         return None
-    return tlv(_SEQUENCE, b"".join((
+    return tlv(SEQUENCE, b"".join((
         _VERSION_3, integer(spec.serial), algorithm_der,
-        signer.cert.subject.public_bytes(), tlv(_SEQUENCE, _time(spec.not_before) + _time(spec.not_after)),
-        subject.public_bytes(), spki, tlv(0xA3, tlv(_SEQUENCE, b"".join(exts))),
+        signer.cert.subject.public_bytes(),
+        tlv(SEQUENCE, time_der(spec.not_before) + time_der(spec.not_after)),
+        subject.public_bytes(), spki, tlv(0xA3, tlv(SEQUENCE, b"".join(exts))),
     )))
 
 
@@ -235,13 +239,13 @@ def leaf_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer,
     """The signed leaf, or None when ``spec`` needs the builder (see the module docstring)."""
     if not supported(spec, signer):
         return None
-    algorithm = _signature(signer, spec.signature_bits)
+    algorithm = signature_algorithm(signer, spec.signature_bits)
     if algorithm is None:
         return None
     algorithm_der, digest = algorithm
     tbs = tbs_certificate(spec, public_key, signer, subject, algorithm_der)
     if tbs is None:
         return None
-    signature = _sign(signer, tbs, digest)
-    der = tlv(_SEQUENCE, tbs + algorithm_der + tlv(_BITS, b"\x00" + signature))
+    signature = sign(signer, tbs, digest)
+    der = tlv(SEQUENCE, tbs + algorithm_der + tlv(BIT_STRING, b"\x00" + signature))
     return x509.load_der_x509_certificate(der)
