@@ -355,7 +355,7 @@ async def _serve_worker(config: ServerConfig, workers: WorkerSet, sockets: list[
     core = build_core(config, physical, workers)
     core.start()
     try:
-        await core.sync()  # unsealed already, if the server was unsealed before a restart
+        await core.join()  # unsealed already, if another worker was unsealed before this one started
         await _listen(core, config, sockets)
     finally:
         await core.shutdown()

@@ -264,6 +264,14 @@ class Core:
                 self.epochs.unapplied()  # the next request applies them again
                 raise
 
+    async def join(self) -> None:
+        """A worker starting (or restarting) beside running ones: take the shared seal as
+        it stands. Its change counters start from now, so an unseal that happened before
+        this process counted is not a change ``sync`` would see."""
+        if self.workers.workers > 1:
+            async with self._sync_lock:
+                await self._adopt_seal()
+
     async def _apply(self, changes: Changes) -> None:
         if Family.SEAL in changes.families:
             await self._adopt_seal()

@@ -58,3 +58,17 @@ async def test_changes_that_fail_to_apply_are_applied_by_the_next_request() -> N
     await second.call(U, "later/k", v="x")
     resp = await second.call(R, "later/k")
     assert resp is not None and resp.data == {"v": "x"}
+
+
+async def test_a_worker_that_starts_after_the_unseal_joins_unsealed() -> None:
+    store, clock, memory = YieldingMemory(), FrozenClock(), SharedMemory.create()
+    registry = Registry(auth={"token": token_factory}, secrets={"kv": kv_factory})
+    first = Core(store, registry, clock=clock, workers=WorkerSet(0, 2, memory))
+    result = await first.initialize(1, 1)
+    await first.unseal(result.keys[0])
+    late = Core(store, registry, clock=clock, workers=WorkerSet(1, 2, memory))
+    await late.sync()
+    assert late.barrier.sealed  # nothing changed since it started counting
+    await late.join()
+    assert not late.barrier.sealed
+    await Kit(late, clock, result.root_token).call(U, "sys/mounts/after", type="kv")
