@@ -44,7 +44,8 @@ from support.csr_controller import (
     unique,
 )
 from support.envtest import ControlPlane, free_port
-from support.server import WARDEN, ServerProcess
+from support.server import ServerProcess
+from support.warden_kube import printed_rbac
 
 APPS = "warden.dev/c1-apps"
 SERVER = ["digital signature", "server auth"]
@@ -133,9 +134,7 @@ def setup(kube_control_plane: ControlPlane, dev_server: ServerProcess,
     kubeconfig = controller_kubeconfig(plane, folder)
     made = Setup(plane, Cluster(plane), server, folder, kubeconfig, token_file)
     rbac_config = made.config("rbac", signers=SIGNERS + DOWN_SIGNER)
-    rbac = subprocess.run([WARDEN, "k8s", "controller", f"-config={rbac_config}", "-print-rbac",
-                           f"-namespace={SA_NAMESPACE}", f"-service-account={SA_NAME}"],
-                          capture_output=True, text=True, check=True).stdout
+    rbac = printed_rbac(rbac_config, SA_NAMESPACE, SA_NAME)
     plane.kubectl("apply", "-f", "-", input=rbac)
     # the printed RBAC allows the one Lease named in the configuration; tests use one per test
     plane.kubectl("create", "role", "test-any-lease", "-n", SA_NAMESPACE, "--verb=get,update,create",

@@ -37,6 +37,8 @@ from support.warden_kube import (
     events_of,
     get,
     ok,
+    printed_rbac,
+    run_warden,
     wait_for,
 )
 from warden.kube.inventory import Usage
@@ -248,16 +250,7 @@ def pods(
     api.policy("pod-controller", policy)
     token = api.orphan_token("pod-controller")
     token_file.write_text(token)
-    rbac = ok(
-        run_warden(
-            "k8s",
-            "controller",
-            f"-config={config}",
-            "-print-rbac",
-            f"-namespace={CONTROLLER_NS}",
-            f"-service-account={CONTROLLER_SA}",
-        )
-    )
+    rbac = printed_rbac(config, CONTROLLER_NS, CONTROLLER_SA)
     plane.kubectl("apply", "-f", "-", input=rbac)
     controller = ControllerProcess(config, folder / "controller.log").start()
     made = Pods(plane, server, namespace, folder, pod_ca, token, controller)
@@ -283,9 +276,6 @@ def controller_config(
         f'  wrap_ttl = "60s"\n}}\n'
     )
 
-
-def run_warden(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([WARDEN, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def from_ip(ip: str, warden: ServerProcess, token: str, path: str) -> httpx.Response:

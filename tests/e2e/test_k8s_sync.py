@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from support.csr_controller import ControllerProcess, unique
 from support.envtest import ControlPlane
-from support.server import WARDEN, ServerProcess
+from support.server import ServerProcess
 from support.warden_kube import (
     RootApi,
     account_kubeconfig,
@@ -37,6 +36,8 @@ from support.warden_kube import (
     events_of,
     get,
     ok,
+    printed_rbac,
+    run_warden,
     wait_for,
 )
 
@@ -73,14 +74,11 @@ class Sync:
         return get(self.plane, f"/api/v1/namespaces/{namespace}/secrets/{name}")
 
 
-def warden_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([WARDEN, *args], capture_output=True, text=True, timeout=120, check=False)
-
 
 def _install_crds(plane: ControlPlane) -> str:
     kubeconfig = plane.kubeconfig_path()
-    first = ok(warden_cli("k8s", "install-crds", f"-kubeconfig={kubeconfig}"))
-    again = ok(warden_cli("k8s", "install-crds", f"-kubeconfig={kubeconfig}"))
+    first = ok(run_warden("k8s", "install-crds", f"-kubeconfig={kubeconfig}"))
+    again = ok(run_warden("k8s", "install-crds", f"-kubeconfig={kubeconfig}"))
     return first + again
 
 
@@ -135,16 +133,7 @@ def sync(
         f'secret_sync {{ namespaces = ["{a}", "{b}"] }}\n'
         f'certificate_sync {{ namespaces = ["{a}", "{b}"] }}\n'
     )
-    rbac = ok(
-        warden_cli(
-            "k8s",
-            "controller",
-            f"-config={config}",
-            "-print-rbac",
-            f"-namespace={CONTROLLER_NS}",
-            f"-service-account={CONTROLLER_SA}",
-        )
-    )
+    rbac = printed_rbac(config, CONTROLLER_NS, CONTROLLER_SA)
     plane.kubectl("apply", "-f", "-", input=rbac)
     controller = ControllerProcess(config, folder / "controller.log").start()
     try:
@@ -184,7 +173,7 @@ def decoded(secret: dict[str, Any] | None) -> dict[str, str]:
 
 
 def test_crds_explain_and_refuse_bad_specs(sync: Sync) -> None:
-    printed = ok(warden_cli("k8s", "install-crds", "-print"))
+    printed = ok(run_warden("k8s", "install-crds", "-print"))
     repo = Path(__file__).resolve().parents[2] / "deploy" / "crds"
     for shipped in sorted(repo.glob("*.yaml")):
         assert shipped.read_text() in printed

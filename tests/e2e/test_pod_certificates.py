@@ -42,7 +42,8 @@ from support.pod_certs import (
     stub_csr,
     uris,
 )
-from support.server import WARDEN, ServerProcess
+from support.server import ServerProcess
+from support.warden_kube import printed_rbac
 
 CLUSTER = "pc1"
 WORKLOADS = "warden.dev/pc1-workloads"
@@ -149,9 +150,7 @@ def _team_mounts(server: ServerProcess, folder: Path) -> None:
 def _apply_rbac(setup: Setup, lease: str) -> None:
     """The RBAC the controller prints for this configuration, under its own names."""
     config = setup.config(lease, SIGNERS + RACE_SIGNER)
-    printed = subprocess.run([WARDEN, "k8s", "controller", f"-config={config}", "-print-rbac",
-                              f"-namespace={SA_NAMESPACE}", f"-service-account={SA_NAME}"],
-                             capture_output=True, text=True, check=True).stdout
+    printed = printed_rbac(config, SA_NAMESPACE, SA_NAME)
     docs = list(yaml.safe_load_all(printed))
     for doc in docs:
         if doc["kind"] != "ServiceAccount":

@@ -9,7 +9,6 @@ etcd-client) and this test is the evidence that the tree works.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -20,24 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from support.etcd_cluster import free_port, tool
 from support.server import ServerProcess
 
 pytestmark = pytest.mark.interop
 
 NODES = {"cp1": "127.0.0.11", "cp2": "127.0.0.12"}
 START_TIMEOUT = 20.0
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is not installed: apt-get install etcd-server etcd-client (.ci/run does)"
-    return path
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

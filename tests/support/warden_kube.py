@@ -6,6 +6,7 @@ ServiceAccount, and objects read back through the admin's client."""
 from __future__ import annotations
 
 import base64
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from support.envtest import ControlPlane
-from support.server import ServerProcess
+from support.server import WARDEN, ServerProcess
 
 REVIEWER_NS, REVIEWER = "kube-system", "warden-token-reviewer"
 
@@ -23,6 +24,16 @@ REVIEWER_NS, REVIEWER = "kube-system", "warden-token-reviewer"
 def ok(result: Any) -> str:
     assert result.returncode == 0, result.stderr + result.stdout
     return str(result.stdout)
+
+
+def run_warden(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([WARDEN, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def printed_rbac(config: Path, namespace: str, service_account: str) -> str:
+    """The RBAC ``warden k8s controller -print-rbac`` prints for this configuration."""
+    return ok(run_warden("k8s", "controller", f"-config={config}", "-print-rbac",
+                         f"-namespace={namespace}", f"-service-account={service_account}"))
 
 
 @dataclass
