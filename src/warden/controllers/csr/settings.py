@@ -12,19 +12,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from warden.agent.config_parse import Block, ConfigError
 from warden.controllers.csr import rules
+from warden.controllers.names import is_role_name, is_signer_name, signer_blocks
 from warden.controllers.plugin import LabeledBlock
 
 SIGN, VERBATIM = "sign", "sign-verbatim"
 NODE_CLIENT, NODE_ADDRESSES = "node-client", "node-addresses"
 APPROVERS = {NODE_CLIENT: rules.KUBELET_CLIENT, NODE_ADDRESSES: rules.KUBELET_SERVING}
-_SIGNER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/[^\s]+$")
-_ROLE = re.compile(r"^\w[\w.-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +49,12 @@ class CsrSettings:
 
 
 def parse(blocks: Sequence[LabeledBlock]) -> CsrSettings:
-    signers: dict[str, SignerSettings] = {}
-    for label, b in blocks:
-        if not label:
-            raise ConfigError("signer: give the signerName as the block's label: "
-                              "signer \"example.com/serving\" { ... }")
-        if label in signers:
-            raise ConfigError(f"{b.where}: this signerName is configured twice")
-        signers[label] = _signer(label, b)
-    return CsrSettings(signers)
+    return CsrSettings({label: _signer(label, b)
+                        for label, b in signer_blocks(blocks, "signer", "example.com/serving")})
 
 
 def _signer(name: str, b: Block) -> SignerSettings:
-    if not _SIGNER_NAME.match(name):
+    if not is_signer_name(name):
         raise ConfigError(f"{b.where}: a signerName is <domain>/<path>, e.g. example.com/serving")
     if name == rules.LEGACY_UNKNOWN:
         raise ConfigError(f"{b.where}: {name} cannot be signed in certificates.k8s.io/v1")
@@ -72,7 +63,7 @@ def _signer(name: str, b: Block) -> SignerSettings:
         role=b.string("role", required=True), approve=b.string("approve"),
         method=b.string("method", SIGN))
     b.finish()
-    if not _ROLE.match(settings.role):
+    if not is_role_name(settings.role):
         raise ConfigError(f"{b.at('role')}: {settings.role!r} is not a role name")
     if settings.method not in (SIGN, VERBATIM):
         raise ConfigError(f"{b.at('method')}: must be \"{SIGN}\" or \"{VERBATIM}\", got {settings.method!r}")

@@ -26,12 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from warden.agent.config_parse import Block, ConfigError
+from warden.controllers.names import is_role_name, is_signer_name, signer_blocks
 from warden.controllers.plugin import LabeledBlock
 from warden.controllers.trustbundle.settings import (
     SIGNER_SUFFIX,
     BundleSettings,
     check_labels,
-    is_signer_name,
     object_name,
     parse_refresh,
 )
@@ -39,7 +39,6 @@ from warden.controllers.trustbundle.settings import (
 SPIFFE_ID = "spiffe://{{trust_domain}}/ns/{{namespace}}/sa/{{service_account}}"
 VARIABLES = frozenset({"namespace", "service_account", "pod", "trust_domain"})
 TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
-_ROLE = re.compile(r"^\w[\w.-]*$")
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 _NAME_GLOB = re.compile(r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?$")
 
@@ -76,15 +75,8 @@ class PodCertSettings:
 
 
 def parse(blocks: Sequence[LabeledBlock]) -> PodCertSettings:
-    signers: dict[str, PodSignerSettings] = {}
-    for label, b in blocks:
-        if not label:
-            raise ConfigError("pod_certificate_signer: give the signerName as the block's label: "
-                              "pod_certificate_signer \"example.com/workloads\" { ... }")
-        if label in signers:
-            raise ConfigError(f"{b.where}: this signerName is configured twice")
-        signers[label] = _signer(label, b)
-    return PodCertSettings(signers)
+    return PodCertSettings({label: _signer(label, b) for label, b in
+                            signer_blocks(blocks, "pod_certificate_signer", "example.com/workloads")})
 
 
 def _signer(name: str, b: Block) -> PodSignerSettings:
@@ -114,7 +106,7 @@ def _bundle(signer: str, mount: str, b: Block) -> BundleSettings | None:
 
 
 def _check(s: PodSignerSettings, b: Block) -> None:
-    if not _ROLE.match(s.role):
+    if not is_role_name(s.role):
         raise ConfigError(f"{b.at('role')}: {s.role!r} is not a role name")
     if not _TRUST_DOMAIN.match(s.trust_domain) or s.trust_domain.strip(".") != s.trust_domain:
         raise ConfigError(f"{b.at('trust_domain')}: a SPIFFE trust domain is lower case letters, digits, "

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warden.agent.config_parse import ConfigError
+from warden.controllers.names import is_role_name
 from warden.controllers.plugin import LabeledBlock
 
-_ROLE = re.compile(r"^\w[\w.-]*$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FIELDS = frozenset(
     {
@@ -88,7 +88,7 @@ def parse(blocks: Sequence[LabeledBlock]) -> PodCredentialSettings:
     if not roles:
         raise ConfigError(f"{b.where}: roles is required: the AppRole roles pods may be given")
     for role in roles:
-        if not _ROLE.match(role):
+        if not is_role_name(role):
             raise ConfigError(f"{b.at('roles')}: {role!r} is not a role name")
     for namespace in settings.namespaces:
         if not _NAMESPACE.match(namespace):

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from warden.agent.config_parse import Block, ConfigError
+from warden.controllers.names import is_signer_name
 from warden.controllers.plugin import LabeledBlock
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "warden")
@@ -27,7 +28,6 @@ MIN_REFRESH = 1.0
 SIGNER_SUFFIX = "trust-bundle"  # <signer>:trust-bundle for the bundle a signer publishes
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_SIGNER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/[^\s]+$")
 _LABEL_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                          r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
@@ -48,10 +48,6 @@ class BundleSettings:
 @dataclass(frozen=True, slots=True)
 class TrustBundleSettings:
     bundles: Mapping[str, BundleSettings]  # by object name
-
-
-def is_signer_name(name: str) -> bool:
-    return bool(_SIGNER_NAME.match(name))
 
 
 def object_name(name: str, signer_name: str) -> str:
