@@ -9,49 +9,28 @@ that point may be served, with B or with any batch child P managed to mint.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from support.server import ServerProcess
+from support.token_race import WORKERS, Sent, Trial, create, prepare, race
 
 TRIALS_PER_VARIANT = 4
 EXPIRY_TRIALS = 2  # each waits out a short TTL
-WORKERS = 6
-POLICY = """
-path "secret/data/race" { capabilities = ["read"] }
-path "auth/token/create" { capabilities = ["update"] }
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    kind: str
-    started: float
-    status: int
-
-
-@dataclass
-class Trial:
-    variant: str
-    revoke_returned: float = 0.0
-    sent: list[Sent] = field(default_factory=list)
-    minted: list[str] = field(default_factory=list)  # batch children of P minted meanwhile
-
-    def served_after_revoke(self) -> list[Sent]:
-        return [s for s in self.sent if s.started > self.revoke_returned and s.status < 400]
 
 
 def _hammer(server: ServerProcess, batch: str, parent: str, kind: str, trial: Trial,
-            stop: threading.Event, lock: threading.Lock) -> None:
+            stop: threading.Event) -> None:
     with server.http(batch) as as_batch, server.http(parent) as as_parent:
         while not stop.is_set():
             started = time.time()
+            child = ""
             if kind == "read":
                 status = as_batch.get("/v1/secret/data/race").status_code
             elif kind == "lookup":
@@ -60,35 +39,27 @@ def _hammer(server: ServerProcess, batch: str, parent: str, kind: str, trial: Tr
                 resp = as_parent.post("/v1/auth/token/create", json={"type": "batch"})
                 if resp.status_code == 200:
                     child = resp.json()["auth"]["client_token"]
-                    with lock:
-                        trial.minted.append(child)
                     started = time.time()
                     status = server.http(child).get("/v1/secret/data/race").status_code
                 else:
                     status = resp.status_code
-            with lock:
-                trial.sent.append(Sent(kind, started, status))
-
-
-def _create(http: httpx.Client, **body: object) -> tuple[str, str]:
-    resp = http.post("/v1/auth/token/create", json={"policies": ["racer"], **body})
-    assert resp.status_code == 200, resp.text
-    return resp.json()["auth"]["client_token"], resp.json()["auth"]["accessor"]
+            trial.record(Sent(kind, started, status), minted=child)
 
 
 def _run_trial(server: ServerProcess, variant: str) -> Trial:
     root = server.http()
     grandparent = ""
+    expire_at = 0.0
     if variant == "grandparent":
-        grandparent, _ = _create(root)
+        grandparent, _ = create(root)
         with server.http(grandparent) as as_grandparent:
-            parent, accessor = _create(as_grandparent)
+            parent, accessor = create(as_grandparent)
     elif variant == "expiry":
-        parent, accessor = _create(root, ttl="2s")
+        parent, accessor = create(root, ttl="2s")
         data = root.post("/v1/auth/token/lookup", json={"token": parent}).json()["data"]
-        expire_at = datetime.fromisoformat(data["expire_time"].replace("Z", "+00:00"))
+        expire_at = datetime.fromisoformat(data["expire_time"].replace("Z", "+00:00")).timestamp()
     else:
-        parent, accessor = _create(root)
+        parent, accessor = create(root)
     with server.http(parent) as as_parent:
         resp = as_parent.post("/v1/auth/token/create", json={"type": "batch"})
         assert resp.status_code == 200, resp.text
@@ -100,27 +71,10 @@ def _run_trial(server: ServerProcess, variant: str) -> Trial:
         "grandparent": lambda: root.post("/v1/auth/token/revoke", json={"token": grandparent}),
         "orphan": lambda: root.post("/v1/auth/token/revoke-orphan", json={"token": parent}),
     }
-    trial, stop, lock = Trial(variant), threading.Event(), threading.Lock()
+    trial = Trial(variant)
     kinds = ("read", "lookup", "mint")
-    threads = [threading.Thread(target=_hammer,
-                                args=(server, batch, parent, kinds[i % 3], trial, stop, lock))
-               for i in range(WORKERS)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(trial.sent) < 2 * WORKERS and time.monotonic() < deadline:
-        time.sleep(0.005)  # every worker is going: the revoke lands mid-stream
-    if variant == "expiry":
-        trial.revoke_returned = expire_at.timestamp()
-        time.sleep(max(0.0, trial.revoke_returned - time.time()))
-    else:
-        resp = revokes[variant]()
-        trial.revoke_returned = time.time()
-        assert resp.status_code == 204, resp.text
-    time.sleep(0.06)  # keep going: these requests all start after the revoke returned
-    stop.set()
-    for t in threads:
-        t.join()
+    race(trial, [functools.partial(_hammer, server, batch, parent, kinds[i % 3], trial)
+                 for i in range(WORKERS)], revokes.get(variant), expire_at)
     root.close()
     trial.minted.append(batch)
     return trial
@@ -130,9 +84,7 @@ def test_no_request_with_a_batch_token_is_served_after_its_parent_is_revoked(
         tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, extra_args=[f"-dev-storage-path={tmp_path / 'w.db'}"]).start()
     try:
-        root = server.http()
-        assert root.put("/v1/sys/policies/acl/racer", json={"policy": POLICY}).status_code == 204
-        assert root.post("/v1/secret/data/race", json={"data": {"v": 1}}).status_code == 200
+        prepare(server)
         variants = [*("token", "accessor", "grandparent", "orphan") * TRIALS_PER_VARIANT,
                     *("expiry",) * EXPIRY_TRIALS]
         trials = [_run_trial(server, variant) for variant in variants]

@@ -5,49 +5,23 @@ be gone, and no child T managed to create may outlive it, not even across a rest
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from support.server import ServerProcess
+from support.token_race import WORKERS, Sent, Trial, create, prepare, race
 
 TRIALS_PER_VARIANT = 5
 EXPIRY_TRIALS = 2  # each waits out a 1 s TTL
-WORKERS = 6
-POLICY = """
-path "secret/data/race" { capabilities = ["read"] }
-path "auth/token/create" { capabilities = ["update"] }
-"""
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    kind: str
-    started: float
-    status: int
-    child_accessor: str = ""
-
-
-@dataclass
-class Trial:
-    variant: str
-    revoke_returned: float = 0.0
-    sent: list[Sent] = field(default_factory=list)
-
-    def served_after_revoke(self) -> list[Sent]:
-        return [s for s in self.sent if s.started > self.revoke_returned and s.status < 400]
-
-    def children(self) -> list[str]:
-        return [s.child_accessor for s in self.sent if s.child_accessor]
-
-
-def _hammer(server: ServerProcess, token: str, kind: str, trial: Trial, stop: threading.Event,
-            lock: threading.Lock) -> None:
+def _hammer(server: ServerProcess, token: str, kind: str, trial: Trial, stop: threading.Event) -> None:
     with server.http(token) as http:
         while not stop.is_set():
             started = time.time()
@@ -61,30 +35,24 @@ def _hammer(server: ServerProcess, token: str, kind: str, trial: Trial, stop: th
                 status = resp.status_code
                 if status == 200:
                     child = resp.json()["auth"]["accessor"]
-            with lock:
-                trial.sent.append(Sent(kind, started, status, child))
-
-
-def _create(http: httpx.Client, **body: object) -> tuple[str, str]:
-    resp = http.post("/v1/auth/token/create", json={"policies": ["racer"], **body})
-    assert resp.status_code == 200, resp.text
-    return resp.json()["auth"]["client_token"], resp.json()["auth"]["accessor"]
+            trial.record(Sent(kind, started, status, child))
 
 
 def _run_trial(server: ServerProcess, variant: str) -> tuple[Trial, str]:
     """One race; returns the trial's record and T's accessor."""
     root = server.http()
     parent_token = ""
+    expire_at = 0.0
     if variant == "parent":
-        parent_token, _ = _create(root)
+        parent_token, _ = create(root)
         with server.http(parent_token) as as_parent:
-            token, accessor = _create(as_parent)
+            token, accessor = create(as_parent)
     elif variant == "expiry":
-        token, accessor = _create(root, ttl="1s")
+        token, accessor = create(root, ttl="1s")
         expires = root.post("/v1/auth/token/lookup", json={"token": token}).json()["data"]
-        expire_at = datetime.fromisoformat(expires["expire_time"].replace("Z", "+00:00"))
+        expire_at = datetime.fromisoformat(expires["expire_time"].replace("Z", "+00:00")).timestamp()
     else:
-        token, accessor = _create(root)
+        token, accessor = create(root)
     revokes: dict[str, Callable[[], httpx.Response]] = {
         "token": lambda: root.post("/v1/auth/token/revoke", json={"token": token}),
         "accessor": lambda: root.post("/v1/auth/token/revoke-accessor",
@@ -92,26 +60,10 @@ def _run_trial(server: ServerProcess, variant: str) -> tuple[Trial, str]:
         "parent": lambda: root.post("/v1/auth/token/revoke", json={"token": parent_token}),
         "orphan": lambda: root.post("/v1/auth/token/revoke-orphan", json={"token": token}),
     }
-    trial, stop, lock = Trial(variant), threading.Event(), threading.Lock()
+    trial = Trial(variant)
     kinds = ("read", "lookup", "create")
-    threads = [threading.Thread(target=_hammer, args=(server, token, kinds[i % 3], trial, stop, lock))
-               for i in range(WORKERS)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(trial.sent) < 2 * WORKERS and time.monotonic() < deadline:
-        time.sleep(0.005)  # let every worker get going, so the revoke lands mid-stream
-    if variant == "expiry":  # nobody revokes: the token's own expiry is "the revoke"
-        trial.revoke_returned = expire_at.timestamp()
-        time.sleep(max(0.0, trial.revoke_returned - time.time()))
-    else:
-        resp = revokes[variant]()
-        trial.revoke_returned = time.time()
-        assert resp.status_code == 204, resp.text
-    time.sleep(0.06)  # keep hammering: these requests all start after the revoke returned
-    stop.set()
-    for t in threads:
-        t.join()
+    race(trial, [functools.partial(_hammer, server, token, kinds[i % 3], trial) for i in range(WORKERS)],
+         revokes.get(variant), expire_at)
     root.close()
     return trial, accessor
 
@@ -135,9 +87,7 @@ def test_no_request_after_revoke_is_served_and_no_child_survives(tmp_path: Path)
     store = tmp_path / "warden.db"
     server = ServerProcess(tmp_path, extra_args=[f"-dev-storage-path={store}"]).start()
     try:
-        root = server.http()
-        assert root.put("/v1/sys/policies/acl/racer", json={"policy": POLICY}).status_code == 204
-        assert root.post("/v1/secret/data/race", json={"data": {"v": 1}}).status_code == 200
+        prepare(server)
         trials: list[Trial] = []
         gone: list[str] = []  # accessors that must not exist any more
         problems: list[str] = []
