@@ -130,6 +130,27 @@ def _signer(state: CaState, issuer_id: str) -> x509util.Signer | None:
     return x509util.Signer(issuer.key, issuer.cert)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Job:
+    """What building one issuer's CRLs needs, read once per build."""
+
+    signer: x509util.Signer
+    config: CrlConfig
+    sources: list[str]
+    key: str  # the complete CRL's state
+    delta_key: str  # the delta CRL's state
+
+
+async def _job(b: PkiBackend, storage: Storage, issuer_id: str) -> _Job | None:
+    """None if the issuer cannot sign CRLs (no key, or usage)."""
+    state = await b.ca(storage)
+    signer = _signer(state, issuer_id)
+    if signer is None:
+        return None
+    return _Job(signer, await b.crl_config(storage), await _sources(storage, state, issuer_id),
+                _state_key(issuer_id, COMPLETE), _state_key(issuer_id, DELTA))
+
+
 async def _sources(storage: Storage, state: CaState, issuer_id: str) -> list[str]:
     """Whose entries go on this issuer's CRL: its own, and on the default issuer's, those
     of issuers that no longer exist."""
@@ -163,13 +184,11 @@ async def rebuild(b: PkiBackend, storage: Storage, issuer_id: str, *,
 
 async def _rebuild(b: PkiBackend, storage: Storage, issuer_id: str,
                    unless_listing: Landed | None) -> bytes | None:
-    state = await b.ca(storage)
-    signer = _signer(state, issuer_id)
-    if signer is None:
+    job = await _job(b, storage, issuer_id)
+    if job is None:
         return None
-    config = await b.crl_config(storage)
-    sources = await _sources(storage, state, issuer_id)
-    key, delta_key = _state_key(issuer_id, COMPLETE), _state_key(issuer_id, DELTA)
+    signer, config, sources = job.signer, job.config, job.sources
+    key, delta_key = job.key, job.delta_key
     for attempt in range(UPDATE_ATTEMPTS):
         epoch = await crlindex.ensure(storage)
         current, current_delta = await storage.get_versioned(key), await storage.get_versioned(delta_key)
@@ -224,13 +243,11 @@ async def rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str, *,
 
 async def _rebuild_delta(b: PkiBackend, storage: Storage, issuer_id: str,
                          unless_listing: Landed | None) -> bytes | None:
-    state = await b.ca(storage)
-    signer = _signer(state, issuer_id)
-    if signer is None:
+    job = await _job(b, storage, issuer_id)
+    if job is None:
         return None
-    config = await b.crl_config(storage)
-    sources = await _sources(storage, state, issuer_id)
-    key, delta_key = _state_key(issuer_id, COMPLETE), _state_key(issuer_id, DELTA)
+    signer, config, sources = job.signer, job.config, job.sources
+    key, delta_key = job.key, job.delta_key
     for attempt in range(UPDATE_ATTEMPTS):
         current, current_delta = await storage.get_versioned(key), await storage.get_versioned(delta_key)
         base, previous = _decode(current.value), _decode(current_delta.value)
