@@ -195,6 +195,9 @@ def labeled_blocks(value: Any, fields: frozenset[str], where: str) -> Iterator[t
     for label, body in labeled.items():
         bodies = body if isinstance(body, list) else [body]
         if not bodies or not all(isinstance(b, Mapping) for b in bodies):
+            if not fields:  # a kind whose blocks all carry a label
+                raise ConfigError(f"{where}: give the block a label, as in {where} \"NAME\" {{ ... }} "
+                                  f"(found the key \"{label}\" where the label goes)")
             raise ConfigError(f"{where}: unknown key \"{label}\" (known keys: {', '.join(sorted(fields))})")
         for inner in bodies:
             yield label, inner

@@ -1,5 +1,6 @@
 """Names the controllers' configuration checks: Kubernetes signerNames, warden role names,
-and the labelled blocks (one per signerName) the signer kinds are configured with."""
+the labelled blocks (one per signerName) the signer kinds are configured with, and the
+single unlabelled block of the other kinds."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ def signer_blocks(blocks: Sequence[LabeledBlock], kind: str, example: str) -> It
             raise ConfigError(f"{b.where}: this signerName is configured twice")
         seen.add(label)
         yield label, b
+
+
+def single_block(blocks: Sequence[LabeledBlock], what: str) -> Block:
+    """The one unlabelled block of a kind configured once (``what`` names it in errors)."""
+    if len(blocks) > 1:
+        raise ConfigError(f"{blocks[1][1].where}: configure {what} once")
+    label, b = blocks[0]
+    if label:
+        raise ConfigError(f"{b.where}: this block takes no label")
+    return b

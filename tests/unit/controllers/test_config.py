@@ -68,6 +68,16 @@ def test_yaml_and_json_work_too() -> None:
     ('signer "example.com/x" { mount = "p"  role = "r" }\nsigner "example.com/x" { mount = "q"  role = "r" }',
      "twice"),
     ('frobnicate { }', 'unknown top-level block "frobnicate"'),
+    ('signer { mount = "p"  role = "r" }', 'give the block a label, as in signer "NAME"'),
+    ('signer { }', "give the signerName as the block's label"),
+    ('signer "example.com/x" { mount = "p"  role = "r r" }', "is not a role name"),
+    ('pod_certificate_signer { }', "give the signerName as the block's label"),
+    ('secret_sync { namespaces = ["a"] }\nsecret_sync { namespaces = ["b"] }',
+     "configure this controller once"),
+    ('secret_sync "x" { namespaces = ["a"] }', "this block takes no label"),
+    ('pod_credentials { roles = ["r"] }\npod_credentials { roles = ["s"] }',
+     "configure pod_credentials once"),
+    ('pod_credentials "x" { roles = ["r"] }', "this block takes no label"),
 ])
 def test_bad_signer_settings_are_refused_with_the_key(extra: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):

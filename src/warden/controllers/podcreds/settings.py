@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warden.agent.config_parse import ConfigError
-from warden.controllers.names import is_role_name
+from warden.controllers.names import is_role_name, single_block
 from warden.controllers.plugin import LabeledBlock
 
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -64,11 +64,7 @@ class PodCredentialSettings:
 
 
 def parse(blocks: Sequence[LabeledBlock]) -> PodCredentialSettings:
-    if len(blocks) > 1:
-        raise ConfigError(f"{blocks[1][1].where}: configure pod_credentials once")
-    label, b = blocks[0]
-    if label:
-        raise ConfigError(f"{b.where}: this block takes no label")
+    b = single_block(blocks, "pod_credentials")
     roles = b.strings("roles")
     ca_file = b.string("ca_file")
     workers, port = b.raw("workers"), b.raw("port")

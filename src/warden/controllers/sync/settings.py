@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from warden.agent.config_parse import ConfigError
+from warden.controllers.names import single_block
 from warden.controllers.plugin import LabeledBlock
 from warden.controllers.tenancy import NamespaceAuth, parse_namespace_auth
 
@@ -33,11 +34,7 @@ class SyncSettings:
 
 
 def parse(blocks: Sequence[LabeledBlock]) -> SyncSettings:
-    if len(blocks) > 1:
-        raise ConfigError(f"{blocks[1][1].where}: configure this controller once")
-    label, b = blocks[0]
-    if label:
-        raise ConfigError(f"{b.where}: this block takes no label")
+    b = single_block(blocks, "this controller")
     namespaces = b.strings("namespaces")
     workers = b.raw("workers")
     settings = SyncSettings(parse_namespace_auth(b), namespaces, 2 if workers is None else workers)
