@@ -57,6 +57,7 @@ from warden.storage.sqlite_commit import (
     WriterStats,
     connect,
     create_private_file,
+    open_checkpointer,
     open_writer,
     tune,
 )
@@ -122,7 +123,7 @@ class SQLiteBackend:
                 raise
         elif not read_only_reason:
             try:
-                self._writer = _ThreadWriter(open_writer(self._path))
+                self._writer = _ThreadWriter(_committer(self._path))
             except StorageError as exc:
                 self.read_only_reason = _read_only_reason(self._path, exc)
         self._local = threading.local()
@@ -320,11 +321,20 @@ class _Pending:
     future: asyncio.Future[bool]
 
 
+def _committer(path: str) -> Committer:
+    conn = open_writer(path)
+    try:
+        return Committer(conn, open_checkpointer(path))
+    except BaseException:
+        conn.close()
+        raise
+
+
 class _ThreadWriter:
     """One thread and one connection; each transaction carries everything queued."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._committer = Committer(conn)
+    def __init__(self, committer: Committer) -> None:
+        self._committer = committer
         self._sizes = GroupSize()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._accepting = True
@@ -362,6 +372,7 @@ class _ThreadWriter:
                 if group:
                     _notify(group, self._committer.commit([p.write for p in group]))
                 group = []
+                self._committer.tend()
         except BaseException as exc:  # never leave a caller waiting forever
             _log.error("sqlite writer stopped: %s", type(exc).__name__)
             _notify(group, [exc] * len(group))

@@ -24,6 +24,7 @@ from typing import Final
 
 from warden.logical.storage import BatchOp, Check, Put
 from warden.storage.base import StorageError
+from warden.storage.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 
 SCHEMA_VERSION: Final = 2
 _CREATE_TABLE: Final = (
@@ -42,7 +43,6 @@ BUSY_TIMEOUT_S: Final = 30.0
 LINGER_S: Final = 0.001  # how long a group may wait for more writers (GroupSize)
 MAX_GROUP: Final = 256
 _ROWS_PER_STATEMENT: Final = 2000  # 3 parameters a row, under SQLite's 32766
-_CHECKPOINT_PAGES: Final = 4000
 _WAL_LIMIT_BYTES: Final = 64 << 20  # the log is cut back to this after a checkpoint
 _MMAP_BYTES: Final = 1 << 30  # address space, not memory: the kernel's page cache backs it
 _WRITER_CACHE_KIB: Final = 16 * 1024  # the writer's page cache (readers keep the default)
@@ -88,8 +88,9 @@ class GroupSize:
 class Committer:
     """Applies groups of writes on one write connection, one transaction per group."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None = None) -> None:
         self._conn = conn
+        self._checkpointer = checkpointer
         self._revision = 0  # read from ``meta`` at the start of every write transaction
         self._commits = 0
         self._writes = 0
@@ -99,10 +100,20 @@ class Committer:
         return WriterStats(commits=self._commits, writes=self._writes)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()  # the last connection to close checkpoints the log
+
+    def tend(self) -> None:
+        """Between groups, once their callers are answered: upkeep that must not delay them
+        (letting the write-ahead log start over; see ``sqlite_checkpoint``)."""
+        if self._checkpointer is not None:
+            self._checkpointer.tend(self._conn)
 
     def commit(self, group: Sequence[Write]) -> list[Outcome]:
         outcomes = self._transact(group)
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
         self._commits += 1
         self._writes += len(group)
         return outcomes
@@ -280,15 +291,23 @@ def open_writer(path: str) -> sqlite3.Connection:
     return conn
 
 
+def open_checkpointer(path: str) -> Checkpointer:
+    """The thread that checkpoints the write connection's log (on a connection of its own)."""
+    try:
+        return Checkpointer(connect(path))
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+
+
 def _configure_writer(conn: sqlite3.Connection, path: str) -> None:
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StorageError(f"{path}: the filesystem does not support WAL mode")
         conn.execute("PRAGMA synchronous = FULL")
-        # Checkpoint the log into the database every 16 MiB rather than 4: a page written
-        # again meanwhile (the time-ordered index's last pages) is copied once.
-        conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+        # The log is checkpointed by a thread of its own (sqlite_checkpoint), not by the
+        # commit that fills it; this connection's own checkpoint is the backstop.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
         tune(conn, cache_kib=_WRITER_CACHE_KIB)
         _ensure_schema(conn)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from warden.storage import sqlite_wire as wire
 from warden.storage.base import StorageError
-from warden.storage.sqlite_commit import Committer, GroupSize, Outcome, Write, open_writer
+from warden.storage.sqlite_commit import Committer, GroupSize, Outcome, Write, open_checkpointer, open_writer
 
 READY_ID = 0  # the first frame on every socket: the store is open (or why it is not)
 _RECV_BYTES = 1 << 20
@@ -108,6 +108,7 @@ class _Server:
                     client.sendall(b"".join(frames))
                 except OSError:
                     self._drop(client)
+        self._committer.tend()
 
 
 def _reply(request_id: int, outcome: Outcome) -> bytes:
@@ -120,7 +121,7 @@ def _reply(request_id: int, outcome: Outcome) -> bytes:
 
 def serve(path: str, clients: list[socket.socket]) -> int:
     try:
-        committer = Committer(open_writer(path))
+        committer = Committer(open_writer(path), open_checkpointer(path))
     except StorageError as exc:
         for client in clients:
             with contextlib.suppress(OSError):
