@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import pytest
 from cryptography import x509
 
 from support.pki import HOUR, PkiKit
@@ -119,6 +120,16 @@ async def test_status_before_any_tidy_is_inactive_with_null_fields() -> None:
     assert status["tidy_cert_store"] is None and status["cert_store_deleted_count"] is None
     resp = await kit.write("tidy-cancel")
     assert resp.data is None and resp.warnings == [path_tidy.NOT_RUNNING]
+
+
+async def test_without_pause_duration_it_rests_after_each_step_on_the_mount_clock() -> None:
+    kit, clock, _ = await _world()
+    before = clock.time()
+    status = await _tidy(kit, tidy_cert_store=True)
+    assert status["cert_store_deleted_count"] == 2
+    # a rest after the one step (2 certificates) and one between phases: gaps for the
+    # store's writer (see tidy.REST_S), on the mount's clock
+    assert clock.time() - before == pytest.approx(2 * tidy.REST_S)
 
 
 async def _paused_world(pause: str) -> tuple[PkiKit, FrozenClock, dict[str, Any]]:
