@@ -290,7 +290,9 @@ async def _listen(core: Core, config: ServerConfig, sockets: list[socket.socket]
     # What was built to get here (modules, the core, its registry) lives as long as the
     # process: kept out of the collector's full passes, which would otherwise walk it
     # whenever enough young objects survive (as a tidy's pages do), for 20-50 ms with the
-    # event loop stopped. Objects still die when their last reference goes.
+    # event loop stopped. Objects still die when their last reference goes; only cycles
+    # among them (a mount torn down at seal, say) are no longer found, so garbage goes first.
+    gc.collect()
     gc.freeze()
     try:
         await asyncio.gather(*(srv.serve(sockets=[s]) for srv, s in zip(servers, sockets, strict=True)))
