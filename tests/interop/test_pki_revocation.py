@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.pki import run
+from support.pki import pkilint_findings, run
 from support.server import ServerProcess
 
 pytestmark = pytest.mark.interop
@@ -32,23 +32,29 @@ def pki(dev_server: ServerProcess) -> Iterator[dict[str, Any]]:
               json={"certificate": inter["certificate"] + root["certificate"]}).raise_for_status()
     http.post(f"/v1/{INTER}/config/urls", json={
         "crl_distribution_points": f"{dev_server.url}/v1/{INTER}/crl",
+        "delta_crl_distribution_points": f"{dev_server.url}/v1/{INTER}/crl/delta",
         "ocsp_servers": f"{dev_server.url}/v1/{INTER}/ocsp"}).raise_for_status()
+    http.post(f"/v1/{INTER}/config/crl", json={"auto_rebuild": True, "enable_delta": True}).raise_for_status()
     http.post(f"/v1/{INTER}/roles/svc",
               json={"allow_any_name": True, "key_type": "ec", "ttl": "24h"}).raise_for_status()
     good = http.post(f"/v1/{INTER}/issue/svc", json={"common_name": "good.svc"}).json()["data"]
     bad = http.post(f"/v1/{INTER}/issue/svc", json={"common_name": "bad.svc"}).json()["data"]
     http.post(f"/v1/{INTER}/revoke", json={"serial_number": bad["serial_number"]}).raise_for_status()
+    late = http.post(f"/v1/{INTER}/issue/svc", json={"common_name": "late.svc"}).json()["data"]
+    http.get(f"/v1/{INTER}/crl/rotate").raise_for_status()  # "bad" onto the complete CRL
+    http.post(f"/v1/{INTER}/revoke", json={"serial_number": late["serial_number"]}).raise_for_status()
     yield {"root": root["certificate"], "inter": inter["certificate"], "good": good["certificate"],
-           "bad": bad["certificate"], "url": dev_server.url}
+           "bad": bad["certificate"], "late": late["certificate"], "url": dev_server.url}
 
 
 def _write(work: Path, pki: dict[str, Any]) -> None:
-    for name in ("root", "inter", "good", "bad"):
+    for name in ("root", "inter", "good", "bad", "late"):
         (work / f"{name}.pem").write_text(pki[name])
     crl = httpx.get(f"{pki['url']}/v1/{INTER}/crl")
     assert crl.status_code == 200 and crl.headers["content-type"] == "application/pkix-crl"
     (work / "crl.der").write_bytes(crl.content)
     (work / "crl.pem").write_text(httpx.get(f"{pki['url']}/v1/{INTER}/crl/pem").text)
+    (work / "delta.der").write_bytes(httpx.get(f"{pki['url']}/v1/{INTER}/crl/delta").content)
 
 
 def test_openssl_verifies_the_crl_and_rejects_the_revoked_certificate(pki: dict[str, Any],
@@ -67,9 +73,27 @@ def test_openssl_verifies_the_crl_and_rejects_the_revoked_certificate(pki: dict[
 
 def test_pkilint_finds_nothing_wrong_with_the_crl(pki: dict[str, Any], tmp_path: Path) -> None:
     _write(tmp_path, pki)
-    out = run(["lint_crl", "lint", "-t", "CRL", "-p", "PKIX", "-s", "NOTICE", "crl.der"], cwd=tmp_path,
-              check=False)
-    assert out.stdout.decode().strip() == "", out.stdout.decode()
+    for crl in ("crl.der", "delta.der"):  # pkilint lints a delta CRL as a CRL
+        out = run(["lint_crl", "lint", "-t", "CRL", "-p", "PKIX", "-s", "NOTICE", crl], cwd=tmp_path,
+                  check=False)
+        assert out.stdout.decode().strip() == "" and not out.stderr, (crl, out.stdout, out.stderr)
+
+
+def test_openssl_finds_the_delta_crl_through_freshest_crl(pki: dict[str, Any], tmp_path: Path) -> None:
+    _write(tmp_path, pki)
+    delta_url = f"{pki['url']}/v1/{INTER}/crl/delta"
+    cert = run(["openssl", "x509", "-in", "good.pem", "-noout", "-text"], cwd=tmp_path).stdout.decode()
+    assert "X509v3 Freshest CRL" in cert and f"URI:{delta_url}" in cert
+    assert pkilint_findings(tmp_path, pki["good"]) == []
+    complete = run(["openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"],
+                   cwd=tmp_path).stdout.decode()
+    assert "X509v3 Freshest CRL" in complete and f"URI:{delta_url}" in complete
+    delta = run(["openssl", "crl", "-inform", "DER", "-in", "delta.der", "-CAfile", "inter.pem", "-text"],
+                cwd=tmp_path)
+    text = (delta.stdout + delta.stderr).decode()
+    assert "verify OK" in text and "Delta CRL Indicator" in text and "Freshest CRL" not in text
+    late_serial = run(["openssl", "x509", "-in", "late.pem", "-noout", "-serial"], cwd=tmp_path).stdout
+    assert late_serial.decode().strip().split("=")[1] in text.replace(":", "").upper()
 
 
 def _ocsp_by_get(pki: dict[str, Any], work: Path, leaf: str) -> str:

@@ -50,10 +50,12 @@ class LoadedIssuer:
     def urls(self, mount_urls: UrlsConfig) -> AiaUrls:
         """Per-issuer AIA URLs when any is set, else the mount's (Vault's rule)."""
         e = self.entry
-        if e.issuing_certificates or e.crl_distribution_points or e.ocsp_servers:
-            return AiaUrls(e.issuing_certificates, e.crl_distribution_points, e.ocsp_servers)
+        if e.issuing_certificates or e.crl_distribution_points or e.ocsp_servers or \
+                e.delta_crl_distribution_points:
+            return AiaUrls(e.issuing_certificates, e.crl_distribution_points, e.ocsp_servers,
+                           e.delta_crl_distribution_points)
         return AiaUrls(mount_urls.issuing_certificates, mount_urls.crl_distribution_points,
-                       mount_urls.ocsp_servers)
+                       mount_urls.ocsp_servers, mount_urls.delta_crl_distribution_points)
 
 
 @dataclass(frozen=True, slots=True)

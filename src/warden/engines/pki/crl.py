@@ -139,6 +139,7 @@ class _Job:
     sources: list[str]
     key: str  # the complete CRL's state
     delta_key: str  # the delta CRL's state
+    freshest: tuple[str, ...]  # where its delta CRLs are: on the complete CRL (RFC 5280 5.2.6)
 
 
 async def _job(b: PkiBackend, storage: Storage, issuer_id: str) -> _Job | None:
@@ -147,8 +148,11 @@ async def _job(b: PkiBackend, storage: Storage, issuer_id: str) -> _Job | None:
     signer = _signer(state, issuer_id)
     if signer is None:
         return None
-    return _Job(signer, await b.crl_config(storage), await _sources(storage, state, issuer_id),
-                _state_key(issuer_id, COMPLETE), _state_key(issuer_id, DELTA))
+    config = await b.crl_config(storage)
+    freshest = state.issuers[issuer_id].urls(await b.urls(storage)).delta_crl_distribution_points
+    return _Job(signer, config, await _sources(storage, state, issuer_id),
+                _state_key(issuer_id, COMPLETE), _state_key(issuer_id, DELTA),
+                freshest if config.enable_delta else ())
 
 
 async def _sources(storage: Storage, state: CaState, issuer_id: str) -> list[str]:
@@ -199,7 +203,7 @@ async def _rebuild(b: PkiBackend, storage: Storage, issuer_id: str,
         now = b.now()
         number = max(previous.number if previous else 0, previous_delta.number if previous_delta else 0) + 1
         der = crl_encode.signed_crl(signer, entries.der, number=number, this_update=_utc(now),
-                                    next_update=_utc(now + config.expiry))
+                                    next_update=_utc(now + config.expiry), freshest=job.freshest)
         fresh, ops = _stored(issuer_id, COMPLETE, CrlState(
             number=number, der="", this_update=now, next_update=now + config.expiry,
             ends=_encode_ends(entries.ends), epoch=epoch), der)

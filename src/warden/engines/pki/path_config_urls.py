@@ -21,10 +21,18 @@ CSV = FieldType.COMMA_STRING_SLICE
 URL_FIELDS: dict[str, Field] = {
     "issuing_certificates": Field(CSV, "URLs of the issuing CA certificate (AIA caIssuers)."),
     "crl_distribution_points": Field(CSV, "URLs of the CRL (CRL distribution points)."),
-    "delta_crl_distribution_points": Field(CSV, "Stored for compatibility; not yet written into CRLs."),
+    "delta_crl_distribution_points": Field(
+        CSV, "URLs of the delta CRL (the Freshest CRL extension of new certificates and, with "
+        "enable_delta, of complete CRLs)."),
     "ocsp_servers": Field(CSV, "URLs of the OCSP responder (AIA OCSP)."),
     "enable_templating": Field(FieldType.BOOL, "AIA URL templating (not supported)."),
 }
+
+
+URL_NAMES = ("issuing_certificates", "crl_distribution_points", "ocsp_servers",
+             "delta_crl_distribution_points")
+NO_BASE_CRL = ("delta_crl_distribution_points is set but crl_distribution_points is not: certificates "
+               "will point to delta CRLs without the complete CRL they apply to")
 
 
 def paths(b: PkiBackend) -> list[Path]:
@@ -40,20 +48,26 @@ def paths(b: PkiBackend) -> list[Path]:
         values = {}
         for name in UrlsConfig.__dataclass_fields__:
             if data.supplied(name):
-                values[name] = tuple(_checked(u, name) for u in data.get(name))
+                values[name] = tuple(checked_url(u, name) for u in data.get(name))
         urls = dataclasses.replace(current, **values)
         await b.save_urls(storage_of(req), urls)
-        return Response(data={k: list(v) for k, v in dataclasses.asdict(urls).items()})
+        no_base = urls.delta_crl_distribution_points and not urls.crl_distribution_points
+        warnings = [NO_BASE_CRL] if no_base else []
+        return Response(data={k: list(v) for k, v in dataclasses.asdict(urls).items()}, warnings=warnings)
 
     return [Path("config/urls", fields=URL_FIELDS, operations={Operation.READ: read, Operation.UPDATE: write},
                  help_synopsis="The URLs new certificates point to for their CA, CRL and OCSP.",
                  help_description=URLS_DESC)]
 
 
-def _checked(url: str, field: str) -> str:
+def checked_url(url: str, field: str) -> str:
+    """``url`` if certificates can carry it: absolute, and ASCII (an IA5String)."""
     parts = urllib.parse.urlsplit(url)
     if not parts.scheme or not parts.netloc or any(c.isspace() for c in url):
         raise InvalidRequest(f'{field}: "{url}" is not an absolute URL')
+    if not url.isascii():
+        raise InvalidRequest(f'{field}: "{url}" is not ASCII: give the host as an A-label (IDNA) '
+                             "and percent-encode the rest")
     return url
 
 

@@ -9,6 +9,7 @@ from warden.engines.pki import certstore, crl, store, x509util
 from warden.engines.pki.authority import CaState, LoadedIssuer
 from warden.engines.pki.certstore import RevokedEntry
 from warden.engines.pki.fields import ISSUER_REF, PAGE_FIELDS, check_name_field, page, storage_of
+from warden.engines.pki.path_config_urls import URL_NAMES, checked_url
 from warden.engines.pki.store import ISSUER_USAGES, LEAF_NOT_AFTER, IssuerEntry, IssuersConfig
 from warden.framework import Field, FieldData, FieldType, Path
 from warden.logical.clock import to_rfc3339
@@ -37,6 +38,8 @@ ISSUER_FIELDS: dict[str, Field] = {
     "issuing_certificates": Field(CSV, "AIA issuing certificate URLs for this issuer."),
     "crl_distribution_points": Field(CSV, "CRL distribution point URLs for this issuer."),
     "ocsp_servers": Field(CSV, "OCSP responder URLs for this issuer."),
+    "delta_crl_distribution_points": Field(CSV, "Delta CRL URLs for this issuer (the Freshest CRL "
+                                                "extension of its certificates and complete CRLs)."),
     "enable_aia_url_templating": Field(B, "AIA URL templates (not supported)."),
 }
 CONFIG_FIELDS = {
@@ -130,6 +133,7 @@ def issuer_view(issuer: LoadedIssuer) -> dict[str, Any]:
         "revocation_signature_algorithm": e.revocation_signature_algorithm,
         "issuing_certificates": list(e.issuing_certificates),
         "crl_distribution_points": list(e.crl_distribution_points), "ocsp_servers": list(e.ocsp_servers),
+        "delta_crl_distribution_points": list(e.delta_crl_distribution_points),
         "revoked": e.revoked, "revocation_time": int(e.revocation_time),
         "revocation_time_rfc3339": to_rfc3339(e.revocation_time) if e.revoked else "",
         "serial_number": store.format_serial(issuer.info.serial),
@@ -144,11 +148,12 @@ def _updated_entry(state: CaState, issuer: LoadedIssuer, data: FieldData, patch:
                                                    revocation_time=issuer.entry.revocation_time)
     values: dict[str, Any] = {}
     for name in ("issuer_name", "leaf_not_after_behavior", "manual_chain", "usage",
-                 "revocation_signature_algorithm", "issuing_certificates", "crl_distribution_points",
-                 "ocsp_servers"):
+                 "revocation_signature_algorithm", *URL_NAMES):
         if data.supplied(name) or not patch:
             value = data.get(name)
             key = "name" if name == "issuer_name" else name
+            if name in URL_NAMES:
+                value = [checked_url(u, name) for u in value]
             values[key] = tuple(value) if isinstance(value, list) else value
     entry = dataclasses.replace(base, **values)
     _check_entry(state, issuer, entry)

@@ -133,7 +133,8 @@ async def generate_root(b: PkiBackend, req: Request, data: FieldData, *, default
 
 
 def _mount_aia(urls: store.UrlsConfig) -> x509util.AiaUrls:
-    return x509util.AiaUrls(urls.issuing_certificates, urls.crl_distribution_points, urls.ocsp_servers)
+    return x509util.AiaUrls(urls.issuing_certificates, urls.crl_distribution_points, urls.ocsp_servers,
+                            urls.delta_crl_distribution_points)
 
 
 def _ca_body(cert: x509util.Certificate, info: x509util.CertInfo, data: FieldData, entry: IssuerEntry,

@@ -81,6 +81,7 @@ class IssuerEntry:
     crl_distribution_points: tuple[str, ...] = ()
     ocsp_servers: tuple[str, ...] = ()
     revocation_signature_algorithm: str = ""
+    delta_crl_distribution_points: tuple[str, ...] = ()
 
     def allows(self, usage: str) -> bool:
         return usage in self.usage and not (self.revoked and usage == "issuing-certificates")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from support.pki import HOUR, PkiKit, load_pem
+from support.pki import HOUR, PkiKit, load_pem, make_csr, make_key
 from warden.engines.pki import certstore, crlindex
 from warden.engines.pki.certstore import RevokedEntry
 from warden.logical.clock import FrozenClock
@@ -154,3 +154,51 @@ async def test_after_tidy_rewrote_the_entries_the_next_delta_starts_from_a_new_c
     complete, delta = await _load(kit, "crl"), await _load(kit, "crl/delta")
     assert _serials(complete) == {stays, latest, last} and not _serials(delta)
     assert _base_of(delta) == _number(complete)
+
+
+def _freshest(obj: x509.Certificate | x509.CertificateRevocationList) -> list[str] | None:
+    """The Freshest CRL extension's URLs (RFC 5280 4.2.1.15 / 5.2.6), None if absent."""
+    try:
+        ext = obj.extensions.get_extension_for_class(x509.FreshestCRL)
+    except x509.ExtensionNotFound:
+        return None
+    assert not ext.critical  # MUST be non-critical
+    return [str(name.value) for point in ext.value for name in point.full_name or ()]
+
+
+async def test_delta_crl_urls_go_into_certificates_and_the_complete_crl_as_freshest_crl() -> None:
+    kit, root = await _setup()
+    urls = await kit.write("config/urls", delta_crl_distribution_points="http://pki.example.com/delta.crl")
+    assert urls.warnings and "crl_distribution_points is not" in urls.warnings[0]  # no complete CRL named
+    await kit.data("config/urls", crl_distribution_points="http://pki.example.com/crl")
+    assert (await kit.get("config/urls"))["delta_crl_distribution_points"] == ["http://pki.example.com/delta.crl"]
+    issued = load_pem((await kit.data("issue/web", common_name="a.example.com"))["certificate"])
+    assert _freshest(issued) == ["http://pki.example.com/delta.crl"]
+    signed = await kit.data("sign-verbatim", csr=make_csr(make_key(), "b.example.com"))
+    csr_signed = load_pem(signed["certificate"])
+    assert _freshest(csr_signed) == ["http://pki.example.com/delta.crl"]  # sign-verbatim too
+
+    assert _freshest(await _load(kit, "crl")) is None  # delta CRLs off: nothing to point to
+    await kit.data("config/crl", auto_rebuild=True, enable_delta=True)
+    await _revoke(kit, "gone")
+    await kit.get("crl/rotate")
+    assert _freshest(await _load(kit, "crl")) == ["http://pki.example.com/delta.crl"]
+    assert _freshest(await _load(kit, "crl/delta")) is None  # only the complete CRL carries it
+
+    # the issuer's own URLs replace the mount's, as Vault's per-issuer AIA URLs do
+    await kit.data(f"issuer/{root['issuer_id']}", delta_crl_distribution_points="http://i.example.com/d.crl")
+    assert (await kit.get(f"issuer/{root['issuer_id']}"))["delta_crl_distribution_points"] == [
+        "http://i.example.com/d.crl"]
+    issued = load_pem((await kit.data("issue/web", common_name="c.example.com"))["certificate"])
+    assert _freshest(issued) == ["http://i.example.com/d.crl"]
+    await kit.get("crl/rotate")
+    assert _freshest(await _load(kit, "crl")) == ["http://i.example.com/d.crl"]
+
+
+async def test_urls_a_certificate_cannot_carry_are_refused() -> None:
+    kit, root = await _setup()
+    assert "not ASCII" in await kit.refused("config/urls", delta_crl_distribution_points="http://exämple.com/d")
+    assert "not an absolute URL" in await kit.refused("config/urls", crl_distribution_points="/crl")
+    assert "not an absolute URL" in await kit.refused(f"issuer/{root['issuer_id']}", ocsp_servers="ocsp")
+    assert "not ASCII" in await kit.refused(f"issuer/{root['issuer_id']}",
+                                            delta_crl_distribution_points="http://ä.example.com/d")

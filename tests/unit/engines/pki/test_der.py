@@ -73,8 +73,7 @@ def specs(draw: st.DrawFn) -> CertSpec:
                    ips=tuple(draw(st.lists(st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6))
                                            .map(str), max_size=2))),
                    uris=tuple(draw(st.lists(_url, max_size=2))))
-    urls = AiaUrls(tuple(draw(st.lists(_url, max_size=2))), tuple(draw(st.lists(_url, max_size=2))),
-                   tuple(draw(st.lists(_url, max_size=2))))
+    urls = AiaUrls(*(tuple(draw(st.lists(_url, max_size=2))) for _ in range(4)))
     return CertSpec(
         subject=subject, alt_names=alt, serial=draw(st.integers(1, 2**159 - 1)), not_before=start,
         not_after=start + dt.timedelta(seconds=draw(st.integers(1, 10**9))),
@@ -121,9 +120,11 @@ def test_what_it_does_not_cover_goes_to_the_builder(change: dict[str, object]) -
                                                max_value=dt.datetime(2080, 1, 1),
                                                timezones=st.just(dt.UTC))), max_size=40),
        number=st.integers(1, 2**64), delta_of=st.none() | st.integers(0, 2**64),
-       issuer=st.sampled_from(["p256", "p384", "rsa", "ed25519"]))
+       issuer=st.sampled_from(["p256", "p384", "rsa", "ed25519"]),
+       freshest=st.lists(_url, max_size=2).map(tuple))
 def test_crls_are_byte_for_byte_the_builders(revoked: list[tuple[int, dt.datetime]], number: int,
-                                            delta_of: int | None, issuer: str) -> None:
+                                            delta_of: int | None, issuer: str,
+                                            freshest: tuple[str, ...]) -> None:
     """The fast CRL encoder (entries kept encoded, one signature) writes the builder's TBS."""
     from warden.engines.pki.x509util import build_crl, crl_encode
 
@@ -132,9 +133,10 @@ def test_crls_are_byte_for_byte_the_builders(revoked: list[tuple[int, dt.datetim
     when = [(s, w.replace(microsecond=0)) for s, w in revoked]
     entries = b"".join(crl_encode.revoked_entry(s, w) for s, w in when)
     fast = crl_encode.load(crl_encode.signed_crl(signer, entries, number=number, this_update=this_update,
-                                                 next_update=next_update, delta_of=delta_of))
+                                                 next_update=next_update, delta_of=delta_of,
+                                                 freshest=freshest))
     built = build_crl(signer, when, number=number, this_update=this_update, next_update=next_update,
-                      delta_of=delta_of)
+                      delta_of=delta_of, freshest=freshest)
     assert fast.tbs_certlist_bytes == built.tbs_certlist_bytes
     assert fast.is_signature_valid(signer.cert.public_key())  # type: ignore[union-attr,arg-type]
     assert [(r.serial_number, r.revocation_date_utc) for r in fast] == when

@@ -101,6 +101,10 @@ def _aia_extensions(urls: AiaUrls) -> list[tuple[x509.ExtensionType, bool]]:
         points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
                   for u in urls.crl_distribution_points]
         out.append((x509.CRLDistributionPoints(points), False))
+    if urls.delta_crl_distribution_points:
+        fresh = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
+                 for u in urls.delta_crl_distribution_points]
+        out.append((x509.FreshestCRL(fresh), False))
     return out
 
 
@@ -147,7 +151,8 @@ def _built(spec: CertSpec, public_key: PublicKey, signer: Signer, subject: x509.
 
 
 _NEVER_COPIED = {ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
-                 ExtensionOID.AUTHORITY_INFORMATION_ACCESS, ExtensionOID.CRL_DISTRIBUTION_POINTS}
+                 ExtensionOID.AUTHORITY_INFORMATION_ACCESS, ExtensionOID.CRL_DISTRIBUTION_POINTS,
+                 ExtensionOID.FRESHEST_CRL}
 
 
 def resign_self_issued(cert: Certificate, signer: Signer) -> Certificate:

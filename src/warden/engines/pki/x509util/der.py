@@ -81,6 +81,7 @@ _EXT_AKI: Final = oid("2.5.29.35")
 _EXT_SAN: Final = oid("2.5.29.17")
 _EXT_AIA: Final = oid("1.3.6.1.5.5.7.1.1")
 _EXT_CRL_DP: Final = oid("2.5.29.31")
+_EXT_FRESHEST_CRL: Final = oid("2.5.29.46")
 _AIA_OCSP: Final = oid("1.3.6.1.5.5.7.48.1")
 _AIA_CA_ISSUERS: Final = oid("1.3.6.1.5.5.7.48.2")
 _ECDSA_WITH: Final = {"sha256": oid("1.2.840.10045.4.3.2"), "sha384": oid("1.2.840.10045.4.3.3"),
@@ -128,7 +129,8 @@ def _aia(urls: AiaUrls) -> bytes:
     return tlv(SEQUENCE, b"".join(access))
 
 
-def _crl_points(urls: tuple[str, ...]) -> bytes:
+def crl_points(urls: tuple[str, ...]) -> bytes:
+    """CRLDistributionPoints (also FreshestCRL's syntax): one full-name URI point each."""
     points = [tlv(SEQUENCE, tlv(0xA0, tlv(0xA0, tlv(_GENERAL_URI, u.encode())))) for u in urls]
     return tlv(SEQUENCE, b"".join(points))
 
@@ -222,9 +224,11 @@ def tbs_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer, subje
     if urls.ocsp_servers or urls.issuing_certificates:
         exts.append(extension(_EXT_AIA, _aia(urls)))
     if urls.crl_distribution_points:
-        exts.append(extension(_EXT_CRL_DP, _crl_points(urls.crl_distribution_points)))
+        exts.append(extension(_EXT_CRL_DP, crl_points(urls.crl_distribution_points)))
+    if urls.delta_crl_distribution_points:
+        exts.append(extension(_EXT_FRESHEST_CRL, crl_points(urls.delta_crl_distribution_points)))
     if not all(u.isascii() for u in (*urls.ocsp_servers, *urls.issuing_certificates,
-                                     *urls.crl_distribution_points)):
+                                     *urls.crl_distribution_points, *urls.delta_crl_distribution_points)):
         return None
     return tlv(SEQUENCE, b"".join((
         _VERSION_3, integer(spec.serial), algorithm_der,

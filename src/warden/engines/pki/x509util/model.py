@@ -61,6 +61,7 @@ class AiaUrls:
     issuing_certificates: tuple[str, ...] = ()
     crl_distribution_points: tuple[str, ...] = ()
     ocsp_servers: tuple[str, ...] = ()
+    delta_crl_distribution_points: tuple[str, ...] = ()  # the Freshest CRL extension
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ from warden.engines.pki.x509util.read import short_reason, ski_of
 
 
 def build_crl(signer: Signer, revoked: Sequence[tuple[int, dt.datetime]], *, number: int,
-              this_update: dt.datetime, next_update: dt.datetime, delta_of: int | None = None) -> Crl:
+              this_update: dt.datetime, next_update: dt.datetime, delta_of: int | None = None,
+              freshest: Sequence[str] = ()) -> Crl:
     """A CRL through cryptography's builder (``crl_encode`` writes the same bytes faster)."""
     assert signer.cert is not None
     builder = (x509.CertificateRevocationListBuilder().issuer_name(signer.cert.subject)
@@ -27,6 +28,10 @@ def build_crl(signer: Signer, revoked: Sequence[tuple[int, dt.datetime]], *, num
                .add_extension(x509.CRLNumber(number), False))
     if delta_of is not None:
         builder = builder.add_extension(x509.DeltaCRLIndicator(delta_of), True)
+    if freshest:
+        builder = builder.add_extension(x509.FreshestCRL([
+            x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None) for u in freshest]),
+            False)
     for serial, when in revoked:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
