@@ -4,7 +4,6 @@ one; each time the files are rewritten together and the command runs once."""
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -12,12 +11,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from support.agent import AgentProcess
-from support.server import ServerProcess
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
+from support.server import ServerProcess, ok
 
 
 def test_the_agent_follows_a_rotation_on_its_own(dev_server: ServerProcess, tmp_path: Path) -> None:

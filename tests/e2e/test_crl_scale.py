@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 
 from support.pki import run
 from support.server import ServerProcess
-from support.workers import Conn, connections
+from support.workers import WORKERS_CONFIG, Conn, connections
 from warden.composition import build_core
 from warden.core.view import StorageView
 from warden.engines.pki import certstore, crl, crlindex
@@ -34,14 +34,6 @@ from warden.logical.storage import Put
 from warden.server.config import ServerConfig
 from warden.storage.sqlite import SQLiteBackend
 
-CONFIG = """
-storage "sqlite" { path = "data/warden.db" }
-listener "tcp" {
-  address     = "127.0.0.1:0"
-  tls_disable = true
-}
-workers = 2
-"""
 MOUNT = "pki"
 BULK = 8000  # entries of ~40 bytes: several 64 KiB chunks, and a CRL larger than one part
 RACERS = 24
@@ -86,7 +78,7 @@ async def _fill(workdir: Path, key: str, issuer_id: str, serials: list[int]) -> 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("crl-scale")
-    server = ServerProcess(workdir, dev=False, config_text=CONFIG).start()
+    server = ServerProcess(workdir, dev=False, config_text=WORKERS_CONFIG).start()
     try:
         with server.http() as http:
             init = http.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}).json()

@@ -20,15 +20,10 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from support.server import BIN, ServerProcess
+from support.server import BIN, ServerProcess, ok
 
 CP1 = "cp1=10.0.0.10"
 W1 = "w1=10.0.0.21"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 @pytest.fixture(scope="module")

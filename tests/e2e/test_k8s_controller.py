@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from support.csr_controller import (
     unique,
 )
 from support.envtest import ControlPlane, free_port
-from support.server import ServerProcess
+from support.server import ServerProcess, ok
 from support.warden_kube import printed_rbac
 
 APPS = "warden.dev/c1-apps"
@@ -53,11 +52,6 @@ RACE = "warden.dev/c1-race"
 UNKNOWN = "example.com/not-warden"
 Starter = Callable[..., ControllerProcess]
 FAST_LEASE = 'lease_duration = "5s"\n  renew_deadline = "2.5s"\n  retry_period = "1s"'
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 @dataclass

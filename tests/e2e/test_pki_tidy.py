@@ -14,7 +14,7 @@ import hvac
 import pytest
 
 from support.server import ServerProcess
-from support.workers import Conn, connections, workers_of
+from support.workers import WORKERS_CONFIG, Conn, connections, workers_of
 
 MOUNT = "pki-tidy"
 STARTED = ("Tidy operation successfully started. Any information from the operation will be printed "
@@ -118,16 +118,6 @@ def test_bad_tidy_input_is_a_400_in_vaults_shape(dev_server: ServerProcess, clie
     assert resp.status_code == 400
     body = resp.json()
     assert list(body) == ["errors"] and named in body["errors"][0]
-
-
-WORKERS_CONFIG = """
-storage "sqlite" { path = "data/warden.db" }
-listener "tcp" {
-  address     = "127.0.0.1:0"
-  tls_disable = true
-}
-workers = 2
-"""
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ from support.pod_certs import (
     stub_csr,
     uris,
 )
-from support.server import ServerProcess
+from support.server import ServerProcess, ok
 from support.warden_kube import printed_rbac
 
 CLUSTER = "pc1"
@@ -88,11 +88,6 @@ path "pc1/pki/race/roles/race" { capabilities = ["read"] }
 """
 POD_ROLE = ("require_cn=false", "use_csr_common_name=false", "use_csr_sans=false",
             "server_flag=true", "client_flag=true", "ttl=1h")
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 @dataclass

@@ -17,16 +17,8 @@ from pathlib import Path
 import pytest
 
 from support.server import ServerProcess
-from support.workers import Conn, connections, workers_of
+from support.workers import WORKERS_CONFIG, Conn, connections, workers_of
 
-CONFIG = """
-storage "sqlite" { path = "data/warden.db" }
-listener "tcp" {
-  address     = "127.0.0.1:0"
-  tls_disable = true
-}
-workers = 2
-"""
 TRIALS = 8
 
 
@@ -62,7 +54,7 @@ def _one_per_worker(server: ServerProcess, token: str = "") -> tuple[Conn, Conn]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("workers")
-    server = ServerProcess(workdir, dev=False, config_text=CONFIG)
+    server = ServerProcess(workdir, dev=False, config_text=WORKERS_CONFIG)
     server.start()
     try:
         assert len(workers_of(server)) == 2
@@ -282,7 +274,7 @@ def test_the_audit_log_is_one_verifiable_chain(server: ServerProcess, root: list
 
 def test_sealing_through_one_worker_seals_every_worker(server_factory: Callable[..., ServerProcess],
                                                        tmp_path: Path) -> None:
-    server = server_factory(dev=False, config_text=CONFIG).start()
+    server = server_factory(dev=False, config_text=WORKERS_CONFIG).start()
     keys = _init(server)
     first, second = _one_per_worker(server, server.root_token)
     _ok(first.request("PUT", "/v1/sys/seal"))
@@ -323,7 +315,7 @@ def test_a_worker_that_dies_stops_the_server(server_factory: Callable[..., Serve
     import os
     import signal
 
-    server = server_factory(dev=False, config_text=CONFIG).start()
+    server = server_factory(dev=False, config_text=WORKERS_CONFIG).start()
     os.kill(workers_of(server)[0], signal.SIGKILL)
     assert server.proc is not None
     assert server.proc.wait(timeout=60) == 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +22,11 @@ import pytest
 import yaml
 
 from support.envtest import ControlPlane, KubeadmTree
-from support.server import ServerProcess
+from support.server import ServerProcess, ok
 
 pytestmark = pytest.mark.interop
 
 TOKEN_LIFETIME = 30  # seconds: how long old-key tokens may live after sa switch (test scale)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 def write_admin(tree: Path) -> tuple[Path, Path]:

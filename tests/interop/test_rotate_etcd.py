@@ -27,18 +27,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from support.server import ServerProcess
+from support.server import ServerProcess, ok
 
 pytestmark = pytest.mark.interop
 
 NODES = {"cp1": "127.0.0.21", "cp2": "127.0.0.22", "cp3": "127.0.0.23"}
 HEALTH_TIMEOUT = 60.0
 OP_TIMEOUT = 1.5
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 def free_port(host: str) -> int:

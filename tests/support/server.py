@@ -157,3 +157,9 @@ def _pump(stdout: IO[str], lines: queue.Queue[str | None]) -> None:
     for line in stdout:
         lines.put(line.rstrip("\n"))
     lines.put(None)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """A finished command's standard output; the test fails with all its output if it failed."""
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout

@@ -16,14 +16,9 @@ from typing import Any
 import yaml
 
 from support.envtest import ControlPlane
-from support.server import WARDEN, ServerProcess
+from support.server import WARDEN, ServerProcess, ok
 
 REVIEWER_NS, REVIEWER = "kube-system", "warden-token-reviewer"
-
-
-def ok(result: Any) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    return str(result.stdout)
 
 
 def run_warden(*args: str) -> subprocess.CompletedProcess[str]:

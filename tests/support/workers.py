@@ -12,6 +12,16 @@ from typing import Any
 
 from support.server import ServerProcess
 
+# A production-mode server (SQLite, no TLS, any port) of two worker processes.
+WORKERS_CONFIG = """
+storage "sqlite" { path = "data/warden.db" }
+listener "tcp" {
+  address     = "127.0.0.1:0"
+  tls_disable = true
+}
+workers = 2
+"""
+
 
 class Conn:
     """One keep-alive HTTP connection; ``worker`` is the pid of the process serving it."""
