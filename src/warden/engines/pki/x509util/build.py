@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 from asn1crypto import core as asn1  # type: ignore[import-untyped]
 from cryptography import x509
@@ -98,14 +99,15 @@ def _aia_extensions(urls: AiaUrls) -> list[tuple[x509.ExtensionType, bool]]:
     if access:
         out.append((x509.AuthorityInformationAccess(access), False))
     if urls.crl_distribution_points:
-        points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
-                  for u in urls.crl_distribution_points]
-        out.append((x509.CRLDistributionPoints(points), False))
+        out.append((x509.CRLDistributionPoints(distribution_points(urls.crl_distribution_points)), False))
     if urls.delta_crl_distribution_points:
-        fresh = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
-                 for u in urls.delta_crl_distribution_points]
-        out.append((x509.FreshestCRL(fresh), False))
+        out.append((x509.FreshestCRL(distribution_points(urls.delta_crl_distribution_points)), False))
     return out
+
+
+def distribution_points(urls: Sequence[str]) -> list[x509.DistributionPoint]:
+    """One full-name URI point per URL (CRL Distribution Points, and Freshest CRL's)."""
+    return [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None) for u in urls]
 
 
 def sign_certificate(spec: CertSpec, public_key: PublicKey, signer: Signer) -> Certificate:

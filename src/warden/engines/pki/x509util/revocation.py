@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 
+from warden.engines.pki.x509util.build import distribution_points
 from warden.engines.pki.x509util.keys import hash_for
 from warden.engines.pki.x509util.model import Certificate, Crl, OcspQuery, PublicKey, Signer
 from warden.engines.pki.x509util.read import short_reason, ski_of
@@ -29,9 +30,7 @@ def build_crl(signer: Signer, revoked: Sequence[tuple[int, dt.datetime]], *, num
     if delta_of is not None:
         builder = builder.add_extension(x509.DeltaCRLIndicator(delta_of), True)
     if freshest:
-        builder = builder.add_extension(x509.FreshestCRL([
-            x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None) for u in freshest]),
-            False)
+        builder = builder.add_extension(x509.FreshestCRL(distribution_points(freshest)), False)
     for serial, when in revoked:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
