@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +12,6 @@ from warden.logical.clock import FrozenClock
 from warden.logical.operation import Operation
 from warden.logical.request import Request
 from warden.logical.response import Response
-from warden.logical.storage import BatchOp, Check, Versioned
 from warden.storage.base import PhysicalBackend
 from warden.storage.memory import MemoryBackend
 
@@ -49,31 +46,3 @@ async def unsealed_core(physical: PhysicalBackend | None = None, **registry: Any
     await core.unseal(result.keys[0])
     return Kit(core=core, clock=clock, root=result.root_token)
 
-
-class YieldingMemory(MemoryBackend):
-    """Yields to other tasks before and after every call, as a networked store does while
-    a request and its answer travel."""
-
-    async def get(self, key: str) -> bytes | None:
-        await asyncio.sleep(0)
-        value = await super().get(key)
-        await asyncio.sleep(0)
-        return value
-
-    async def get_versioned(self, key: str) -> Versioned:
-        await asyncio.sleep(0)
-        value = await super().get_versioned(key)
-        await asyncio.sleep(0)
-        return value
-
-    async def put(self, key: str, value: bytes) -> None:
-        await asyncio.sleep(0)
-        await super().put(key, value)
-
-    async def batch(self, ops: Sequence[BatchOp]) -> None:
-        await asyncio.sleep(0)
-        await super().batch(ops)
-
-    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
-        await asyncio.sleep(0)
-        return await super().transaction(checks, ops)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from warden.logical.storage import BatchOp, Check, Versioned
 from warden.storage.base import PhysicalBackend
+from warden.storage.memory import MemoryBackend
 
 
 class YieldingPhysical:
@@ -64,3 +65,32 @@ class YieldingPhysical:
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+class YieldingMemory(MemoryBackend):
+    """Yields to other tasks before and after every call, as a networked store does while
+    a request and its answer travel."""
+
+    async def get(self, key: str) -> bytes | None:
+        await asyncio.sleep(0)
+        value = await super().get(key)
+        await asyncio.sleep(0)
+        return value
+
+    async def get_versioned(self, key: str) -> Versioned:
+        await asyncio.sleep(0)
+        value = await super().get_versioned(key)
+        await asyncio.sleep(0)
+        return value
+
+    async def put(self, key: str, value: bytes) -> None:
+        await asyncio.sleep(0)
+        await super().put(key, value)
+
+    async def batch(self, ops: Sequence[BatchOp]) -> None:
+        await asyncio.sleep(0)
+        await super().batch(ops)
+
+    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
+        await asyncio.sleep(0)
+        return await super().transaction(checks, ops)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from support.corekit import Kit, YieldingMemory
+from support.corekit import Kit
+from support.yielding import YieldingMemory
 from warden.auth.token import factory as token_factory
 from warden.core.core import Core
 from warden.core.registry import Registry

@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from support.corekit import Kit, YieldingMemory
+from support.corekit import Kit
+from support.yielding import YieldingMemory
 from warden.auth.token import factory as token_factory
 from warden.core.core import Core, WorkerSet
 from warden.core.registry import Registry

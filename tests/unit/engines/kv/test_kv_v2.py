@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from support.system import FakeSystem
+from support.yielding import YieldingMemory
 from warden.engines.kv import factory
 from warden.engines.kv.v2.shapes import merge_patch, subkeys
 from warden.engines.kv.v2.store import CorruptRecord, metadata_key, version_key
@@ -21,7 +22,7 @@ from warden.logical.errors import InvalidRequest, NotFound, UnsupportedPath
 from warden.logical.operation import Operation
 from warden.logical.request import MountInfo, Request
 from warden.logical.response import Response
-from warden.logical.storage import BatchOp, Check, Storage, Versioned
+from warden.logical.storage import BatchOp, Storage
 from warden.storage.memory import MemoryBackend
 
 R, U, P, D, L = Operation.READ, Operation.UPDATE, Operation.PATCH, Operation.DELETE, Operation.LIST
@@ -156,7 +157,7 @@ async def test_cas_required_by_the_mount_or_by_the_key(kv: Kv) -> None:
 
 
 async def test_concurrent_cas_writes_create_exactly_one_version() -> None:
-    kv = await Kv(storage=YieldingStorage()).start()
+    kv = await Kv(storage=YieldingMemory()).start()
     results = await asyncio.gather(*(kv.write("race", {"n": i}, cas=0) for i in range(8)),
                                    return_exceptions=True)
     assert sum(isinstance(r, dict) for r in results) == 1
@@ -168,7 +169,7 @@ async def test_cas_holds_between_two_mounts_of_one_store_as_between_processes() 
     """Two backends (two processes or nodes) share a store and no in-process lock: cas
     is decided by the store's check-and-set, so exactly one write per version wins and
     unconditional writes racing them never lose a version."""
-    shared = YieldingStorage()
+    shared = YieldingMemory()
     first, second = await Kv(storage=shared).start(), Kv(storage=shared)
     for round_ in range(5):
         racers = [(first if i % 2 else second).write("race", {"n": i}, cas=round_)
@@ -559,26 +560,6 @@ def test_an_unknown_version_option_is_refused() -> None:
 
 
 # -- storage doubles -------------------------------------------------------------------------------
-
-
-class YieldingStorage(MemoryBackend):
-    """Gives other tasks a turn on every call, as a real store would while waiting on I/O."""
-
-    async def get(self, key: str) -> bytes | None:
-        await asyncio.sleep(0)
-        return await super().get(key)
-
-    async def batch(self, ops: Sequence[BatchOp]) -> None:
-        await asyncio.sleep(0)
-        await super().batch(ops)
-
-    async def get_versioned(self, key: str) -> Versioned:
-        await asyncio.sleep(0)
-        return await super().get_versioned(key)
-
-    async def transaction(self, checks: Sequence[Check], ops: Sequence[BatchOp]) -> bool:
-        await asyncio.sleep(0)
-        return await super().transaction(checks, ops)
 
 
 class FailingStorage:
