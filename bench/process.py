@@ -34,16 +34,17 @@ def wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: 
 class ManagedProcess:
     """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, argv: Sequence[str], workdir: Path, log_name: str) -> None:
+    def __init__(self, argv: Sequence[str], workdir: Path, log_name: str, *, cwd: Path | None = None) -> None:
         self.argv = list(argv)
         self.workdir = workdir
+        self.cwd = cwd or workdir
         self.log_path = workdir / log_name
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self, *, stdout: int | None = None) -> subprocess.Popen[bytes]:
         self._log = open(self.log_path, "ab")  # closed in stop()
-        self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=stdout or self._log,
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdout=stdout or self._log,
                                      stderr=self._log, stdin=subprocess.DEVNULL)
         return self.proc
 

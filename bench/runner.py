@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from bench.cfssl_server import CfsslServer
 from bench.etcd_server import EtcdCluster
+from bench.floor_server import FloorServer
 from bench.items import CertRequest, cert_requests
 from bench.keys import KeyType
 from bench.limit import LimitSpec
@@ -115,7 +116,8 @@ def run_workload(workload: Workload, opts: Options, scratch: Path,
         wardens += [WardenServer(scratch / f"{workload.name}-warden-{n}w", workload.key, workers=n)
                     for n in opts.workers if n > 1]
     cfssl = CfsslServer(scratch / f"{workload.name}-cfssl", workload.key)
-    servers: list[Server] = [*wardens, cfssl]
+    floors = [FloorServer(scratch / f"{workload.name}-floor", workload.key)] if workload.floor else []
+    servers: list[Server] = [*wardens, *floors, cfssl]
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
     runs.update({f"limit/{k}": [] for k in workload.limit_kinds})
     try:
@@ -138,6 +140,8 @@ def run_workload(workload: Workload, opts: Options, scratch: Path,
                 log(_line(f"limit/{kind}", result))
         peak = {s.name: memory_kib(s.pid) for s in servers}
         checks = {w.name: _warden_checks(before[w.name], w.checks(), runs[w.name]) for w in wardens}
+        empty = {"stored_certificates": 0, "audit_lines": 0}  # a floor starts from nothing
+        checks |= {f.name: _warden_checks(empty, f.checks(), runs[f.name]) for f in floors}
         first = wardens[0]
         profiles = profile(first, load_spec(first, workload, items, opts), scratch) if profile else {}
     finally:

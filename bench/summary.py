@@ -74,6 +74,11 @@ def summarize(raw: Mapping[str, Any]) -> dict[str, Any]:
     for name in wardens:
         if name != "warden" and "warden" in systems:
             ratios[f"{name}/warden"] = compare(systems[name], systems["warden"], fixed_rate=fixed)
+    if "floor" in systems:  # the least any Python server keeping warden's promises costs
+        if "cfssl" in systems:
+            ratios["floor/cfssl"] = compare(systems["floor"], systems["cfssl"], fixed_rate=fixed)
+        if "warden" in systems:
+            ratios["warden/floor"] = compare(systems["warden"], systems["floor"], fixed_rate=fixed)
     for name in systems:
         if name.startswith("limit/") and wardens:
             ratios[f"{wardens[0]}/{name}"] = compare(systems[wardens[0]], systems[name],

@@ -126,14 +126,18 @@ class WardenServer:
             self.token = token["auth"]["client_token"]
 
     def request(self, operation: str, item: CertRequest) -> HttpRequest:
+        return HttpRequest("POST", f"/v1/{MOUNT}/{operation}/{ROLE}",
+                           json.dumps(self.request_body(operation, item)), {"X-Vault-Token": self.token})
+
+    @staticmethod
+    def request_body(operation: str, item: CertRequest) -> dict[str, Any]:
+        if operation == "sign":
+            return {"csr": item.csr_pem, **({"ttl": SHORT_TTL} if item.short_ttl else {})}
         body: dict[str, Any] = {"common_name": item.common_name,
                                 "alt_names": ",".join(n for n in item.dns_names if n != item.common_name)}
         if item.short_ttl:
             body["ttl"] = SHORT_TTL
-        if operation == "sign":
-            body = {"csr": item.csr_pem, **({"ttl": SHORT_TTL} if item.short_ttl else {})}
-        return HttpRequest("POST", f"/v1/{MOUNT}/{operation}/{ROLE}", json.dumps(body),
-                           {"X-Vault-Token": self.token})
+        return body
 
     @staticmethod
     def extract(body: str) -> tuple[str, str]:

@@ -17,12 +17,14 @@ class Workload:
     limit_kinds: tuple[str, ...]  # in-process ceilings to measure beside it (bench.limit.KINDS)
     rate: float = 0.0
     in_all: bool = True  # part of "all" (scale, which fills a large store, runs only when named)
+    floor: bool = False  # also run bench/floor_app.py: warden's guarantees in the plainest Python
 
 
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("p256-issue", "issue with a server-generated ECDSA P-256 key", P256, "issue", "closed",
-             ("issue",)),
-    Workload("p256-sign", "sign a client's P-256 CSR", P256, "sign", "closed", ("sign",)),
+             ("issue",), floor=True),
+    Workload("p256-sign", "sign a client's P-256 CSR", P256, "sign", "closed", ("sign",),
+             floor=True),
     Workload("rsa-issue", "issue with RSA-2048 keys at a sustained rate (latency)", RSA2048, "issue",
              "open", ("issue", "issue-pooled"), rate=5.0),
     Workload("rsa-issue-max", "issue with RSA-2048 keys, as fast as it goes", RSA2048, "issue",

@@ -91,3 +91,20 @@ def test_workers_option() -> None:
 
     assert parse(["--workers", "2,1,2"]).workers == (1, 2)
     assert parse([]).workers == (1, 2)
+
+
+def test_the_floor_row_and_its_ratios() -> None:
+    raw = _raw()
+    raw["runs"]["floor"] = [_run(250, [0.01] * 10, 2.0, 2500)]  # 0.8 s/1k against warden's 1.0
+    raw["checks"] = {"warden": raw["checks"], "floor": {
+        "certificates_returned": 2500, "certificates_stored": 2500, "audit_lines": 5000,
+        "all_stored": True, "all_audited": True}}
+    summary = summarize(raw)
+    assert summary["ratios"]["floor/cfssl"]["cpu_per_cert"] == 0.8
+    assert summary["ratios"]["warden/floor"]["cpu_per_cert"] == 1.25
+    assert "floor/limit/issue" not in summary["ratios"]
+    meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
+            "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
+    text = render({"meta": meta, "workloads": [summary]})
+    assert "floor kept: 2500 of 2500 certificates stored, 5000 audit lines (ok)" in text
+    assert "warden/floor: throughput 0.80x" in text
