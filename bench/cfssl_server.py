@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 from bench.items import CertRequest
 from bench.keys import KeyType
 from bench.loadspec import HttpRequest
-from bench.process import ManagedProcess, free_port, wait_for_port
+from bench.process import ManagedProcess, SpawnedServer, free_port, wait_for_port
 
 USAGES = ["digital signature", "key encipherment", "server auth", "client auth"]
 SHORT_PROFILE = "short"
@@ -33,22 +32,8 @@ def ca_csr(key: KeyType) -> dict[str, Any]:
             "ca": {"expiry": "87600h"}}
 
 
-class CfsslServer:
+class CfsslServer(SpawnedServer):
     name = "cfssl"
-
-    def __init__(self, workdir: Path, key: KeyType) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.key = key
-        self.host = "127.0.0.1"
-        self.port = 0
-        self.ca_pem = ""
-        self.process: ManagedProcess | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
 
     def start(self) -> CfsslServer:
         self._make_ca()
@@ -87,7 +72,3 @@ class CfsslServer:
 
     def checks(self) -> dict[str, int]:
         return {}
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()

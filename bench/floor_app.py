@@ -8,7 +8,8 @@ SQLite, and only then is the answer sent. The commit is warden's own group commi
 (``warden.storage.sqlite_commit``: WAL, ``synchronous = FULL``, checkpoints in a thread), run
 on a thread of this process, with every request that arrived while the last commit ran in the
 next. The crypto is ``bench.limit``'s, HTTP is uvicorn on uvloop and httptools, JSON is
-orjson: what warden itself runs on.
+orjson: what warden itself runs on. A request it cannot serve gets a 400 in Vault's
+``{"errors": [...]}`` shape, audited, with nothing stored.
 
 It has none of warden's pipeline (no router, policies, mounts, roles, leases, metrics, no
 storage process), so its CPU per certificate is a floor under any Python server that keeps
@@ -43,10 +44,10 @@ from cryptography.x509.oid import NameOID
 from bench.items import CertRequest
 from bench.keys import KeyType
 from bench.limit import Issuer, generate_key, make_ca
+from bench.warden_server import MOUNT, ROLE
 from warden.logical.storage import Put
 from warden.storage.sqlite_commit import Committer, Outcome, Write, open_checkpointer, open_writer
 
-ROLE = "bench"
 MAX_GROUP = 256
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -130,7 +131,7 @@ class Floor:
         self.key = key
         self.issuer = Issuer(ca_key, ca_cert)
         self.token_hash = hashlib.sha256(token.encode()).digest()
-        self.allowed = {f"pki/issue/{ROLE}": "issue", f"pki/sign/{ROLE}": "sign"}
+        self.allowed = {f"{MOUNT}/{op}/{ROLE}": op for op in ("issue", "sign")}
         self.barrier = AESGCM(AESGCM.generate_key(bit_length=256))
         self.audit = Audit(workdir / "audit.log", os.urandom(32))
         self.store: Store | None = None
@@ -168,35 +169,41 @@ class Floor:
         path = scope["path"].removeprefix("/v1/")
         operation = self.allowed.get(path)
         if not hmac.compare_digest(hashlib.sha256(token).digest(), self.token_hash) or not operation:
-            return 403, orjson.dumps({"errors": ["permission denied"]})
-        data = orjson.loads(body)
+            return 403, _errors("permission denied")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return 400, _errors("the request body is not JSON")
+        if not isinstance(data, dict):
+            return 400, _errors("the request body is not a JSON object")
         request_id = str(uuid.uuid4())
         auth = {"client_token": self.audit.hmac(token.decode()), "policies": [ROLE]}
+        request = {"id": request_id, "operation": "update", "path": path}
+        hashed = {k: self.audit.hmac(str(v)) for k, v in data.items()}
         self.audit.log({"type": "request", "time": time.time(), "auth": auth,
-                        "request": {"id": request_id, "operation": "update", "path": path,
-                                    "data": {k: self.audit.hmac(str(v)) for k, v in data.items()}}})
-        answer = self.certificate(operation, data)
-        await self.keep(answer)
-        self.audit.log({"type": "response", "time": time.time(), "auth": auth,
-                        "request": {"id": request_id, "operation": "update", "path": path},
+                        "request": {**request, "data": hashed}})
+        try:
+            answer, names = self.certificate(operation, data)
+        except ValueError as exc:
+            self.audit.log({"type": "response", "time": time.time(), "auth": auth, "request": request,
+                            "error": str(exc)})
+            return 400, _errors(str(exc))
+        await self.keep(answer, names)
+        self.audit.log({"type": "response", "time": time.time(), "auth": auth, "request": request,
                         "response": {"data": {k: self.audit.hmac(str(v)) for k, v in answer.items()}}})
         return 200, orjson.dumps({"request_id": request_id, "lease_id": "", "renewable": False,
                                   "lease_duration": 0, "data": answer, "wrap_info": None,
                                   "warnings": None, "auth": None})
 
-    def certificate(self, operation: str, data: dict[str, Any]) -> dict[str, Any]:
+    def certificate(self, operation: str, data: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The answer's data, and the names the certificate is indexed under; ValueError
+        names what is wrong with the request."""
         key_pem = ""
         if operation == "sign":
-            csr = x509.load_pem_x509_csr(data["csr"].encode())
-            if not csr.is_signature_valid:
-                raise ValueError("CSR signature does not verify")
-            cn = str(csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-            san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            asked = CertRequest(cn, tuple(san.get_values_for_type(x509.DNSName)))
-            public_key = csr.public_key()
+            asked, public_key = _csr_request(_text(data, "csr"))
         else:
-            cn = data["common_name"]
-            extra = [n for n in data.get("alt_names", "").split(",") if n]
+            cn = _text(data, "common_name")
+            extra = [n for n in str(data.get("alt_names", "")).split(",") if n]
             asked = CertRequest(cn, (cn, *extra))
             private = generate_key(self.key)
             public_key = private.public_key()
@@ -204,22 +211,23 @@ class Floor:
                                             serialization.PrivateFormat.TraditionalOpenSSL,
                                             serialization.NoEncryption()).decode()
         cert = self.issuer.certificate(asked, public_key)
-        serial = f"{cert.serial_number:x}"
         answer = {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
-                  "issuing_ca": self.ca_pem, "ca_chain": [self.ca_pem], "serial_number": serial,
-                  "expiration": int(cert.not_valid_after_utc.timestamp()), "names": asked.dns_names}
+                  "issuing_ca": self.ca_pem, "ca_chain": [self.ca_pem],
+                  "serial_number": f"{cert.serial_number:x}",
+                  "expiration": int(cert.not_valid_after_utc.timestamp())}
         if key_pem:
             answer |= {"private_key": key_pem, "private_key_type": self.key.algo}
-        return answer
+        return answer, asked.dns_names
 
-    async def keep(self, answer: dict[str, Any]) -> None:
+    async def keep(self, answer: dict[str, Any], names: tuple[str, ...]) -> None:
         """The certificate and its index entries, encrypted, durably stored."""
         serial, expiry = answer["serial_number"], f"{answer['expiration']:012d}"
         issued = f"{int(time.time()):012d}"
-        record = orjson.dumps({k: v for k, v in answer.items() if k != "private_key"})
+        record = orjson.dumps({"serial_number": serial, "certificate": answer["certificate"],
+                               "not_after": answer["expiration"], "role": ROLE, "names": names})
         keys = [f"certs/{serial}", f"index/expiry/{expiry}-{serial}", f"index/issued/{issued}-{serial}",
                 f"index/role/{ROLE}/{expiry}-{serial}",
-                *(f"index/name/{name}/{expiry}-{serial}" for name in answer.pop("names"))]
+                *(f"index/name/{name}/{expiry}-{serial}" for name in names)]
         values = [record] + [b""] * (len(keys) - 1)
         assert self.store is not None
         await self.store.put([(k, self._seal(k, v)) for k, v in zip(keys, values, strict=True)])
@@ -227,6 +235,32 @@ class Floor:
     def _seal(self, key: str, value: bytes) -> bytes:
         nonce = os.urandom(12)
         return nonce + self.barrier.encrypt(nonce, value, key.encode())
+
+
+def _errors(*messages: str) -> bytes:
+    return orjson.dumps({"errors": list(messages)})
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} is missing or not a string")
+    return value
+
+
+def _csr_request(pem: str) -> tuple[CertRequest, Any]:
+    """The names a CSR asks for and its key; ValueError if it is unreadable, unsigned or nameless."""
+    csr = x509.load_pem_x509_csr(pem.encode())  # ValueError when it is not a CSR
+    if not csr.is_signature_valid:
+        raise ValueError("the CSR's signature does not verify")
+    cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        raise ValueError("the CSR has no subjectAltName") from None
+    if not cns:
+        raise ValueError("the CSR has no common name")
+    return CertRequest(str(cns[0].value), tuple(san.get_values_for_type(x509.DNSName))), csr.public_key()
 
 
 def main(argv: list[str]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import sys
@@ -11,29 +10,18 @@ from pathlib import Path
 from bench.items import CertRequest
 from bench.keys import KeyType
 from bench.loadspec import HttpRequest
-from bench.process import ManagedProcess, free_port, wait_for_port
-from bench.warden_server import WardenServer
+from bench.process import ManagedProcess, SpawnedServer, free_port, wait_for_port
+from bench.warden_server import WardenServer, vault_request
 
 REPO = Path(__file__).resolve().parent.parent  # where ``python -m bench.floor_app`` is found
 
 
-class FloorServer:
+class FloorServer(SpawnedServer):
     name = "floor"
 
     def __init__(self, workdir: Path, key: KeyType) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.key = key
-        self.host = "127.0.0.1"
-        self.port = 0
+        super().__init__(workdir, key)
         self.token = secrets.token_urlsafe(24)
-        self.ca_pem = ""
-        self.process: ManagedProcess | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
 
     def start(self) -> FloorServer:
         self.port = free_port(self.host)
@@ -45,10 +33,8 @@ class FloorServer:
         return self
 
     def request(self, operation: str, item: CertRequest) -> HttpRequest:
-        """The very request warden is sent (same body, same token header)."""
-        asked = WardenServer.request_body(operation, item)
-        return HttpRequest("POST", f"/v1/pki/{operation}/bench", json.dumps(asked),
-                           {"X-Vault-Token": self.token})
+        """The very request warden is sent (same path, body and token header)."""
+        return vault_request(operation, item, self.token)
 
     extract = staticmethod(WardenServer.extract)
 
@@ -58,7 +44,3 @@ class FloorServer:
             stored = conn.execute("SELECT count(*) FROM kv WHERE key LIKE 'certs/%'").fetchone()[0]
         with open(self.workdir / "audit.log", "rb") as fh:
             return {"stored_certificates": int(stored), "audit_lines": sum(1 for _ in fh)}
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from bench.keys import KeyType
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (for servers that cannot report one they chose)."""
@@ -70,3 +72,28 @@ class ManagedProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class SpawnedServer:
+    """What the servers the harness launches itself beside warden (cfssl, the floor) share: a
+    work directory, the key type they sign with, a loopback port, their CA, their process."""
+
+    name = ""
+
+    def __init__(self, workdir: Path, key: KeyType) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.key = key
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.ca_pem = ""
+        self.process: ManagedProcess | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()

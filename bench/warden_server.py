@@ -126,18 +126,7 @@ class WardenServer:
             self.token = token["auth"]["client_token"]
 
     def request(self, operation: str, item: CertRequest) -> HttpRequest:
-        return HttpRequest("POST", f"/v1/{MOUNT}/{operation}/{ROLE}",
-                           json.dumps(self.request_body(operation, item)), {"X-Vault-Token": self.token})
-
-    @staticmethod
-    def request_body(operation: str, item: CertRequest) -> dict[str, Any]:
-        if operation == "sign":
-            return {"csr": item.csr_pem, **({"ttl": SHORT_TTL} if item.short_ttl else {})}
-        body: dict[str, Any] = {"common_name": item.common_name,
-                                "alt_names": ",".join(n for n in item.dns_names if n != item.common_name)}
-        if item.short_ttl:
-            body["ttl"] = SHORT_TTL
-        return body
+        return vault_request(operation, item, self.token)
 
     @staticmethod
     def extract(body: str) -> tuple[str, str]:
@@ -157,6 +146,19 @@ class WardenServer:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+def vault_request(operation: str, item: CertRequest, token: str) -> HttpRequest:
+    """``pki/issue/bench`` or ``pki/sign/bench`` for one item, as Vault's API takes it."""
+    body: dict[str, Any]
+    if operation == "sign":
+        body = {"csr": item.csr_pem}
+    else:
+        body = {"common_name": item.common_name,
+                "alt_names": ",".join(n for n in item.dns_names if n != item.common_name)}
+    if item.short_ttl:
+        body["ttl"] = SHORT_TTL
+    return HttpRequest("POST", f"/v1/{MOUNT}/{operation}/{ROLE}", json.dumps(body), {"X-Vault-Token": token})
 
 
 def _await_banner(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> str:

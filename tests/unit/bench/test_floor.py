@@ -55,5 +55,23 @@ def test_a_wrong_token_or_path_is_refused_and_nothing_is_kept(floor: FloorServer
     assert floor.checks() == {"stored_certificates": 0, "audit_lines": 0}
 
 
+def test_bad_input_gets_a_400_naming_it_and_nothing_is_kept(floor: FloorServer) -> None:
+    issue, sign = floor.request("issue", cert_requests(1)[0]), floor.request("sign", cert_requests(1)[0])
+    cases = [(issue, "{not json", "the request body is not JSON"),
+             (issue, "[1]", "the request body is not a JSON object"),
+             (issue, json.dumps({"alt_names": "a.bench.local"}), "common_name is missing or not a string"),
+             (sign, json.dumps({"csr": 42}), "csr is missing or not a string"),
+             (sign, json.dumps({"csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
+                                       "-----END CERTIFICATE REQUEST-----\n"}), "")]
+    for request, body, message in cases:
+        answer = _send(floor, type(request)(request.method, request.path, body, request.headers))
+        assert answer.status_code == 400, (body, answer.text)
+        errors = answer.json()["errors"]
+        assert len(errors) == 1 and message in errors[0], (body, errors)
+    audited = [json.loads(line) for line in (floor.workdir / "audit.log").read_bytes().splitlines()]
+    assert [(a["type"], "error" in a) for a in audited] == [("request", False), ("response", True)] * 3
+    assert floor.checks()["stored_certificates"] == 0
+
+
 def test_the_floor_runs_beside_warden_for_the_p256_workloads() -> None:
     assert [name for name, w in WORKLOADS.items() if w.floor] == ["p256-issue", "p256-sign"]

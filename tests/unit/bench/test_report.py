@@ -8,6 +8,9 @@ from bench.report import render
 from bench.stats import Histogram
 from bench.summary import summarize, system_summary
 
+META = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
+        "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
+
 
 def _run(throughput: float, latencies: list[float], cpu: float, ok: int, **extra: Any) -> dict[str, Any]:
     hist = Histogram()
@@ -60,17 +63,13 @@ def test_etcd_rows_and_their_ratios() -> None:
     summary = summarize(raw)
     assert summary["ratios"]["warden-etcd/warden"]["throughput"] == 0.75
     assert summary["ratios"]["warden-etcd/cfssl"]["throughput"] == 1.5
-    meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
-            "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
-    text = render({"meta": meta, "workloads": [summary]})
+    text = render({"meta": META, "workloads": [summary]})
     assert "warden-etcd kept: 1500 of 1500 certificates stored" in text
     assert "warden-etcd/warden: throughput 0.75x" in text
 
 
 def test_render_has_a_row_per_system_and_the_ratios() -> None:
-    meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
-            "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
-    text = render({"meta": meta, "workloads": [summarize(_raw())]})
+    text = render({"meta": META, "workloads": [summarize(_raw())]})
     assert "== p256-issue" in text
     for name in ("warden", "cfssl", "limit/issue", "warden/cfssl: throughput 2.00x"):
         assert name in text
@@ -103,8 +102,6 @@ def test_the_floor_row_and_its_ratios() -> None:
     assert summary["ratios"]["floor/cfssl"]["cpu_per_cert"] == 0.8
     assert summary["ratios"]["warden/floor"]["cpu_per_cert"] == 1.25
     assert "floor/limit/issue" not in summary["ratios"]
-    meta = {"started": "now", "machine": {"cpu": "cpu", "cores": 2},
-            "options": {"connections": 16, "agents": 10, "rounds": 2, "duration_s": 15.0}}
-    text = render({"meta": meta, "workloads": [summary]})
+    text = render({"meta": META, "workloads": [summary]})
     assert "floor kept: 2500 of 2500 certificates stored, 5000 audit lines (ok)" in text
     assert "warden/floor: throughput 0.80x" in text
